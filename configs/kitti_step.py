@@ -1,0 +1,198 @@
+r"""Video K-Net, ResNet-50, KITTI-STEP: the paper's recipe.
+
+Numbers follow the original R50 KITTI-STEP config (see docs and
+../shared/reference/video_knet_original.md sections 1.3-1.8).
+
+  python train.py --config=configs/kitti_step.py --workdir=DIR
+  python train.py --config=configs/kitti_step.py:debug --workdir=DIR   # tiny
+"""
+import ml_collections
+
+# KITTI-STEP label space: Cityscapes trainIds, things = person (11), car (13).
+NUM_CLASSES = 19
+THING_TRAIN_IDS = (11, 13)
+IGNORE_LABEL = 255
+
+
+def get_model_config() -> ml_collections.ConfigDict:
+  """The full-size R50 Video K-Net architecture (section 1.3)."""
+  m = ml_collections.ConfigDict()
+  m.num_thing_classes = len(THING_TRAIN_IDS)
+  m.num_stuff_classes = NUM_CLASSES - len(THING_TRAIN_IDS)
+  m.num_proposals = 100          # thing kernels; stuff kernels are added on top.
+  m.num_stages = 3               # iterative kernel update stages.
+  m.feat_channels = 256          # FPN / kernel width everywhere.
+
+  m.backbone = ml_collections.ConfigDict()
+  m.backbone.name = "resnet"
+  m.backbone.stage_blocks = (3, 4, 6, 3)   # ResNet-50.
+  m.backbone.base_width = 64               # stem / layer1 width; x2 per stage.
+  m.backbone.frozen_stages = 1             # stem + layer1 frozen.
+  m.backbone.norm_eval = True              # BatchNorm statistics frozen.
+
+  m.fpn = ml_collections.ConfigDict()
+  m.fpn.num_outs = 4                       # P2..P5.
+
+  m.semantic_fpn = ml_collections.ConfigDict()
+  m.semantic_fpn.num_groups = 32           # GroupNorm groups.
+  m.semantic_fpn.pe_num_feats = 128        # sine PE per axis (2x = feat_channels).
+  m.semantic_fpn.pe_temperature = 10000.0
+  m.semantic_fpn.upsample_times = 2        # output stride 8.
+
+  m.kernel_head = ml_collections.ConfigDict()
+  m.kernel_head.feat_downsample_stride = 4  # rpn masks x4 for the losses.
+
+  m.update_head = ml_collections.ConfigDict()
+  m.update_head.num_heads = 8
+  m.update_head.ffn_channels = 2048
+  m.update_head.num_cls_fcs = 1
+  m.update_head.num_mask_fcs = 1
+  m.update_head.mask_upsample_stride = 4    # stride 8 -> stride 2.
+  m.update_head.mask_thr = 0.5              # binary masks for feature assembling.
+
+  # Temporal parts (section 3.5-3.7).
+  m.temporal = ml_collections.ConfigDict()
+  m.temporal.link = True                    # kernel linking before the embedding head.
+  m.temporal.fusion = False                 # kernel fusion (the Swin configs' path).
+  m.temporal.link_all_stages = False        # True: original layout (dead stage-0/1 layers).
+  m.temporal.embed_channels = 256
+  m.temporal.track_num_fcs = 2
+  return m
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """Returns the KITTI-STEP R50 recipe; `arg='debug'` shrinks it for a laptop."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # --------------------------------------------------------------- data
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "kitti_step"
+  config.data.data_dir = ""               # TFDS data_dir ('' = TFDS default).
+  config.data.manual_dir = ""             # where the KITTI-STEP tree was unpacked.
+  config.data.train_split = "train"
+  config.data.eval_split = "val"
+  config.data.num_classes = NUM_CLASSES
+  config.data.thing_train_ids = THING_TRAIN_IDS
+  config.data.ignore_label = IGNORE_LABEL
+  config.data.base_size = (384, 1248)     # (H, W) before the random scale.
+  config.data.scale_range = (0.5, 2.0)
+  config.data.crop_size = (384, 1248)
+  config.data.flip_prob = 0.5
+  config.data.ref_offsets = (-2, -1, 1, 2)  # one reference drawn per key frame.
+  config.data.num_refs = 1
+  config.data.max_instances = 32          # thing masks per frame (padded).
+  config.data.size_divisor = 32
+  config.data.mean = (123.675, 116.28, 103.53)
+  config.data.std = (58.395, 57.12, 57.375)
+  config.data.shuffle_buffer = 512
+  config.data.eval_size = (384, 1248)     # padded canvas for inference.
+
+  # -------------------------------------------------------------- model
+  config.model = get_model_config()
+
+  # --------------------------------------------------------------- loss
+  config.loss = ml_collections.ConfigDict()
+  config.loss.rpn_mask = 1.0
+  config.loss.rpn_dice = 4.0
+  config.loss.rpn_rank = 0.1
+  config.loss.rpn_seg = 1.0
+  config.loss.cls = 2.0
+  config.loss.mask = 1.0
+  config.loss.dice = 4.0
+  config.loss.rank = 0.0                   # video recipe drops the stage rank loss.
+  config.loss.focal_alpha = 0.25
+  config.loss.focal_gamma = 2.0
+  config.loss.stage_weights = (1.0, 1.0, 1.0)
+  config.loss.mask_assign_stride = 2       # targets at stride 2.
+  config.loss.match_cls = 2.0              # Hungarian costs.
+  config.loss.match_dice = 4.0
+  config.loss.match_mask = 1.0
+  config.loss.track = 0.25                 # multi-positive CE.
+  config.loss.track_aux = 1.0              # L2 on cosine similarity.
+  config.loss.track_aux_pos_margin = 0.0
+  config.loss.track_aux_neg_margin = 0.1
+  config.loss.track_aux_neg_pos_ub = 3
+
+  # ---------------------------------------------------------- inference
+  config.inference = ml_collections.ConfigDict()
+  config.inference.overlap_thr = 0.6
+  config.inference.instance_score_thr = 0.25
+  config.inference.mask_thr = 0.5
+  config.inference.max_per_img = 100
+
+  config.tracker = ml_collections.ConfigDict()
+  config.tracker.init_score_thr = 0.35
+  config.tracker.obj_score_thr = 0.3
+  config.tracker.match_score_thr = 0.5
+  config.tracker.memo_tracklet_frames = 5
+  config.tracker.memo_backdrop_frames = 1
+  config.tracker.memo_momentum = 0.8
+  config.tracker.nms_conf_thr = 0.5
+  config.tracker.nms_backdrop_iou_thr = 0.3
+  config.tracker.nms_class_iou_thr = 0.7
+  config.tracker.with_cats = True
+  config.tracker.max_tracks = 64           # static tracker memory size.
+
+  # ---------------------------------------------------------- optimiser
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lr = 1e-4
+  config.optim.weight_decay = 0.05
+  config.optim.backbone_lr_mult = 0.25
+  config.optim.clip_norm = 1.0
+  config.optim.warmup_steps = 1000
+  config.optim.warmup_ratio = 0.001
+  config.optim.decay_epochs = (9, 11)
+  config.optim.decay_steps = ()           # explicit steps; used when decay_epochs is empty.
+  config.optim.decay_gamma = 0.1
+
+  # ----------------------------------------------------------- schedule
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 8              # global clips per step.
+  config.train.num_epochs = 12
+  config.train.dataset_repeats = 2         # one epoch = 2 passes (RepeatDataset).
+  config.train.num_train_frames = 5027     # KITTI-STEP train frames (for steps/epoch).
+  config.train.num_steps = -1              # -1: derived from epochs, repeats and frames.
+  config.train.log_every_steps = 50
+  config.train.checkpoint_every_steps = 1000
+  config.train.eval_every_steps = 5000
+  config.train.keep_checkpoints = 3
+
+  config.mesh = (("data", -1),)
+
+  # Start from converted weights (image K-Net -> Video K-Net, ImageNet -> K-Net).
+  config.init_from = ml_collections.ConfigDict()
+  config.init_from.checkpoint = ""
+  config.init_from.strict = False
+
+  if arg == "debug":
+    apply_debug(config)
+  elif arg:
+    raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
+  return config
+
+
+def apply_debug(config: ml_collections.ConfigDict) -> None:
+  """Shrinks every size so the same recipe runs under jit on a laptop CPU."""
+  m = config.model
+  m.num_proposals = 8
+  m.num_stages = 2
+  m.feat_channels = 32
+  m.backbone.stage_blocks = (1, 1, 1, 1)
+  m.backbone.base_width = 8
+  m.semantic_fpn.num_groups = 4
+  m.semantic_fpn.pe_num_feats = 16
+  m.update_head.num_heads = 4
+  m.update_head.ffn_channels = 64
+  m.temporal.embed_channels = 32
+  config.data.base_size = (64, 192)
+  config.data.crop_size = (64, 192)
+  config.data.eval_size = (64, 192)
+  config.data.max_instances = 8
+  config.data.shuffle_buffer = 16
+  config.loss.stage_weights = (1.0, 1.0)
+  config.train.batch_size = 2
+  config.train.log_every_steps = 1
+  config.train.checkpoint_every_steps = 5
+  config.train.eval_every_steps = 10
+  config.optim.warmup_steps = 5

@@ -1,0 +1,62 @@
+r"""Video K-Net on the generated STEP-format video set (the embedded default).
+
+The same recipe as `configs/kitti_step.py`, scaled down so that a small model
+trains and evaluates on 2 CPU cores in about 15 minutes. The data set is
+generated on first use (see `datasets/synthetic_step/`).
+
+  python train.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
+  python train.py --config=configs/synthetic_step.py:debug --workdir=/tmp/dbg
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import kitti_step  # pylint: disable=g-import-not-at-top
+
+
+def get_config(arg: str = ""):
+  """Returns the synthetic-set config; `arg='debug'` shrinks it further."""
+  config = kitti_step.get_config()
+  config.data.name = "synthetic_step"
+  config.data.synthetic = dict(
+      seed=0, num_train_sequences=12, num_val_sequences=4, frames_per_sequence=24,
+      height=128, width=384)
+  config.data.base_size = (128, 384)
+  config.data.crop_size = (128, 384)
+  config.data.eval_size = (128, 384)
+  config.data.scale_range = (0.75, 1.25)
+  config.data.max_instances = 16
+  config.data.shuffle_buffer = 256
+  config.train.num_train_frames = 12 * 24
+
+  m = config.model
+  m.num_proposals = 20
+  m.feat_channels = 64
+  m.backbone.stage_blocks = (1, 1, 1, 1)
+  m.backbone.base_width = 16
+  m.backbone.frozen_stages = -1           # no ImageNet weights here: train it all.
+  m.semantic_fpn.num_groups = 8
+  m.semantic_fpn.pe_num_feats = 32
+  m.update_head.num_heads = 4
+  m.update_head.ffn_channels = 256
+  m.temporal.embed_channels = 64
+
+  config.train.batch_size = 4
+  config.train.num_steps = 1500
+  config.train.log_every_steps = 25
+  config.train.checkpoint_every_steps = 250
+  config.train.eval_every_steps = 750
+  config.optim.lr = 4e-4
+  config.optim.backbone_lr_mult = 1.0
+  config.optim.warmup_steps = 100
+  config.optim.decay_epochs = ()          # single step decay given by steps below.
+  config.optim.decay_steps = (1200,)
+  if arg == "debug":
+    kitti_step.apply_debug(config)
+    config.data.synthetic.update(num_train_sequences=2, num_val_sequences=1,
+                                 frames_per_sequence=6, height=64, width=192)
+    config.train.num_train_frames = 12
+    config.train.num_steps = 10
+  elif arg:
+    raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
+  return config
