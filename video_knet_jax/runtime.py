@@ -1,0 +1,37 @@
+"""Process start-up shared by the entry points: devices, TF, distributed."""
+import os
+
+from absl import logging
+
+
+def maybe_initialize_distributed() -> None:
+  """Initialises multi-host JAX only when the launcher asked for it.
+
+  Cloud TPU pods and SLURM/multi-GPU launchers set these variables; a bare
+  `jax.distributed.initialize()` on one CPU/GPU host would fail or hang.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  env = os.environ
+  launched = (bool(env.get("JAX_COORDINATOR_ADDRESS"))
+              or "," in env.get("TPU_WORKER_HOSTNAMES", "")
+              or int(env.get("SLURM_NTASKS", "1")) > 1
+              or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1)
+  if launched:
+    jax.distributed.initialize()
+    logging.info("JAX distributed: process %d of %d.", jax.process_index(),
+                 jax.process_count())
+
+
+def setup() -> None:
+  """Keeps TensorFlow (tf.data only) off accelerators and starts JAX."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.set_visible_devices([], "GPU")
+  except (ImportError, RuntimeError, ValueError) as e:
+    logging.info("TensorFlow device setup skipped: %s", e)
+  maybe_initialize_distributed()
+  import jax  # pylint: disable=g-import-not-at-top
+  logging.info("JAX %s on %d %s device(s), %d process(es).", jax.__version__,
+               jax.device_count(), jax.devices()[0].platform,
+               jax.process_count())

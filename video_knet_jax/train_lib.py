@@ -1,0 +1,338 @@
+"""Training Video K-Net: state, the jitted sharded step, and the loop.
+
+Read top to bottom: (1) state, (2) step, (3) loop. The same step runs on one
+CPU and on a pod: the batch is split over the mesh's 'data' axis, parameters
+and optimizer state are replicated, and `jax.jit` inserts the collectives.
+"""
+import functools
+import json
+import math
+import os
+import signal
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax import traverse_util
+
+from video_knet_jax import checkpointing
+from video_knet_jax import common
+from video_knet_jax import optim
+from video_knet_jax import sharding
+from video_knet_jax.losses import video_loss
+from video_knet_jax.models import resnet
+from video_knet_jax.models import video_knet
+
+
+# =============================================================================
+# (1) State.
+# =============================================================================
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array          # [] int32, number of optimizer steps taken.
+  params: Any
+  batch_stats: Any         # frozen (norm_eval) or SyncBN statistics.
+  opt_state: Any
+
+
+def dummy_clip(config: ml_collections.ConfigDict, batch_size: int = 1
+               ) -> jax.Array:
+  """An all-zero clip [B, T, H, W, 3] of the training crop size."""
+  height, width = padded_size(config.data.crop_size, config.data.size_divisor)
+  frames = 1 + config.data.num_refs
+  return jnp.zeros((batch_size, frames, height, width, 3), jnp.float32)
+
+
+def padded_size(size, divisor: int) -> tuple[int, int]:
+  return tuple(int(math.ceil(s / divisor) * divisor) for s in size)
+
+
+def init_variables(model, config, rng) -> dict:
+  """Model variables; `clip_forward` traces the linking path too."""
+  variables = model.init(rng, dummy_clip(config), method=model.clip_forward)
+  return {"params": variables["params"],
+          "batch_stats": variables.get("batch_stats", {})}
+
+
+def frozen_filter(config) -> Callable[[tuple[str, ...]], bool]:
+  return resnet.frozen_param_filter(config)
+
+
+def create_train_state(config, model, mesh, rng
+                       ) -> tuple[TrainState, optax.GradientTransformation, Any]:
+  """Initialises replicated state on the mesh (no host round trip)."""
+  abstract_vars = jax.eval_shape(
+      functools.partial(init_variables, model, config), rng)
+  tx = optim.make_optimizer(config, abstract_vars["params"],
+                            frozen_filter(config))
+
+  def init_state(rng):
+    variables = init_variables(model, config, rng)
+    return TrainState(step=jnp.zeros((), jnp.int32),
+                      params=variables["params"],
+                      batch_stats=variables["batch_stats"],
+                      opt_state=tx.init(variables["params"]))
+
+  abstract_state = jax.eval_shape(init_state, rng)
+  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh),
+                                abstract_state)
+  state = jax.jit(init_state, out_shardings=state_sharding)(rng)
+  return state, tx, state_sharding
+
+
+def merge_init_from(state: TrainState, loaded: dict, *, strict: bool
+                    ) -> tuple[TrainState, dict]:
+  """Copies matching leaves of converted weights into the state's variables.
+
+  Returns the new state and a report of missing / unexpected / mismatched
+  paths (image K-Net -> Video K-Net leaves the linking layers at init).
+  """
+  report = {"loaded": [], "missing": [], "unexpected": [], "mismatched": []}
+  merged = {}
+  for collection in ("params", "batch_stats"):
+    current = traverse_util.flatten_dict(
+        flax.core.unfreeze(getattr(state, collection)), sep="/")
+    incoming = traverse_util.flatten_dict(
+        flax.core.unfreeze(loaded.get(collection, {})), sep="/")
+    out = {}
+    for path, value in current.items():
+      if path not in incoming:
+        report["missing"].append(f"{collection}/{path}")
+        out[path] = value
+      elif tuple(incoming[path].shape) != tuple(value.shape):
+        report["mismatched"].append(
+            f"{collection}/{path}: {tuple(incoming[path].shape)} vs "
+            f"{tuple(value.shape)}")
+        out[path] = value
+      else:
+        report["loaded"].append(f"{collection}/{path}")
+        out[path] = jax.device_put(
+            jnp.asarray(incoming[path], value.dtype), value.sharding)
+    report["unexpected"] += [f"{collection}/{p}" for p in incoming
+                             if p not in current]
+    merged[collection] = traverse_util.unflatten_dict(out, sep="/")
+  if strict and (report["missing"] or report["unexpected"]
+                 or report["mismatched"]):
+    raise ValueError("config.init_from.strict: checkpoint does not match the "
+                     f"model: {json.dumps({k: v[:10] for k, v in report.items() if k != 'loaded'})}")
+  return state.replace(params=merged["params"],
+                       batch_stats=merged["batch_stats"]), report
+
+
+# =============================================================================
+# (2) The train step.
+# =============================================================================
+def make_train_step(config, model, tx) -> Callable:
+  """Returns `step(state, batch) -> (state, measurements)` (not yet jitted)."""
+  train_bn = not config.model.backbone.norm_eval
+
+  def loss_fn(params, batch_stats, batch):
+    variables = {"params": params, "batch_stats": batch_stats}
+    if train_bn:
+      frame_outputs, updates = model.apply(
+          variables, batch[common.IMAGE], train=True,
+          method=model.clip_forward, mutable=["batch_stats"])
+      new_stats = updates["batch_stats"]
+    else:
+      frame_outputs = model.apply(variables, batch[common.IMAGE], train=True,
+                                  method=model.clip_forward)
+      new_stats = batch_stats
+    loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
+    return loss, (parts, new_stats)
+
+  schedule = optim.learning_rate_schedule(config)
+
+  def train_step(state: TrainState, batch: dict):
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, (parts, new_stats)), grads = grad_fn(state.params,
+                                                state.batch_stats, batch)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    measurements = dict(parts)
+    measurements[common.LOSS_TOTAL] = loss
+    measurements["grad_norm"] = optax.global_norm(
+        _mask_frozen(grads, config))
+    measurements["param_norm"] = optax.global_norm(params)
+    measurements["learning_rate"] = schedule(state.step)
+    new_state = state.replace(step=state.step + 1, params=params,
+                              batch_stats=new_stats, opt_state=opt_state)
+    return new_state, measurements
+
+  return train_step
+
+
+def _mask_frozen(grads, config):
+  is_frozen = frozen_filter(config)
+  flat = traverse_util.flatten_dict(grads)
+  return traverse_util.unflatten_dict(
+      {k: (jnp.zeros_like(v) if is_frozen(k) else v) for k, v in flat.items()})
+
+
+def jit_train_step(train_step, state_sharding, mesh):
+  """jit with explicit shardings; the old state is donated."""
+  return jax.jit(
+      train_step,
+      in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
+      out_shardings=(state_sharding, sharding.replicated(mesh)),
+      donate_argnums=(0,))
+
+
+# =============================================================================
+# (3) The loop.
+# =============================================================================
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks once per step."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread (e.g. inside a test runner).
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint and exiting.")
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _format_eta(seconds: float) -> str:
+  seconds = int(max(0, seconds))
+  return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       *, evaluate_fn: Callable | None = None,
+                       stop_after_steps: int | None = None) -> dict:
+  """Trains (resuming from `workdir`) and evaluates periodically.
+
+  `stop_after_steps` ends the run early as a kill would (tests use it to
+  check that a resumed run ends where an uninterrupted one does).
+  Returns the last logged measurements (and eval metrics, if any).
+  """
+  from clu import metric_writers  # TensorFlow import; keep it out of tests' path.
+  from video_knet_jax.data import input_pipeline
+  from video_knet_jax.data import prepare
+
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_mesh(config.mesh)
+  sharding.check_batch_size(config.train.batch_size, mesh)
+  prepare.ensure_dataset(config)
+  num_steps = optim.total_steps(config)
+
+  # ------------------------------------------------------------ state
+  model = video_knet.build_model(config)
+  rng = jax.random.key(config.seed)
+  state, tx, state_sharding = create_train_state(config, model, mesh, rng)
+  checkpointer = checkpointing.TrainCheckpointer(
+      workdir, save_every_steps=config.train.checkpoint_every_steps,
+      keep=config.train.keep_checkpoints)
+  if checkpointer.latest_step() is not None:
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+        state)
+    state, _ = checkpointer.restore(abstract)
+    logging.info("Resumed from %s at step %d.", checkpointer.directory,
+                 int(state.step))
+  elif config.init_from.checkpoint:
+    loaded = checkpointing.load_variables_or_workdir(config.init_from.checkpoint)
+    state, report = merge_init_from(state, loaded,
+                                    strict=config.init_from.strict)
+    logging.info("init_from %s: %d loaded, %d left at init, %d unexpected, "
+                 "%d mismatched.", config.init_from.checkpoint,
+                 len(report["loaded"]), len(report["missing"]),
+                 len(report["unexpected"]), len(report["mismatched"]))
+  start_step = int(state.step)
+
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0)
+  if start_step == 0:
+    writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(
+        config.to_dict(), sep=".").items()
+                          if isinstance(v, (int, float, str, bool))})
+
+  step_fn = jit_train_step(make_train_step(config, model, tx),
+                           state_sharding, mesh)
+  batches = input_pipeline.make_train_iterator(config, mesh,
+                                               start_step=start_step)
+
+  # ------------------------------------------------------------ loop
+  last = {}
+  pending = None       # measurements fetched one step late (no sync stall).
+  window_start, window_steps = time.time(), 0
+  end_step = num_steps if stop_after_steps is None else min(
+      num_steps, stop_after_steps)
+  logging.info("Training steps %d -> %d of %d (%d devices).", start_step,
+               end_step, num_steps, jax.device_count())
+  with _Preemption() as preemption:
+    step = start_step
+    while step < end_step:
+      batch = next(batches)
+      state, measurements = step_fn(state, batch)
+      step += 1
+      window_steps += 1
+      if pending is not None:
+        _check_finite(*pending)
+      pending = (step, measurements)
+
+      if step % config.train.log_every_steps == 0 or step == end_step:
+        _check_finite(*pending)
+        values = {k: float(v) for k, v in jax.device_get(measurements).items()}
+        elapsed = time.time() - window_start
+        steps_per_s = window_steps / max(elapsed, 1e-9)
+        values["steps_per_sec"] = steps_per_s
+        values["clips_per_sec"] = steps_per_s * config.train.batch_size
+        writer.write_scalars(step, values)
+        logging.info(
+            "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.2f steps/s  "
+            "ETA %s", step, num_steps, values[common.LOSS_TOTAL],
+            values["learning_rate"], values["grad_norm"], steps_per_s,
+            _format_eta((num_steps - step) / max(steps_per_s, 1e-9)))
+        last = values
+        window_start, window_steps = time.time(), 0
+
+      checkpointer.save(step, state, meta={"step": step},
+                        force=preemption.requested or step == end_step)
+      if preemption.requested or checkpointer.reached_preemption(step):
+        checkpointer.save(step, state, meta={"step": step}, force=True)
+        checkpointer.close()
+        writer.flush()
+        logging.warning("Stopped at step %d after preemption; rerun the same "
+                        "command to resume.", step)
+        return last
+
+      if evaluate_fn is not None and (
+          step % config.train.eval_every_steps == 0 or step == num_steps):
+        eval_metrics = evaluate_fn(config, state, workdir, step)
+        writer.write_scalars(step, {f"eval/{k}": v for k, v in
+                                    eval_metrics.items()
+                                    if isinstance(v, (int, float))})
+        last.update({f"eval/{k}": v for k, v in eval_metrics.items()})
+
+  checkpointer.close()
+  writer.flush()
+  return last
+
+
+def _check_finite(step: int, measurements: dict) -> None:
+  loss = float(measurements[common.LOSS_TOTAL])
+  if not np.isfinite(loss):
+    parts = {k: float(v) for k, v in jax.device_get(measurements).items()}
+    bad = sorted(k for k, v in parts.items() if not np.isfinite(v))
+    raise FloatingPointError(
+        f"Loss is {loss} at step {step} (non-finite parts: {bad}). Lower "
+        "config.optim.lr or check the input data.")
