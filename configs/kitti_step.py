@@ -133,6 +133,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.tracker.nms_class_iou_thr = 0.7
   config.tracker.with_cats = True
   config.tracker.max_tracks = 64           # static tracker memory size.
+  config.tracker.mask_iou_thr = 0.5        # mask-IoU association baseline (ablation).
 
   # ---------------------------------------------------------- optimiser
   config.optim = ml_collections.ConfigDict()
