@@ -1,0 +1,162 @@
+"""Video K-Net `VideoKernelUpdateHead` (one stage, section 3.4) and the stage loop.
+
+One stage: transform the shared features, sum-pool them under each kernel's
+binarised mask, update the kernels with the gated `KernelUpdator`, let all
+kernels of an image interact (MHA, post-LN) and pass an FFN; then predict
+classes and new masks (dynamic 1x1 kernels applied to the transformed
+features). At the last stage the previous frame's kernels may be fused into
+the current ones (3.6) and/or linked for tracking (3.5).
+"""
+import functools
+import math
+from typing import Any, Callable, Dict, Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from video_knet_jax.models import containers
+from video_knet_jax.models import conv_module
+from video_knet_jax.models import kernel_head
+from video_knet_jax.models import kernel_updator
+from video_knet_jax.models import temporal
+from video_knet_jax.models import transformer_layers
+
+XAVIER = nn.initializers.xavier_uniform()
+CLS_PRIOR_PROB = 0.01  # fc_cls bias = -log((1 - p) / p) = -log(99).
+
+
+class KernelUpdateHead(nn.Module):
+  """One iterative stage.
+
+  Attributes:
+    num_classes: C.
+    num_heads: kernel-interaction heads.
+    ffn_channels: FFN hidden width.
+    num_cls_fcs, num_mask_fcs: (Linear no-bias, LN, ReLU) blocks per branch.
+    mask_thr: binarisation threshold for feature assembling.
+    with_link: build the kernel-linking layers (3.5).
+    with_fusion: build the kernel-fusion layers (3.6).
+    dtype: compute dtype.
+  """
+  num_classes: int = 19
+  num_heads: int = 8
+  ffn_channels: int = 2048
+  num_cls_fcs: int = 1
+  num_mask_fcs: int = 1
+  mask_thr: float = 0.5
+  with_link: bool = False
+  with_fusion: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None
+               ) -> Tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    """x_feats [B, h, w, D], kernels [B, N, D], mask_logits [B, N, h, w],
+    previous_kernels [B, N, D] or None -> (cls [B, N, C], masks [B, N, h, w],
+    kernels [B, N, D], track kernels [B, N, D] (== kernels without linking)).
+    """
+    d = x_feats.shape[-1]
+    if previous_kernels is not None and not (self.with_link or self.with_fusion):
+      raise ValueError(f"Stage {self.name} got previous kernels but has no temporal layers "
+                       "(config.model.temporal.link / fusion are both off).")
+    x = conv_module.ConvModule(d, 1, use_bias=True, activation=False, kernel_init=XAVIER,
+                               dtype=self.dtype, name="feat_transform")(x_feats)
+    assembled = kernel_head.masked_sum_pool(mask_logits, x, self.mask_thr)  # [B, N, D]
+    kernels = kernels.astype(self.dtype)
+    temporal_kw = dict(num_heads=self.num_heads, ffn_channels=self.ffn_channels,
+                       dtype=self.dtype)
+
+    if self.with_fusion:
+      if previous_kernels is not None:
+        kernels = temporal.fuse_kernels(kernels, previous_kernels.astype(self.dtype),
+                                        assembled, **temporal_kw)
+      elif self.is_initializing():  # create the layers; the result is unused.
+        temporal.fuse_kernels(kernels, kernels, assembled, **temporal_kw)
+
+    obj = kernel_updator.KernelUpdator(d, d, kernel_init=XAVIER, dtype=self.dtype,
+                                       name="kernel_update_conv")(assembled, kernels)
+    norm = lambda name: nn.LayerNorm(epsilon=conv_module.NORM_EPS, dtype=self.dtype,
+                                     name=name)
+    obj = norm("attention_norm")(obj + transformer_layers.MultiheadAttention(
+        d, self.num_heads, dtype=self.dtype, name="attention")(obj))
+    obj = norm("ffn_norm")(obj + transformer_layers.FFN(
+        d, self.ffn_channels, kernel_init=XAVIER, dtype=self.dtype, name="ffn")(obj))
+
+    track = obj
+    if self.with_link:
+      if previous_kernels is not None:
+        track = temporal.link_kernels(obj, previous_kernels.astype(self.dtype), **temporal_kw)
+      elif self.is_initializing():
+        temporal.link_kernels(obj, obj, **temporal_kw)
+
+    def fcs(num, name):
+      block = (functools.partial(nn.Dense, d, use_bias=False, kernel_init=XAVIER,
+                                 dtype=self.dtype),
+               functools.partial(nn.LayerNorm, epsilon=conv_module.NORM_EPS, dtype=self.dtype),
+               nn.relu)
+      return containers.Sequential(layers=block * num, name=name)
+
+    cls = fcs(self.num_cls_fcs, "cls_fcs")(obj)
+    cls = nn.Dense(self.num_classes, kernel_init=XAVIER,
+                   bias_init=nn.initializers.constant(
+                       -math.log((1 - CLS_PRIOR_PROB) / CLS_PRIOR_PROB)),
+                   dtype=self.dtype, name="fc_cls")(cls)                 # [B, N, C]
+    mask_kernels = fcs(self.num_mask_fcs, "mask_fcs")(obj)
+    mask_kernels = nn.Dense(d, kernel_init=XAVIER, dtype=self.dtype,
+                            name="fc_mask")(mask_kernels)                 # [B, N, D]
+    masks = jnp.einsum("bnc,bhwc->bnhw", mask_kernels, x)                 # [B, N, h, w]
+    return cls, masks, obj, track
+
+
+# Keys of the dict returned by `KernelIterHead` (internal to the model).
+STAGE_MASKS = "stage_masks"    # [S, B, N, h, w]
+STAGE_CLS = "stage_cls"        # [S, B, N, C]
+OBJ = "obj"                    # [B, N, D] last-stage kernels.
+TRACK = "track"                # [B, N, D] linked last-stage kernels.
+
+
+class KernelIterHead(nn.Module):
+  """`roi_head.mask_head`: stages '0'..'S-1'; only the last sees previous kernels.
+
+  Attributes:
+    num_stages: S.
+    stage: `KernelUpdateHead` factory (a partial; name and with_* are set here).
+    link, fusion: enable the temporal layers at the last stage.
+    link_all_stages: also build them (unused) in earlier stages, the original
+      layout, so that the params match the torch state_dict key set.
+  """
+  num_stages: int = 3
+  stage: Callable[..., KernelUpdateHead] = KernelUpdateHead
+  link: bool = True
+  fusion: bool = False
+  link_all_stages: bool = False
+
+  @nn.compact
+  def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None
+               ) -> Dict[str, jnp.ndarray]:
+    stage_masks, stage_cls = [], []
+    track = kernels
+    for s in range(self.num_stages):
+      last = s == self.num_stages - 1
+      has_temporal = last or self.link_all_stages
+      head = self.stage(name=str(s), with_link=self.link and has_temporal,
+                              with_fusion=self.fusion and has_temporal)
+      cls, mask_logits, kernels, track = head(
+          x_feats, kernels, mask_logits, previous_kernels if last else None)
+      stage_masks.append(mask_logits)
+      stage_cls.append(cls)
+    return {STAGE_MASKS: jnp.stack(stage_masks), STAGE_CLS: jnp.stack(stage_cls),
+            OBJ: kernels, TRACK: track}
+
+
+class RoIHead(nn.Module):
+  """`roi_head`: holds `mask_head` only (mirrors the torch nesting).
+
+  Attributes:
+    mask_head: `KernelIterHead` factory (a partial).
+  """
+  mask_head: Callable[..., KernelIterHead] = KernelIterHead
+
+  @nn.compact
+  def __call__(self, *args, **kwargs) -> Dict[str, jnp.ndarray]:
+    return self.mask_head(name="mask_head")(*args, **kwargs)

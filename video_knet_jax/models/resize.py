@@ -1,0 +1,40 @@
+"""Resizing with PyTorch `F.interpolate` semantics.
+
+* bilinear, align_corners=False: `jax.image.resize(..., 'bilinear',
+  antialias=False)` uses the same half-pixel sampling and edge clamping
+  (antialias only matters when downsampling; torch never antialiases).
+* nearest: torch picks source index floor(dst * in / out), which is not what
+  `jax.image.resize(..., 'nearest')` does, so it is gathered explicitly.
+"""
+from typing import Tuple
+
+import jax
+import jax.numpy as jnp
+
+
+def resize_bilinear_nhwc(x: jnp.ndarray, size: Tuple[int, int]) -> jnp.ndarray:
+  """[B, H, W, C] -> [B, size[0], size[1], C], torch bilinear align_corners=False."""
+  b, _, _, c = x.shape
+  return jax.image.resize(x, (b, size[0], size[1], c), "bilinear",
+                          antialias=False).astype(x.dtype)
+
+
+def resize_nearest_nhwc(x: jnp.ndarray, size: Tuple[int, int]) -> jnp.ndarray:
+  """[B, H, W, C] -> [B, size[0], size[1], C], torch mode='nearest'."""
+  h, w = x.shape[1:3]
+  rows = (jnp.arange(size[0]) * h) // size[0]
+  cols = (jnp.arange(size[1]) * w) // size[1]
+  return x[:, rows][:, :, cols]
+
+
+def upsample_masks(logits: jnp.ndarray, factor: int) -> jnp.ndarray:
+  """Bilinear (align_corners=False) x`factor` upsampling of [..., h, w] mask logits.
+
+  Used by the losses (stride 8 -> stride 2) and inference; leading dims are
+  kept, e.g. [B, N, h, w] -> [B, N, h*factor, w*factor].
+  """
+  if factor == 1:
+    return logits
+  *lead, h, w = logits.shape
+  return jax.image.resize(logits, (*lead, h * factor, w * factor), "bilinear",
+                          antialias=False).astype(logits.dtype)

@@ -1,0 +1,152 @@
+"""mmdet/torchvision ResNet (style='pytorch': stride on the 3x3 conv), NHWC.
+
+Names mirror the torch state_dict: conv1, bn1, layer1..layer4 / '0'.. /
+conv1..3, bn1..3, downsample/'0' (conv) + '1' (BN). BatchNorm statistics live
+in the `batch_stats` collection; with `norm_eval` they are frozen (the
+original trains with `norm_eval=True`). Frozen *parameters* are handled by
+the optimizer through `frozen_param_filter`.
+"""
+import functools
+from typing import Any, Callable, Sequence, Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from video_knet_jax.models import containers
+
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.9      # torch momentum 0.1.
+EXPANSION = 4          # Bottleneck output = 4 x width.
+
+# He (kaiming) normal, fan_out, as mmdet/torchvision initialise ResNet convs.
+he_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _conv(features: int, kernel: int, stride: int, pad: int, dtype: Any,
+          name: str) -> nn.Conv:
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
+                 padding=((pad, pad), (pad, pad)), use_bias=False,
+                 kernel_init=he_init, dtype=dtype, name=name)
+
+
+def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
+  return nn.BatchNorm(use_running_average=use_running_average, momentum=BN_MOMENTUM,
+                      epsilon=BN_EPS, dtype=dtype, name=name)
+
+
+class Bottleneck(nn.Module):
+  """1x1 -> 3x3 (stride) -> 1x1 with a projection shortcut on block 0."""
+  width: int
+  stride: int = 1
+  downsample: bool = False
+  frozen_bn: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):  # [B, H, W, C] -> [B, H/s, W/s, 4*width]
+    ura = self.frozen_bn or not train
+    out = nn.relu(_bn(ura, self.dtype, "bn1")(_conv(self.width, 1, 1, 0, self.dtype, "conv1")(x)))
+    out = nn.relu(_bn(ura, self.dtype, "bn2")(
+        _conv(self.width, 3, self.stride, 1, self.dtype, "conv2")(out)))
+    out = _bn(ura, self.dtype, "bn3")(_conv(self.width * EXPANSION, 1, 1, 0, self.dtype,
+                                            "conv3")(out))
+    if self.downsample:
+      x = containers.Sequential(layers=(
+          functools.partial(nn.Conv, self.width * EXPANSION, (1, 1),
+                            strides=(self.stride, self.stride), padding=((0, 0), (0, 0)),
+                            use_bias=False, kernel_init=he_init, dtype=self.dtype),
+          functools.partial(nn.BatchNorm, use_running_average=ura, momentum=BN_MOMENTUM,
+                            epsilon=BN_EPS, dtype=self.dtype),
+      ), name="downsample")(x)
+    return nn.relu(out + x)
+
+
+class ResLayer(nn.Module):
+  """One ResNet stage: blocks '0'..'n-1'; block 0 strides and projects."""
+  width: int
+  num_blocks: int
+  stride: int
+  frozen_bn: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    for i in range(self.num_blocks):
+      x = Bottleneck(self.width, stride=self.stride if i == 0 else 1, downsample=(i == 0),
+                     frozen_bn=self.frozen_bn, dtype=self.dtype, name=str(i))(x, train)
+    return x
+
+
+def _max_pool_3x3_s2(x):
+  # torch MaxPool2d(3, 2, padding=1) pads with -inf.
+  return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+
+class ResNet(nn.Module):
+  """Bottleneck ResNet returning (C2, C3, C4, C5) at strides 4, 8, 16, 32.
+
+  Attributes:
+    stage_blocks: blocks per stage, (3, 4, 6, 3) for ResNet-50.
+    base_width: stem / layer1 width (64); doubles every stage.
+    norm_eval: freeze BatchNorm statistics (use running averages always).
+    frozen_stages: stem + layer1..k also keep their statistics frozen (mmdet puts
+      frozen stages in eval mode); their params are frozen by the optimizer.
+    dtype: compute dtype.
+  """
+  stage_blocks: Sequence[int] = (3, 4, 6, 3)
+  base_width: int = 64
+  norm_eval: bool = True
+  frozen_stages: int = -1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False) -> Tuple[jnp.ndarray, ...]:
+    # x: [B, H, W, 3] -> C2 [B, H/4, W/4, 4w], ..., C5 [B, H/32, W/32, 32w]
+    ura = self.norm_eval or self.frozen_stages >= 0 or not train
+    x = _conv(self.base_width, 7, 2, 3, self.dtype, "conv1")(x.astype(self.dtype))
+    x = nn.relu(_bn(ura, self.dtype, "bn1")(x))
+    x = _max_pool_3x3_s2(x)
+    outs = []
+    for i, n in enumerate(self.stage_blocks):
+      x = ResLayer(self.base_width * 2**i, n, stride=1 if i == 0 else 2,
+                   frozen_bn=self.norm_eval or i + 1 <= self.frozen_stages, dtype=self.dtype, name=f"layer{i + 1}")(x, train)
+      outs.append(x)
+    return tuple(outs)
+
+  @property
+  def out_channels(self) -> Tuple[int, ...]:
+    return tuple(self.base_width * 2**i * EXPANSION for i in range(len(self.stage_blocks)))
+
+
+def build_resnet(backbone_config, dtype: Any = jnp.float32) -> ResNet:
+  """ResNet from `config.model.backbone`."""
+  if backbone_config.name != "resnet":
+    raise ValueError(f"config.model.backbone.name={backbone_config.name!r}: only 'resnet' "
+                     "is implemented.")
+  return ResNet(stage_blocks=tuple(backbone_config.stage_blocks),
+                base_width=backbone_config.base_width,
+                norm_eval=backbone_config.norm_eval,
+                frozen_stages=backbone_config.frozen_stages, dtype=dtype)
+
+
+def frozen_param_filter(config) -> Callable[[Tuple[str, ...]], bool]:
+  """Returns `is_frozen(path)` for the params of the stem + layer1..frozen_stages.
+
+  `config` is the full config or `config.model`; `path` is a tuple of keys of
+  the full params tree (e.g. ('backbone', 'layer1', '0', 'conv1', 'kernel')) or
+  a '/'-joined string. mmdet `frozen_stages=k` freezes stem + layers 1..k;
+  -1 freezes nothing.
+  """
+  model_config = config.model if "model" in config else config
+  frozen_stages = int(model_config.backbone.frozen_stages)
+  frozen = set()
+  if frozen_stages >= 0:
+    frozen |= {"conv1", "bn1"}
+    frozen |= {f"layer{i}" for i in range(1, frozen_stages + 1)}
+
+  def is_frozen(path) -> bool:
+    keys = path.split("/") if isinstance(path, str) else [getattr(k, "key", k) for k in path]
+    keys = [str(k) for k in keys]
+    return len(keys) >= 2 and keys[0] == "backbone" and keys[1] in frozen
+
+  return is_frozen
