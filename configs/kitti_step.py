@@ -57,6 +57,7 @@ def get_model_config() -> ml_collections.ConfigDict:
   m.temporal.link_all_stages = False        # True: original layout (dead stage-0/1 layers).
   m.temporal.embed_channels = 256
   m.temporal.track_num_fcs = 2
+  m.dtype = "float32"                       # compute dtype ('bfloat16' on accelerators); params fp32.
   return m
 
 
