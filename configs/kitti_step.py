@@ -88,6 +88,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.std = (58.395, 57.12, 57.375)
   config.data.shuffle_buffer = 512
   config.data.eval_size = (384, 1248)     # padded canvas for inference.
+  # Clip filtering as in the original (section 10.2 item 10): key frames need a
+  # person/car whose id is also in the reference, and crops are re-drawn (up
+  # to crop_attempts) until key and reference crops share one.
+  config.data.require_shared_thing = True
+  config.data.crop_attempts = 10
+  config.data.crowd_as_instance = False   # True: original (item 12).
 
   # -------------------------------------------------------------- model
   config.model = get_model_config()
