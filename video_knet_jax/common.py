@@ -20,6 +20,7 @@ VOID_MASK = "void_mask"          # [B, T, H, W] bool, void label or padding.
 SEQUENCE_ID = "sequence_id"      # [B] int32.
 FRAME_INDEX = "frame_index"      # [B, T] int32.
 PANOPTIC = "panoptic"            # [.., H, W] int32 semantic * 1000 + instance (eval).
+ORIGINAL_SIZE = "original_size"  # (H0, W0) of an eval frame before padding.
 
 # ----------------------------------------------------------------------------
 # Model output keys (`VideoKNet.apply(...)` returns a dict with these).
