@@ -1,0 +1,201 @@
+"""Joint thing/stuff panoptic merge of one frame (original section 5, step 4).
+
+The original (`merge_stuff_thing_stuff_joint`) builds 100 thing candidates from
+a top-k over (proposal, thing class) pairs and one stuff candidate per stuff
+kernel, assigns every pixel to `argmax_k score_k * prob_k(x)` once, and then
+walks the candidates by descending score, keeping candidate k when
+
+  (stuff or score_k >= instance_score_thr) and area_k > 0 and orig_k > 0
+  and area_k / orig_k >= overlap_thr,
+
+with `area_k = #(argmax == k)` and `orig_k = #(prob_k >= mask_thr)`. Pixels of
+rejected candidates stay void. Because the argmax is computed once and never
+updated, every decision depends on candidate k alone: the walk is exactly the
+vectorised rule above, and the walk order only numbers the segments. We keep
+that order: segment s is the s-th candidate by descending score, so the kept
+things appear in the order the tracker of the original received them.
+`tests/inference/test_panoptic_merge.py` checks equality with a sequential
+transliteration of the walk.
+
+Duplicates (reference 10.3 item 22): the top-k over pairs can select one
+proposal twice with different thing classes. Both candidates share the mask,
+so the lower-scored one can never win a pixel with prob > 0 and is never kept
+by the rule above; we additionally mark it as a duplicate explicitly
+(`segment_kept` False) so that ties in the score cannot keep one kernel twice.
+
+Static shapes everywhere: S = k + num_stuff segments, maps at the padded input
+size; the real image size is a traced value (one compilation for all KITTI
+frame sizes) and pixels outside it are void.
+"""
+import dataclasses
+from typing import Sequence, Tuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+VOID_TRAIN_ID = 255   # semantic map value of void pixels (not the original's road = 0).
+VOID_SEGMENT = -1     # segment map value of void pixels.
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeSettings:
+  """Static numbers of the merge (hashable, so usable as a jit static arg)."""
+  num_thing_classes: int
+  max_per_img: int              # thing candidates (top-k over proposal x class).
+  instance_score_thr: float
+  overlap_thr: float
+  mask_thr: float               # `orig` area threshold on the probabilities.
+  mask_upsample_stride: int     # stride-8 logits -> stride-2 before the sigmoid.
+  train_ids: Tuple[int, ...]    # model class index -> dataset trainId.
+
+
+def class_to_train_id(num_classes: int,
+                      thing_train_ids: Sequence[int]) -> Tuple[int, ...]:
+  """Model class order: things (in `thing_train_ids` order), then stuff ids ascending."""
+  things = tuple(int(t) for t in thing_train_ids)
+  if len(set(things)) != len(things) or any(not 0 <= t < num_classes for t in things):
+    raise ValueError(
+        f"config.data.thing_train_ids={things} must be distinct ids in [0, {num_classes}).")
+  stuff = tuple(c for c in range(num_classes) if c not in things)
+  return things + stuff
+
+
+def merge_settings_from_config(config) -> MergeSettings:
+  """Reads `config.inference`, `config.data` and `config.model` (see configs/kitti_step.py)."""
+  num_things = config.model.num_thing_classes
+  if num_things != len(config.data.thing_train_ids):
+    raise ValueError(
+        f"config.model.num_thing_classes={num_things} != "
+        f"len(config.data.thing_train_ids)={len(config.data.thing_train_ids)}.")
+  return MergeSettings(
+      num_thing_classes=num_things,
+      max_per_img=int(config.inference.max_per_img),
+      instance_score_thr=float(config.inference.instance_score_thr),
+      overlap_thr=float(config.inference.overlap_thr),
+      mask_thr=float(config.inference.mask_thr),
+      mask_upsample_stride=int(config.model.update_head.mask_upsample_stride),
+      train_ids=class_to_train_id(config.data.num_classes, config.data.thing_train_ids))
+
+
+@flax.struct.dataclass
+class PanopticResult:
+  """One frame's panoptic segmentation; segments sorted by descending score."""
+  semantic: jax.Array          # [H, W] int32 trainId, 255 = void.
+  segment_map: jax.Array       # [H, W] int32 segment index, -1 = void.
+  segment_class: jax.Array     # [S] int32 model class index.
+  segment_train_id: jax.Array  # [S] int32 dataset trainId.
+  segment_is_thing: jax.Array  # [S] bool.
+  segment_score: jax.Array     # [S] float32 sigmoid class score.
+  segment_kernel: jax.Array    # [S] int32 kernel index (things: proposal 0..P-1).
+  segment_kept: jax.Array      # [S] bool, True if the segment owns pixels in the map.
+  segment_area: jax.Array      # [S] int32 pixels owned in the argmax (before rejection).
+
+
+def num_thing_candidates(num_proposals: int, settings: MergeSettings) -> int:
+  """k of the thing top-k: max_per_img, capped by the number of (proposal, class) pairs."""
+  return min(settings.max_per_img, num_proposals * settings.num_thing_classes)
+
+
+def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
+                            upsample_stride: int) -> jax.Array:
+  """`rescale_masks`: logits x stride (bilinear) -> sigmoid -> bilinear to the padded size.
+
+  jax.image.resize with antialias=False is torch's bilinear align_corners=False.
+  """
+  n, h, w = mask_logits.shape
+  up = jax.image.resize(mask_logits.astype(jnp.float32),
+                        (n, h * upsample_stride, w * upsample_stride),
+                        method="bilinear", antialias=False)
+  prob = jax.nn.sigmoid(up)
+  if prob.shape[1:] != tuple(padded_hw):
+    prob = jax.image.resize(prob, (n,) + tuple(padded_hw), method="bilinear",
+                            antialias=False)
+  return prob  # [n, H, W]
+
+
+def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
+                   image_hw: jax.Array, padded_hw: Tuple[int, int],
+                   settings: MergeSettings) -> PanopticResult:
+  """Joint panoptic merge of one image.
+
+  Args:
+    mask_logits: [N, h, w] last-stage mask logits (stride 8), N = P + num_stuff.
+    cls_logits: [N, C] last-stage class logits.
+    image_hw: [2] int32 (H0, W0), the unpadded image size (may be traced).
+    padded_hw: static (H, W) of the padded network input.
+    settings: see `MergeSettings`.
+
+  Returns:
+    A `PanopticResult` with maps of shape `padded_hw` (void outside image_hw).
+  """
+  num_kernels, num_classes = cls_logits.shape
+  num_things = settings.num_thing_classes
+  num_stuff = num_classes - num_things
+  num_proposals = num_kernels - num_stuff
+  if mask_logits.shape[0] != num_kernels:
+    raise ValueError(f"mask_logits has {mask_logits.shape[0]} kernels, cls_logits {num_kernels}.")
+  if num_proposals <= 0 or len(settings.train_ids) != num_classes:
+    raise ValueError(
+        f"cls_logits [{num_kernels}, {num_classes}] does not fit {num_things} thing classes "
+        f"and {len(settings.train_ids)} trainIds (config.data / config.model).")
+
+  scores = jax.nn.sigmoid(cls_logits.astype(jnp.float32))           # [N, C]
+  # Things: top-k over (proposal, thing class) pairs, flattened proposal-major.
+  k = num_thing_candidates(num_proposals, settings)
+  thing_pairs = scores[:num_proposals, :num_things].reshape(-1)     # [P * T]
+  thing_scores, pair_idx = jax.lax.top_k(thing_pairs, k)            # [k], sorted desc.
+  thing_kernel = pair_idx // num_things
+  thing_class = pair_idx % num_things
+  # Stuff: kernel P + j scores its own class T + j (the diagonal), sorted desc.
+  stuff_diag = jnp.diagonal(scores[num_proposals:, num_things:])    # [num_stuff]
+  stuff_order = jnp.argsort(-stuff_diag, stable=True)
+  stuff_scores = stuff_diag[stuff_order]
+  stuff_kernel = num_proposals + stuff_order
+  stuff_class = num_things + stuff_order
+
+  # Candidates in the original's concatenation order (decides argmax ties).
+  cand_score = jnp.concatenate([thing_scores, stuff_scores])        # [S]
+  cand_kernel = jnp.concatenate([thing_kernel, stuff_kernel]).astype(jnp.int32)
+  cand_class = jnp.concatenate([thing_class, stuff_class]).astype(jnp.int32)
+  cand_is_thing = jnp.arange(k + num_stuff) < k
+  num_cand = k + num_stuff
+
+  prob = candidate_probabilities(mask_logits[cand_kernel], padded_hw,
+                                 settings.mask_upsample_stride)    # [S, H, W]
+  height, width = padded_hw
+  valid = ((jnp.arange(height)[:, None] < image_hw[0])
+           & (jnp.arange(width)[None, :] < image_hw[1]))            # [H, W]
+  winner = jnp.argmax(cand_score[:, None, None] * prob, axis=0)     # [H, W]
+  area = jnp.zeros((num_cand,), jnp.int32).at[winner].add(valid.astype(jnp.int32))
+  orig = jnp.sum((prob >= settings.mask_thr) & valid[None], axis=(1, 2), dtype=jnp.int32)
+
+  # Walk order: by descending score (stable; concatenation order breaks ties).
+  order = jnp.argsort(-cand_score, stable=True)                     # [S] candidate ids.
+  rank = jnp.zeros((num_cand,), jnp.int32).at[order].set(jnp.arange(num_cand, dtype=jnp.int32))
+  # A thing kernel seen earlier in the walk with another class is a duplicate.
+  same_kernel = cand_kernel[:, None] == cand_kernel[None, :]
+  earlier = rank[None, :] < rank[:, None]
+  duplicate = cand_is_thing & jnp.any(same_kernel & earlier & cand_is_thing[None, :], axis=1)
+
+  ratio = area.astype(jnp.float32) / jnp.maximum(orig, 1).astype(jnp.float32)
+  kept = ((~cand_is_thing | (cand_score >= settings.instance_score_thr))
+          & (area > 0) & (orig > 0) & (ratio >= settings.overlap_thr) & ~duplicate)
+
+  train_ids = jnp.asarray(settings.train_ids, jnp.int32)
+  seg_of_cand = jnp.where(kept, rank, VOID_SEGMENT)                 # [S]
+  segment_map = jnp.where(valid, seg_of_cand[winner], VOID_SEGMENT)
+  seg_class = cand_class[order]
+  seg_train_id = train_ids[seg_class]
+  semantic = jnp.where(segment_map >= 0, seg_train_id[jnp.maximum(segment_map, 0)],
+                       VOID_TRAIN_ID)
+  return PanopticResult(
+      semantic=semantic.astype(jnp.int32),
+      segment_map=segment_map.astype(jnp.int32),
+      segment_class=seg_class,
+      segment_train_id=seg_train_id,
+      segment_is_thing=cand_is_thing[order],
+      segment_score=cand_score[order],
+      segment_kernel=cand_kernel[order],
+      segment_kept=kept[order],
+      segment_area=area[order])

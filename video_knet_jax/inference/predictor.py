@@ -1,0 +1,177 @@
+"""Online video prediction: model + panoptic merge + association, one frame at a time.
+
+`VideoPredictor.step` is one jitted function of (image, previous kernels,
+tracker state); everything it carries between frames is an explicit value of
+fixed size, so host and device memory stay constant over a video. Frames are
+padded to one canvas (config.data.eval_size, or larger multiples of
+config.data.size_divisor), and the true image size is a traced value: one
+compilation serves every frame size of a data set (plus one for the first
+frame, which has no previous kernels).
+
+Outputs per frame: `semantic` [H0, W0] int32 trainId (255 = void), `ids`
+[H0, W0] int32 track id (0 = none: stuff, void, untracked things) and
+`panoptic` = semantic * 1000 + ids (void = 255000), the `common.PANOPTIC`
+encoding used for evaluation.
+"""
+import dataclasses
+from typing import Any, Iterable, Iterator, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from video_knet_jax import common
+from video_knet_jax.inference import boxes as boxes_lib
+from video_knet_jax.inference import mask_iou_tracker
+from video_knet_jax.inference import panoptic_merge
+from video_knet_jax.inference import tracker as tracker_lib
+
+LABEL_DIVISOR = 1000  # panoptic = semantic * LABEL_DIVISOR + track id.
+ASSOCIATIONS = ("embedding", "mask_iou")
+
+
+def panoptic_label(semantic: np.ndarray, ids: np.ndarray,
+                   label_divisor: int = LABEL_DIVISOR) -> np.ndarray:
+  """semantic * label_divisor + id; refuses ids that would collide with the next class."""
+  ids = np.asarray(ids)
+  if ids.size and ids.max() >= label_divisor:
+    raise ValueError(f"track id {int(ids.max())} >= label_divisor {label_divisor}: "
+                     "pass a larger label_divisor.")
+  return np.asarray(semantic).astype(np.int64) * label_divisor + ids
+
+
+@dataclasses.dataclass
+class FrameResult:
+  """Host-side prediction of one frame, cropped to the image size."""
+  semantic: np.ndarray   # [H0, W0] int32 trainId, 255 = void.
+  ids: np.ndarray        # [H0, W0] int32 track id, 0 = none.
+  panoptic: np.ndarray   # [H0, W0] int64 semantic * 1000 + id.
+
+
+def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
+                size_divisor: int) -> Tuple[int, int]:
+  """The canvas if the image fits, else the image size rounded up to size_divisor."""
+  return tuple(max(c, -(-s // size_divisor) * size_divisor)
+               for s, c in zip(image_hw, canvas_hw))
+
+
+class VideoPredictor:
+  """Streams frames of one or more videos through Video K-Net.
+
+  Args:
+    model: a flax module whose `apply(variables, images [B, H, W, 3],
+      previous_kernels=None|[B, N, D], train=False)` returns the
+      `common.*` output dict (MASK_LOGITS, CLS_LOGITS, RPN_SEG_LOGITS, KERNELS,
+      TRACK_EMBEDDINGS).
+    variables: the model variables.
+    config: the experiment config (data, model, inference, tracker fields).
+    association: 'embedding' (quasi-dense tracker, the original) or 'mask_iou'.
+  """
+
+  def __init__(self, model: Any, variables: Any, config, association: str = "embedding"):
+    if association not in ASSOCIATIONS:
+      raise ValueError(f"association={association!r}; expected one of {ASSOCIATIONS}.")
+    self.model = model
+    self.variables = variables
+    self.config = config
+    self.association = association
+    self.merge_settings = panoptic_merge.merge_settings_from_config(config)
+    self.num_segments = (
+        panoptic_merge.num_thing_candidates(config.model.num_proposals, self.merge_settings)
+        + config.model.num_stuff_classes)
+    self.embed_dim = int(config.model.temporal.embed_channels)
+    self.mean = np.asarray(config.data.mean, np.float32)
+    self.std = np.asarray(config.data.std, np.float32)
+    if association == "embedding":
+      self.tracker_settings = tracker_lib.tracker_settings_from_config(config)
+    else:
+      self.tracker_settings = mask_iou_tracker.mask_iou_settings_from_config(config)
+    self._step = jax.jit(self._frame_fn)
+
+  # ------------------------------------------------------------------ state
+  def init_tracker_state(self, padded_hw: Tuple[int, int]):
+    """Fresh association memory (call at every sequence start)."""
+    if self.association == "embedding":
+      return tracker_lib.init_tracker_state(self.tracker_settings, self.num_segments,
+                                            self.embed_dim)
+    return mask_iou_tracker.init_mask_iou_state(self.tracker_settings, self.num_segments,
+                                                padded_hw)
+
+  def preprocess(self, frame: np.ndarray) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """[H0, W0, 3] uint8 RGB -> ([1, H, W, 3] float32 normalised, zero padded; (H0, W0))."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+      raise ValueError(f"VideoPredictor: expected an [H, W, 3] RGB frame, got {frame.shape}.")
+    h0, w0 = frame.shape[:2]
+    height, width = padded_size((h0, w0), tuple(self.config.data.eval_size),
+                                int(self.config.data.size_divisor))
+    image = np.zeros((1, height, width, 3), np.float32)
+    image[0, :h0, :w0] = (frame.astype(np.float32) - self.mean) / self.std
+    return image, (h0, w0)
+
+  # -------------------------------------------------------------- one frame
+  def _frame_fn(self, variables, image, image_hw, previous_kernels, tracker_state,
+                frame_index):
+    """Jitted: padded image [1, H, W, 3] -> padded maps [H, W], kernels, tracker state."""
+    outputs = self.model.apply(variables, image, previous_kernels=previous_kernels,
+                               train=False)
+    padded_hw = image.shape[1:3]
+    pan = panoptic_merge.panoptic_merge(
+        outputs[common.MASK_LOGITS][0], outputs[common.CLS_LOGITS][0], image_hw,
+        padded_hw, self.merge_settings)
+    det_valid = pan.segment_kept & pan.segment_is_thing                    # [S]
+    if self.association == "embedding":
+      thing_filter = boxes_lib.semantic_thing_filter(
+          outputs[common.RPN_SEG_LOGITS][0], padded_hw,
+          self.merge_settings.num_thing_classes)
+      det_boxes = boxes_lib.segment_boxes(pan.segment_map, self.num_segments, thing_filter)
+      embeddings = outputs[common.TRACK_EMBEDDINGS][0]                     # [P, E]
+      det_embeds = embeddings[jnp.clip(pan.segment_kernel, 0, embeddings.shape[0] - 1)]
+      tracker_state, seg_ids = tracker_lib.tracker_step(
+          tracker_state, det_embeds, pan.segment_class, pan.segment_score, det_boxes,
+          det_valid, frame_index)
+    else:
+      det_map = jnp.where(
+          (pan.segment_map >= 0) & det_valid[jnp.maximum(pan.segment_map, 0)],
+          pan.segment_map, -1)
+      tracker_state, seg_ids = mask_iou_tracker.mask_iou_tracker_step(
+          tracker_state, det_map, pan.segment_class, pan.segment_score, det_valid,
+          frame_index)
+    id_map = jnp.where(pan.segment_map >= 0, seg_ids[jnp.maximum(pan.segment_map, 0)], 0)
+    return pan.semantic, id_map.astype(jnp.int32), outputs[common.KERNELS], tracker_state
+
+  def step(self, image: np.ndarray, image_hw: Tuple[int, int],
+           previous_kernels: Optional[jax.Array], tracker_state, frame_index: int):
+    """One jitted frame on a padded image.
+
+    Returns:
+      (semantic [H, W] int32, ids [H, W] int32 -- padded maps, void outside
+      image_hw --, kernels [1, N, D] for the next frame, new tracker state).
+    """
+    return self._step(self.variables, jnp.asarray(image),
+                      jnp.asarray(image_hw, jnp.int32), previous_kernels,
+                      tracker_state, jnp.asarray(frame_index, jnp.int32))
+
+  # -------------------------------------------------------------- sequences
+  def predict_sequence(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+    """Yields one `FrameResult` per [H0, W0, 3] uint8 RGB frame of ONE video.
+
+    State (previous kernels, tracker memory, frame counter) starts fresh on
+    every call, like the original on frame 0 of a sequence.
+    """
+    previous_kernels = None
+    tracker_state = None
+    canvas = None
+    for frame_index, frame in enumerate(frames):
+      image, (h0, w0) = self.preprocess(frame)
+      if canvas is None:
+        canvas = image.shape[1:3]
+        tracker_state = self.init_tracker_state(canvas)
+      elif image.shape[1:3] != canvas:
+        raise ValueError(f"frame {frame_index} pads to {image.shape[1:3]}, the sequence to "
+                         f"{canvas}: frames of one video must share a canvas.")
+      semantic, ids, previous_kernels, tracker_state = self.step(
+          image, (h0, w0), previous_kernels, tracker_state, frame_index)
+      semantic = np.asarray(semantic)[:h0, :w0]
+      ids = np.asarray(ids)[:h0, :w0]
+      yield FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids))
