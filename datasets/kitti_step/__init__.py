@@ -1,0 +1,1 @@
+"""KITTI-STEP: on-disk layouts, label encoding, facts and the TFDS builder."""

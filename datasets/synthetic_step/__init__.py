@@ -1,0 +1,1 @@
+"""The generated STEP-format video set: the project's embedded default data."""

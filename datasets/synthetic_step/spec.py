@@ -1,0 +1,69 @@
+"""Size and seed of a generated synthetic STEP set, and the facts it implies."""
+import dataclasses
+from typing import Any, Mapping
+
+from datasets.kitti_step import facts as facts_lib
+
+# Bump when the generator's output changes, so cached builds are not reused.
+GENERATOR_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSpec:
+  """What `generate.write_tree` writes: train then val sequences."""
+  seed: int = 0
+  num_train_sequences: int = 12
+  num_val_sequences: int = 4
+  frames_per_sequence: int = 24
+  height: int = 128
+  width: int = 384
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, Any]) -> "SyntheticSpec":
+    """Builds a spec from `config.data.synthetic`, naming unknown fields."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ValueError(f"config.data.synthetic has unknown fields {unknown}; "
+                       f"known: {sorted(known)}.")
+    return cls(**{k: int(v) for k, v in values.items()})
+
+  def __post_init__(self):
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      minimum = 0 if field.name == "seed" else 1
+      if value < minimum:
+        raise ValueError(f"config.data.synthetic.{field.name}={value} must "
+                         f"be >= {minimum}.")
+    if self.frames_per_sequence < 3:
+      raise ValueError("config.data.synthetic.frames_per_sequence must be >= 3 "
+                       "so that every frame has a reference frame.")
+    if self.height < 32 or self.width < 32:
+      raise ValueError("config.data.synthetic height and width must be >= 32.")
+
+  def split_sequences(self) -> dict[str, tuple[int, ...]]:
+    n_train = self.num_train_sequences
+    return {
+        "train": tuple(range(n_train)),
+        "val": tuple(range(n_train, n_train + self.num_val_sequences)),
+    }
+
+  def facts(self) -> facts_lib.StepFacts:
+    """The frozen record the KITTI-STEP builder checks the tree against."""
+    sequences = self.split_sequences()
+    return facts_lib.StepFacts(
+        name="synthetic_step",
+        class_names=facts_lib.CITYSCAPES_CLASS_NAMES,
+        thing_train_ids=facts_lib.KITTI_STEP.thing_train_ids,
+        void_label=facts_lib.VOID_LABEL,
+        split_sequences=sequences,
+        split_frames={split: len(seqs) * self.frames_per_sequence
+                      for split, seqs in sequences.items()},
+        labelled_splits=("train", "val"),
+    )
+
+  def config_name(self) -> str:
+    """A TFDS config name that differs whenever the generated data differs."""
+    return (f"synthetic_v{GENERATOR_VERSION}_seed{self.seed}_"
+            f"{self.num_train_sequences}x{self.num_val_sequences}x"
+            f"{self.frames_per_sequence}_{self.height}x{self.width}")
