@@ -1,0 +1,34 @@
+"""Configs and cheap variable trees for the conversion tests (no model.init)."""
+import os
+import sys
+
+import jax
+import numpy as np
+
+_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+if _CONFIGS not in sys.path:
+  sys.path.insert(0, _CONFIGS)
+import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from video_knet_jax.convert import model_variables  # pylint: disable=wrong-import-position
+
+
+def config(arg: str = "", link_all_stages: bool = True):
+  cfg = kitti_step.get_config(arg)
+  cfg.model.temporal.link_all_stages = link_all_stages
+  return cfg
+
+
+def random_variables(abstract, seed: int = 0):
+  """Random float32 values of the abstract tree (variances positive)."""
+  rng = np.random.RandomState(seed)
+  def draw(path, s):
+    name = str(path[-1].key)
+    if name == "var":
+      return rng.uniform(0.5, 1.5, s.shape).astype(s.dtype)
+    return rng.standard_normal(s.shape).astype(s.dtype)
+  return jax.tree_util.tree_map_with_path(draw, abstract)
+
+
+def abstract(cfg):
+  return model_variables.abstract_variables(cfg)

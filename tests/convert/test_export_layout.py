@@ -1,0 +1,63 @@
+"""The exported state_dict has exactly the original's keys, order, shapes and dtypes."""
+import jax
+import numpy as np
+import pytest
+
+from tests.convert import model_fixtures
+from video_knet_jax.convert import flax_to_torch
+from video_knet_jax.convert import reference_keys
+
+
+def _zeros(abstract):
+  # Zero-stride views: the full R50 tree costs no memory until transposed.
+  return jax.tree.map(lambda s: np.broadcast_to(np.zeros((), s.dtype), s.shape), abstract)
+
+
+def _layout(state):
+  return [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()]
+
+
+REFERENCE = [tuple(e) for e in reference_keys.load(reference_keys.VIDEO_KNET_R50)]
+
+
+def test_r50_export_equals_reference_exactly(r50_link_all):
+  state = flax_to_torch.flax_to_torch(_zeros(r50_link_all), fill_dead_links=False)
+  assert _layout(state) == REFERENCE
+  assert len(state) == 549
+  # 41,694,092 parameters + 53,173 buffer elements (running stats, counters).
+  assert sum(int(np.prod(v.shape)) for v in state.values()) == 41_694_092 + 53_173
+
+
+def test_last_stage_links_are_filled_into_the_original_layout(r50_link_last):
+  variables = model_fixtures.random_variables(r50_link_last)
+  notes = []
+  state = flax_to_torch.flax_to_torch(variables, log=notes.append)
+  assert _layout(state) == REFERENCE
+  assert notes and "Filled 24" in notes[0]
+  for rest in ("attention_previous.attn.in_proj_weight", "link_ffn.layers.1.bias"):
+    for s in (0, 1):
+      np.testing.assert_array_equal(state[f"roi_head.mask_head.{s}.{rest}"],
+                                    state[f"roi_head.mask_head.2.{rest}"])
+
+
+def test_without_filling_only_last_stage_links(r50_link_last):
+  state = flax_to_torch.flax_to_torch(_zeros(r50_link_last), fill_dead_links=False)
+  expected = [e for e in REFERENCE
+              if not (e[0].startswith(("roi_head.mask_head.0.", "roi_head.mask_head.1."))
+                      and reference_keys.TEMPORAL_KEY.match(e[0]))]
+  assert _layout(state) == expected
+
+
+def test_counters_are_int64_zero_and_params_float32(r50_link_all):
+  state = flax_to_torch.flax_to_torch(_zeros(r50_link_all))
+  counters = [k for k in state if k.endswith("num_batches_tracked")]
+  assert len(counters) == 53
+  assert all(state[k].dtype == np.int64 and state[k].shape == () and state[k] == 0
+             for k in counters)
+  assert {v.dtype for k, v in state.items() if k not in counters} == {np.dtype(np.float32)}
+
+
+def test_unnamed_flax_variable_is_an_error():
+  variables = {"params": {"backbone": {"stem": {"kernel": np.zeros((3, 3, 3, 8), np.float32)}}}}
+  with pytest.raises(ValueError, match="no PyTorch name.*backbone/stem/kernel"):
+    flax_to_torch.flax_to_torch(variables)

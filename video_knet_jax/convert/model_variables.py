@@ -1,0 +1,41 @@
+"""Model variables for conversion: fresh initialisation or a saved checkpoint."""
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from video_knet_jax import checkpointing
+from video_knet_jax.models import video_knet
+
+RANDOM = "random"
+# Variable shapes do not depend on the input size; the smallest valid frame
+# (H, W multiples of 32; P5 >= 1x1) keeps initialisation cheap.
+_INIT_SIZE = 64
+
+
+def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:
+  """Freshly initialised `{'params', 'batch_stats'}` of `build_model(config)` (numpy)."""
+  model = video_knet.build_model(config)
+  seed = int(config.get("seed", 0)) if seed is None else seed
+  images = jnp.zeros((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  variables = jax.jit(model.init)(jax.random.key(seed), images)
+  return jax.tree.map(np.asarray, dict(variables))
+
+
+def abstract_variables(config) -> dict[str, Any]:
+  """`jax.ShapeDtypeStruct`s of the model variables (no compute)."""
+  model = video_knet.build_model(config)
+  images = jax.ShapeDtypeStruct((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  return dict(jax.eval_shape(model.init, jax.random.key(0), images))
+
+
+def load_variables(config, checkpoint: str, step: Optional[int] = None) -> dict[str, Any]:
+  """`checkpoint` = 'random', a `save_variables` directory or a training workdir."""
+  if checkpoint == RANDOM:
+    return init_variables(config)
+  loaded = checkpointing.load_variables_or_workdir(checkpoint, step)
+  variables = {c: loaded[c] for c in ("params", "batch_stats") if c in loaded}
+  if "params" not in variables:
+    raise ValueError(f"{checkpoint}: no 'params' in the checkpoint (found {sorted(loaded)}).")
+  return jax.tree.map(np.asarray, variables)

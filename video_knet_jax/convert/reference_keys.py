@@ -1,0 +1,84 @@
+"""The original state_dict layouts (key, shape, dtype, in registration order).
+
+`reference_keys/*.tsv` list the tensors the original PyTorch code builds for the
+KITTI-STEP R50 Video K-Net and the Cityscapes-STEP R50 image K-Net (the
+reference's section 8). They serve as the strict export target in tests and
+as the source of the registration order for any exported key set.
+"""
+import functools
+import os
+import re
+from typing import Iterable, NamedTuple
+
+VIDEO_KNET_R50 = "video_knet_r50"
+KNET_IMAGE_R50 = "knet_image_r50"
+
+_DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
+
+
+class Entry(NamedTuple):
+  key: str
+  shape: tuple[int, ...]
+  dtype: str
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> tuple[Entry, ...]:
+  """Entries of `reference_keys/{name}.tsv`, in the original registration order."""
+  path = os.path.join(_DIR, name + ".tsv")
+  if not os.path.exists(path):
+    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}.")
+  entries = []
+  with open(path) as f:
+    for line in f:
+      if line.startswith("#") or not line.strip():
+        continue
+      key, shape, dtype = line.rstrip("\n").split("\t")
+      entries.append(Entry(key, tuple(int(d) for d in shape.split(",") if d), dtype))
+  return tuple(entries)
+
+
+def _pattern(parts: Iterable[str]) -> tuple[str, ...]:
+  return tuple("#" if p.isdigit() else p for p in parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _child_order(name: str) -> dict[tuple[str, ...], dict[str, int]]:
+  """For each parent (digits as '#'), the order its named children were registered."""
+  order: dict[tuple[str, ...], dict[str, int]] = {}
+  for entry in load(name):
+    parts = entry.key.split(".")
+    for i, part in enumerate(parts):
+      if not part.isdigit():
+        children = order.setdefault(_pattern(parts[:i]), {})
+        children.setdefault(part, len(children))
+  return order
+
+
+def registration_sort_key(key: str, reference: str = VIDEO_KNET_R50):
+  """Sort key putting torch keys in the original module registration order.
+
+  Generalises the reference order to other depths/widths: ModuleList indices
+  sort numerically, named children by their first appearance under the same
+  parent in the reference; names the reference lacks go last, alphabetically.
+  """
+  order = _child_order(reference)
+  parts = key.split(".")
+  out = []
+  for i, part in enumerate(parts):
+    if part.isdigit():
+      out.append((0, int(part), ""))
+    else:
+      rank = order.get(_pattern(parts[:i]), {}).get(part)
+      out.append((0, rank, "") if rank is not None else (1, 0, part))
+  return tuple(out)
+
+
+def sort_keys(keys: Iterable[str], reference: str = VIDEO_KNET_R50) -> list[str]:
+  return sorted(keys, key=functools.partial(registration_sort_key, reference=reference))
+
+
+# Tensors of the temporal (video-only) modules, for source-kind rules.
+TEMPORAL_KEY = re.compile(
+    r"^(?:roi_head\.mask_head\.\d+\.(?:attention_previous|link_ffn)\w*\.|track_head\.|"
+    r"embed_fcs\.|fc_embed\.)")
