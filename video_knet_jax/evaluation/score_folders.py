@@ -384,6 +384,18 @@ def to_json(obj):
   return obj
 
 
+def summary(metrics: dict) -> dict:
+  """Top-level scalars plus the scalars one level down (e.g. 'STQ/AQ')."""
+  out = {}
+  for key, val in to_json(metrics).items():
+    if isinstance(val, dict):
+      out.update({f"{key}/{k}": v for k, v in val.items()
+                  if not isinstance(v, (dict, list))})
+    elif not isinstance(val, list):
+      out[key] = val
+  return out
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--dataset", required=True, choices=DATASETS)
@@ -409,8 +421,7 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
       f.write(text + "\n")
-  summary = {k: v for k, v in to_json(metrics).items() if not isinstance(v, (dict, list))}
-  print(json.dumps(summary, sort_keys=True))
+  print(json.dumps(summary(metrics), sort_keys=True))
   return 0
 
 

@@ -1,0 +1,202 @@
+"""Folder scoring on small fixtures written in each benchmark's official format."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from tests.evaluation import random_cases, slow_metrics
+from video_knet_jax.evaluation import coco_panoptic, score_folders
+
+
+def _png(path, arr):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(np.asarray(arr).astype(np.uint8)).save(path)
+
+
+def _kitti_rgb(ids, divisor=1000):
+  sem, inst = ids // divisor, ids % divisor
+  return np.stack([sem, inst // 256, inst % 256], -1)
+
+
+# ---------------------------------------------------------------- KITTI-STEP
+
+def _kitti_fixture(root, rng, flat_gt=False):
+  videos = {}
+  for seq in (2, 6):
+    gts, preds = random_cases.random_video(rng, 4, shape=(6, 8), num_classes=19,
+                                           things=(11, 13))
+    videos[seq] = list(zip(gts, preds))
+    for f, (g, p) in enumerate(zip(gts, preds)):
+      if flat_gt:
+        _png(os.path.join(root, "gt", f"{seq:06d}_{f:06d}_panoptic.png"), _kitti_rgb(g))
+      else:
+        _png(os.path.join(root, "gt", f"{seq:04d}", f"{f:06d}.png"), _kitti_rgb(g))
+      _png(os.path.join(root, "pred", f"{seq:04d}", f"{f:06d}.png"), _kitti_rgb(p))
+  return videos
+
+
+@pytest.mark.parametrize("flat_gt,workers", [(False, 1), (True, 2)])
+def test_kitti_step_scores_match_slow_references(tmp_path, flat_gt, workers):
+  videos = _kitti_fixture(str(tmp_path), np.random.default_rng(0), flat_gt)
+  r = score_folders.score("kitti_step", str(tmp_path / "gt"), str(tmp_path / "pred"),
+                          num_workers=workers)
+  frames = [(g, p, s) for s, fr in videos.items() for g, p in fr]
+  for key, things, drop in (("STQ", (11, 13), False),
+                            ("STQ_video_knet", tuple(range(11, 19)), True)):
+    want = slow_metrics.slow_stq(frames, 19, things, 255, 1000, drop)
+    assert r[key]["STQ"] == pytest.approx(want["STQ"], abs=1e-12)
+    assert r[key]["ID_per_seq"] == [2, 6]
+  seqs = list(videos.values())
+  want = np.mean([slow_metrics.slow_vpq_video_knet(seqs, n, 19, (11, 13), 255, 1000)[0]
+                  for n in (1, 2, 3, 4)])
+  assert r["VPQ"]["VPQ"] == pytest.approx(want, abs=1e-12)
+  assert r["num_frames"] == 8
+
+
+def test_kitti_step_errors_name_the_file(tmp_path):
+  _kitti_fixture(str(tmp_path), np.random.default_rng(1))
+  gt, pred = str(tmp_path / "gt"), str(tmp_path / "pred")
+  missing = os.path.join(pred, "0006", "000003.png")
+  os.rename(missing, missing + ".bak")
+  with pytest.raises(score_folders.ScoringError, match="missing prediction.*sequence 6 frame 3"):
+    score_folders.score("kitti_step", gt, pred)
+  _png(missing, np.zeros((5, 8, 3)))                          # wrong size
+  with pytest.raises(score_folders.ScoringError, match="000003.png: size"):
+    score_folders.score("kitti_step", gt, pred)
+  _png(missing, np.full((6, 8, 3), [40, 0, 0]))               # unknown class 40
+  with pytest.raises(score_folders.ScoringError, match="000003.png.*unknown predicted"):
+    score_folders.score("kitti_step", gt, pred)
+  _png(missing, np.zeros((6, 8)))                             # not RGB
+  with pytest.raises(score_folders.ScoringError, match="000003.png: expected an RGB"):
+    score_folders.score("kitti_step", gt, pred)
+
+
+# ------------------------------------------------------------ Cityscapes-VPS
+
+def _cityscapes_fixture(root, rng):
+  cats = [{"id": c, "name": str(c), "isthing": int(c >= 11)} for c in range(19)]
+  gt_json = {"categories": cats, "images": [], "annotations": []}
+  pred_json = {"annotations": []}
+  videos = []
+  for v in range(2):
+    gts, preds = random_cases.random_video(rng, 6, shape=(6, 8), num_classes=19,
+                                           things=(11, 13))
+    frames = []
+    for f, (g, p) in enumerate(zip(gts, preds)):
+      image_id = f"{v:04d}_{f * 5 + 5:04d}_city_000000_{f:06d}"
+      file_name = image_id + "_final_mask.png"
+      g_ids, g_segs = random_cases.to_coco(g, 1000, (11, 13), 255, True)
+      p_ids, p_segs = random_cases.to_coco(p, 1000, (11, 13), 255, False)
+      frames.append((g_ids, g_segs, p_ids, p_segs))
+      _png(os.path.join(root, "gt", "panoptic_video", file_name), coco_panoptic.id_to_rgb(g_ids))
+      _png(os.path.join(root, "pred", "pan_pred", image_id + ".png"),
+           coco_panoptic.id_to_rgb(p_ids))
+      gt_json["images"].append({"id": image_id, "file_name": image_id + "_newImg8bit.png"})
+      gt_json["annotations"].append({"image_id": image_id, "file_name": file_name,
+                                     "segments_info": g_segs})
+      pred_json["annotations"].append({"image_id": image_id, "file_name": image_id + ".png",
+                                       "segments_info": p_segs})
+    videos.append(frames)
+  with open(os.path.join(root, "gt", "panoptic_gt_val_city_vps.json"), "w") as f:
+    json.dump(gt_json, f)
+  with open(os.path.join(root, "pred", "pred.json"), "w") as f:
+    json.dump(pred_json, f)
+  return videos, cats
+
+
+def test_cityscapes_vps_matches_slow_vpsnet(tmp_path):
+  videos, cats = _cityscapes_fixture(str(tmp_path), np.random.default_rng(2))
+  r = score_folders.score("cityscapes_vps", str(tmp_path / "gt"), str(tmp_path / "pred"))
+  per_n = [slow_metrics.slow_vpsnet_vpq(videos, cats, n) for n in (1, 2, 3, 4)]
+  assert r["VPQ"] == pytest.approx(np.mean([v[0] for v in per_n]), abs=1e-12)
+  assert r["VPQ_th"] == pytest.approx(np.mean([v[1] for v in per_n]), abs=1e-12)
+  assert r["PQ"] == pytest.approx(per_n[0][0], abs=1e-12)
+  assert r["per_k"]["15"]["num_windows"] == 6
+  assert r["num_frames"] == 12
+
+
+def test_cityscapes_vps_errors(tmp_path):
+  _cityscapes_fixture(str(tmp_path), np.random.default_rng(3))
+  gt, pred = str(tmp_path / "gt"), str(tmp_path / "pred")
+  pred_json = os.path.join(pred, "pred.json")
+  with open(pred_json) as f:
+    data = json.load(f)
+  data["annotations"][4]["segments_info"][0]["category_id"] = 77
+  with open(pred_json, "w") as f:
+    json.dump(data, f)
+  with pytest.raises(score_folders.ScoringError, match=r"0000_0025.*\.png.*unknown category_id 77"):
+    score_folders.score("cityscapes_vps", gt, pred)
+  del data["annotations"][4]
+  with open(pred_json, "w") as f:
+    json.dump(data, f)
+  with pytest.raises(score_folders.ScoringError, match="no prediction for image_id '0000_0025"):
+    score_folders.score("cityscapes_vps", gt, pred)
+  with open(pred_json, "w") as f:
+    f.write("{not json")
+  with pytest.raises(score_folders.ScoringError, match="malformed JSON .*pred.json"):
+    score_folders.score("cityscapes_vps", gt, pred)
+
+
+# ---------------------------------------------------------------------- VSPW
+
+def test_vspw_matches_slow_loops(tmp_path):
+  rng = np.random.default_rng(4)
+  videos = []
+  for v, t in (("1001_a", 10), ("1002_b", 18)):
+    base = rng.integers(0, 6, (4, 5))
+    frames = []
+    for f in range(t):
+      raw = np.where(rng.random((4, 5)) < 0.1, rng.integers(0, 6, (4, 5)), base)
+      raw = np.where(rng.random((4, 5)) < 0.05, 255, raw)
+      pred = np.where(rng.random((4, 5)) < 0.1, rng.integers(0, 5, (4, 5)),
+                      np.clip(raw - 1, 0, 4))
+      _png(str(tmp_path / "gt" / "data" / v / "mask" / f"{f:08d}.png"), raw)
+      _png(str(tmp_path / "pred" / v / f"{f:08d}.png"), pred)
+      frames.append((raw, pred))
+    videos.append(frames)
+  r = score_folders.score("vspw", str(tmp_path / "gt"), str(tmp_path / "pred"))
+  mapped = [(np.where((g == 0) | (g == 255), 255, g - 1), p) for fr in videos for g, p in fr]
+  assert r["mIoU"] == pytest.approx(slow_metrics.slow_vspw_miou(mapped, 124), abs=1e-12)
+  assert r["mVC_8"] == pytest.approx(slow_metrics.slow_mvc(videos, 8), abs=1e-12)
+  assert r["mVC_16"] == pytest.approx(slow_metrics.slow_mvc(videos, 16), abs=1e-12)
+  assert r["windows_16"] == 2  # only the 18-frame video: range(18 - 16)
+  os.remove(str(tmp_path / "pred" / "1002_b" / "00000017.png"))
+  with pytest.raises(score_folders.ScoringError, match="missing file.*1002_b/00000017.png"):
+    score_folders.score("vspw", str(tmp_path / "gt"), str(tmp_path / "pred"))
+
+
+# --------------------------------------------------------------- YouTube-VIS
+
+def test_youtube_vis_and_cli(tmp_path, capsys):
+  m = np.zeros((4, 4), np.uint8)
+  m[:2, :2] = 1
+  rle = mask_utils.encode(np.asfortranarray(m))
+  rle["counts"] = rle["counts"].decode()
+  gt = {"videos": [{"id": 1, "height": 4, "width": 4, "length": 2, "file_names": ["a", "b"]}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [{"id": 1, "video_id": 1, "category_id": 1, "iscrowd": 0,
+                         "segmentations": [rle, rle], "areas": [4, 4]}]}
+  res = [{"video_id": 1, "category_id": 1, "score": 0.9, "segmentations": [rle, None]}]
+  (tmp_path / "gt.json").write_text(json.dumps(gt))
+  (tmp_path / "pred").mkdir()
+  (tmp_path / "pred" / "results.json").write_text(json.dumps(res))
+  out = tmp_path / "metrics.json"
+  rc = score_folders.main(["--dataset=youtube_vis", f"--groundtruth={tmp_path / 'gt.json'}",
+                           f"--predictions={tmp_path / 'pred'}", f"--output={out}"])
+  assert rc == 0
+  metrics = json.loads(out.read_text())
+  assert metrics["AP"] == pytest.approx(0.1) and metrics["AP50"] == pytest.approx(1.0)
+  assert metrics["AP_m"] == -1.0
+  (tmp_path / "pred" / "results.json").write_text(json.dumps([{"video_id": 1}]))
+  rc = score_folders.main(["--dataset=youtube_vis", f"--groundtruth={tmp_path / 'gt.json'}",
+                           f"--predictions={tmp_path / 'pred'}"])
+  assert rc == 2
+  assert "results.json: result #0" in capsys.readouterr().err
+
+
+def test_to_json_replaces_nan():
+  assert score_folders.to_json({"a": float("nan"), "b": [np.float64(1.5)]}) == \
+      {"a": None, "b": [1.5]}
