@@ -1,0 +1,35 @@
+"""Resizing between prediction and target resolutions for the losses.
+
+The original supervises at `mask_assign_stride` (2): GT masks are bilinearly
+DOWN-sampled there (align_corners=False, no antialias), which makes the
+targets soft at borders; stride-8 predictions are bilinearly UP-sampled by an
+integer factor (x4). `jax.image.resize(..., 'bilinear', antialias=False)`
+uses half-pixel centres, which equals torch `F.interpolate(...,
+mode='bilinear', align_corners=False)` for integer up- and down-scaling.
+"""
+import jax
+import jax.numpy as jnp
+
+
+def upsample_logits(logits: jax.Array, factor: int) -> jax.Array:
+  """Bilinearly upsamples [..., h, w] logits by an integer factor (float32)."""
+  logits = logits.astype(jnp.float32)
+  if factor == 1:
+    return logits
+  h, w = logits.shape[-2:]
+  shape = logits.shape[:-2] + (h * factor, w * factor)
+  return jax.image.resize(logits, shape, method="bilinear", antialias=False)
+
+
+def downsample_masks(masks: jax.Array, stride: int) -> jax.Array:
+  """Bilinearly downsamples binary [..., H, W] masks to soft [..., H/s, W/s]."""
+  masks = masks.astype(jnp.float32)
+  if stride == 1:
+    return masks
+  h, w = masks.shape[-2:]
+  if h % stride or w % stride:
+    raise ValueError(
+        f"GT mask size {(h, w)} is not divisible by "
+        f"config.loss.mask_assign_stride={stride}.")
+  shape = masks.shape[:-2] + (h // stride, w // stride)
+  return jax.image.resize(masks, shape, method="bilinear", antialias=False)
