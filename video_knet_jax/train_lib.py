@@ -55,7 +55,7 @@ def padded_size(size, divisor: int) -> tuple[int, int]:
 
 def init_variables(model, config, rng) -> dict:
   """Model variables; `clip_forward` traces the linking path too."""
-  variables = model.init(rng, dummy_clip(config), method=model.clip_forward)
+  variables = model.init(rng, dummy_clip(config), method=video_knet.VideoKNet.clip_forward)
   return {"params": variables["params"],
           "batch_stats": variables.get("batch_stats", {})}
 
@@ -137,11 +137,11 @@ def make_train_step(config, model, tx) -> Callable:
     if train_bn:
       frame_outputs, updates = model.apply(
           variables, batch[common.IMAGE], train=True,
-          method=model.clip_forward, mutable=["batch_stats"])
+          method=video_knet.VideoKNet.clip_forward, mutable=["batch_stats"])
       new_stats = updates["batch_stats"]
     else:
       frame_outputs = model.apply(variables, batch[common.IMAGE], train=True,
-                                  method=model.clip_forward)
+                                  method=video_knet.VideoKNet.clip_forward)
       new_stats = batch_stats
     loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
     return loss, (parts, new_stats)
