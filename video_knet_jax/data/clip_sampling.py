@@ -1,0 +1,92 @@
+"""Which frames form the n-th training clip: a counter-based, resumable sampler.
+
+Clip n of this host is a pure function of (seed, process_index, n): the key
+frame comes from a per-epoch permutation of the eligible key frames, the
+reference offsets are drawn afresh for every clip from `ref_offsets` (paper:
+one of {-2, -1, +1, +2}; the original fixes the pairs once per dataset), and
+the augmentation seed is drawn from the same stream. Resuming at step s
+therefore starts at n = s * batch without replaying anything.
+"""
+import dataclasses
+from typing import Iterator, Sequence
+
+import numpy as np
+
+_KEY_STREAM, _CLIP_STREAM = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  rows: np.ndarray        # [T] int64 frame-store rows: key, then references.
+  aug_seed: np.ndarray    # [2] int32 seed for tf.random.stateless_*.
+
+
+class ClipSampler:
+  """Eligible key frames and their candidate references, then clip draws."""
+
+  def __init__(self, sequence_ids: np.ndarray, frame_indices: np.ndarray,
+               thing_ids: Sequence[np.ndarray], *, ref_offsets: Sequence[int],
+               num_refs: int, require_shared_thing: bool, seed: int,
+               process_index: int = 0):
+    if num_refs < 0:
+      raise ValueError(f"config.data.num_refs={num_refs} must be >= 0.")
+    if num_refs and (not ref_offsets or 0 in ref_offsets):
+      raise ValueError(f"config.data.ref_offsets={tuple(ref_offsets)} must be "
+                       "non-empty and must not contain 0.")
+    self.num_refs = num_refs
+    self.seed = int(seed)
+    self.process_index = int(process_index)
+    row_of = {(int(s), int(f)): i for i, (s, f)
+              in enumerate(zip(sequence_ids, frame_indices))}
+    keys, candidates = [], []
+    for row, (seq, frame) in enumerate(zip(sequence_ids, frame_indices)):
+      ids = set(thing_ids[row].tolist())
+      if require_shared_thing and not ids:
+        continue   # The original never trains on thing-free key frames.
+      refs = []
+      for off in ref_offsets:
+        ref = row_of.get((int(seq), int(frame) + int(off)))
+        if ref is None:
+          continue   # Offset leaves the sequence (or this host's share).
+        if require_shared_thing and not ids & set(thing_ids[ref].tolist()):
+          continue
+        refs.append(ref)
+      if num_refs and not refs:
+        continue
+      keys.append(row)
+      candidates.append(np.asarray(refs, np.int64))
+    if not keys:
+      raise ValueError(
+          "No frame can serve as a key frame: every frame lacks a reference "
+          f"at offsets {tuple(ref_offsets)}"
+          + (" sharing a person/car id (config.data.require_shared_thing)."
+             if require_shared_thing else "."))
+    self.keys = np.asarray(keys, np.int64)
+    self.candidates = candidates
+    self._epoch, self._perm = -1, None
+
+  def __len__(self) -> int:
+    """Key frames per epoch on this host."""
+    return len(self.keys)
+
+  def clip(self, n: int) -> Clip:
+    """The n-th clip (0-based) of this host's infinite clip stream."""
+    epoch, pos = divmod(int(n), len(self.keys))
+    if epoch != self._epoch:
+      rng = np.random.default_rng(
+          [self.seed, self.process_index, _KEY_STREAM, epoch])
+      self._epoch, self._perm = epoch, rng.permutation(len(self.keys))
+    index = self._perm[pos]
+    rng = np.random.default_rng([self.seed, self.process_index, _CLIP_STREAM, n])
+    cands = self.candidates[index]
+    refs = rng.choice(cands, size=self.num_refs,
+                      replace=len(cands) < self.num_refs)
+    rows = np.concatenate([[self.keys[index]], refs]).astype(np.int64)
+    aug_seed = rng.integers(0, 2**31 - 1, size=2, dtype=np.int64)
+    return Clip(rows=rows, aug_seed=aug_seed.astype(np.int32))
+
+  def iterate(self, start: int = 0) -> Iterator[Clip]:
+    n = start
+    while True:
+      yield self.clip(n)
+      n += 1

@@ -1,0 +1,274 @@
+"""Training clips and evaluation sequences as the model and evaluator want them.
+
+Training: clip n of a host = key frame + `num_refs` reference frames
+(clip_sampling), one joint augmentation draw (augment), per-frame static-shape
+targets (targets), batched host-locally and placed on the mesh as global
+`jax.Array`s. Every random draw is a function of (config.seed, process, n), so
+`start_step` resumes exactly where an uninterrupted run would be.
+Evaluation: frames of each sequence in order, normalised and padded.
+"""
+import math
+from typing import Any, Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from datasets.kitti_step import facts as facts_lib
+from datasets.kitti_step import label_codec
+from video_knet_jax import common
+from video_knet_jax import sharding
+from video_knet_jax.data import augment
+from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import frame_store
+from video_knet_jax.data import prepare
+from video_knet_jax.data import targets
+
+
+def hide_gpus_from_tf() -> None:
+  """TF must not grab accelerator memory that JAX needs."""
+  try:
+    tf.config.set_visible_devices([], "GPU")
+  except RuntimeError:   # Already initialised; devices were set before.
+    pass
+
+
+hide_gpus_from_tf()
+
+
+def augment_params(config) -> augment.AugmentParams:
+  d = config.data
+  return augment.AugmentParams(
+      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
+      crop_size=tuple(d.crop_size), flip_prob=float(d.flip_prob),
+      size_divisor=int(d.size_divisor), mean=tuple(d.mean), std=tuple(d.std),
+      ignore_label=int(d.ignore_label),
+      thing_train_ids=tuple(d.thing_train_ids),
+      panoptic_divisor=facts_lib.PANOPTIC_DIVISOR,
+      require_shared_thing=bool(d.get("require_shared_thing", True)),
+      crop_attempts=int(d.get("crop_attempts", 10)))
+
+
+def target_params(config) -> targets.TargetParams:
+  d = config.data
+  return targets.TargetParams(
+      num_classes=int(d.num_classes), thing_train_ids=tuple(d.thing_train_ids),
+      ignore_label=int(d.ignore_label), max_instances=int(d.max_instances),
+      panoptic_divisor=facts_lib.PANOPTIC_DIVISOR,
+      crowd_as_instance=bool(d.get("crowd_as_instance", False)))
+
+
+def make_clip_fn(store: frame_store.FrameStore, num_frames: int, config):
+  """(rows [T] int64, seed [2] int32) -> one clip's dict of [T, ...] tensors."""
+  aug = augment_params(config)
+  tgt = target_params(config)
+  sequence_ids = tf.constant(store.sequence_ids, tf.int32)
+  frame_indices = tf.constant(store.frame_indices, tf.int32)
+
+  def clip_fn(rows, seed):
+    images, semantic, instance = [], [], []
+    for t in range(num_frames):
+      images.append(store.decode_image(rows[t]))
+      sem, ins = label_codec.decode_rgb_label_tf(store.decode_label(rows[t]))
+      semantic.append(sem)
+      instance.append(ins)
+    image, sem, ins, padding = augment.augment_clip(
+        images, semantic, instance, seed, aug)
+    per_frame = [targets.frame_targets(sem[t], ins[t], tgt)
+                 for t in range(num_frames)]
+    out = {k: tf.stack([f[k] for f in per_frame]) for k in per_frame[0]}
+    out[common.IMAGE] = image
+    out[common.PADDING_MASK] = padding
+    out[common.SEQUENCE_ID] = tf.gather(sequence_ids, rows[0])
+    out[common.FRAME_INDEX] = tf.gather(frame_indices, rows)
+    return out
+
+  return clip_fn
+
+
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
+                       process_index: int = 0,
+                       process_count: int = 1) -> tf.data.Dataset:
+  """This host's infinite dataset of numpy-ready batches of `batch_size` clips.
+
+  The host reads its `tfds.even_splits` share of the train split; references
+  are drawn within that share.
+  """
+  builder = prepare.ensure_dataset(config)
+  split = tfds.even_splits(config.data.train_split, n=process_count)[
+      process_index]
+  store = frame_store.load_frame_store(builder, split)
+  if not store.has_label.all():
+    raise ValueError(f"config.data.train_split={config.data.train_split!r} "
+                     "has frames without labels; it cannot be trained on.")
+  num_refs = int(config.data.num_refs)
+  sampler = clip_sampling.ClipSampler(
+      store.sequence_ids, store.frame_indices, store.thing_ids,
+      ref_offsets=tuple(config.data.ref_offsets), num_refs=num_refs,
+      require_shared_thing=bool(config.data.get("require_shared_thing", True)),
+      seed=config.seed, process_index=process_index)
+  num_frames = 1 + num_refs
+
+  def clips():
+    for clip in sampler.iterate(start=start_step * batch_size):
+      yield clip.rows, clip.aug_seed
+
+  ds = tf.data.Dataset.from_generator(clips, output_signature=(
+      tf.TensorSpec([num_frames], tf.int64), tf.TensorSpec([2], tf.int32)))
+  ds = ds.map(make_clip_fn(store, num_frames, config),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  options = tf.data.Options()
+  options.deterministic = True
+  return ds.with_options(options).prefetch(2)
+
+
+def make_train_iterator(config, mesh, *, start_step: int = 0,
+                        process_index: int | None = None,
+                        process_count: int | None = None
+                        ) -> Iterator[dict[str, jax.Array]]:
+  """Yields global batches (keys from common.py) sharded over 'data'.
+
+  `process_index`/`process_count` default to JAX's; overriding them is for
+  tests that emulate hosts.
+  """
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  sharding.check_batch_size(config.train.batch_size, mesh)
+  if config.train.batch_size % process_count:
+    raise ValueError(f"config.train.batch_size={config.train.batch_size} must "
+                     f"be divisible by the {process_count} processes.")
+  ds = make_train_dataset(
+      config, batch_size=config.train.batch_size // process_count,
+      start_step=start_step, process_index=process_index,
+      process_count=process_count)
+  for batch in ds.as_numpy_iterator():
+    yield sharding.put_batch(batch, mesh)
+
+
+def eval_canvas_size(config) -> tuple[int, int]:
+  """`config.data.eval_size` rounded up to a multiple of size_divisor."""
+  d = int(config.data.size_divisor)
+  return tuple(int(math.ceil(s / d) * d) for s in config.data.eval_size)
+
+
+def iterate_eval_sequences(config, split: str | None = None
+                           ) -> Iterator[tuple[int, Iterator[dict[str, Any]]]]:
+  """Yields (sequence_id, frames) in order; frames is a lazy iterator.
+
+  Each frame dict: IMAGE [Ph, Pw, 3] float32 normalised and zero-padded to
+  `eval_canvas_size`, PADDING_MASK [Ph, Pw] bool, FRAME_INDEX int,
+  ORIGINAL_SIZE (H0, W0), and PANOPTIC [H0, W0] int32 (semantic * 1000 +
+  instance, void = 255 * 1000) for labelled splits only. Frames stream from
+  disk: consume a sequence's frames before asking for the next sequence (as
+  with itertools.groupby); reading them afterwards raises RuntimeError.
+  """
+  split = config.data.eval_split if split is None else split
+  builder = prepare.ensure_dataset(config)
+  ds = builder.as_dataset(split=split, shuffle_files=False,
+                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+  mean = tf.constant(config.data.mean, tf.float32)
+  std = tf.constant(config.data.std, tf.float32)
+
+  def prepare_frame(ex):
+    sem, ins = label_codec.decode_rgb_label_tf(ex["panoptic_label"])
+    return {
+        "image": (tf.cast(ex["image"], tf.float32) - mean) / std,
+        "panoptic": sem * facts_lib.PANOPTIC_DIVISOR + ins,
+        "has_label": ex["has_label"],
+        "sequence_id": ex["sequence_id"],
+        "frame_index": ex["frame_index"],
+        "file_name": ex["file_name"],
+    }
+
+  ds = ds.map(prepare_frame, num_parallel_calls=tf.data.AUTOTUNE,
+              deterministic=True).prefetch(2)
+  stream = _Peekable(ds.as_numpy_iterator())
+  canvas = eval_canvas_size(config)
+  seen = set()
+  while stream.peek() is not None:
+    seq = int(stream.peek()["sequence_id"])
+    if seq in seen:
+      raise ValueError(f"Split {split!r}: frames of sequence {seq} are not "
+                       "contiguous; rebuild the data set (disable_shuffling).")
+    seen.add(seq)
+    frames = _SequenceFrames(stream, seq, canvas, split)
+    yield seq, frames
+    frames.close()
+
+
+class _Peekable:
+  """An iterator with one element of look-ahead (None at the end)."""
+
+  def __init__(self, iterator):
+    self._it, self._next = iterator, None
+    self._advance()
+
+  def _advance(self):
+    self._next = next(self._it, None)
+
+  def peek(self):
+    return self._next
+
+  def pop(self):
+    value = self._next
+    self._advance()
+    return value
+
+
+class _SequenceFrames:
+  """The frames of one sequence; reading them after moving on is an error
+  (not a silently empty sequence)."""
+
+  def __init__(self, stream, sequence_id, canvas, split):
+    self._stream, self._seq = stream, sequence_id
+    self._canvas, self._split = canvas, split
+    self._previous, self._closed = -1, False
+
+  def __iter__(self):
+    return self
+
+  def close(self):
+    """Skips what is left of this sequence; later reads raise."""
+    while not self._closed and self._has_next():
+      self._stream.pop()
+    self._closed = True
+
+  def _has_next(self):
+    ex = self._stream.peek()
+    return ex is not None and int(ex["sequence_id"]) == self._seq
+
+  def __next__(self):
+    if self._closed:
+      raise RuntimeError(
+          f"Frames of sequence {self._seq} were read after the next sequence "
+          "was requested; consume each sequence's frames first.")
+    if not self._has_next():
+      raise StopIteration
+    ex = self._stream.pop()
+    frame = int(ex["frame_index"])
+    if frame <= self._previous:
+      raise ValueError(f"Split {self._split!r}: frame {frame} of sequence "
+                       f"{self._seq} follows frame {self._previous}.")
+    self._previous = frame
+    return _eval_frame(ex, self._canvas)
+
+
+def _eval_frame(ex, canvas):
+  """One stored example -> the eval frame dict, padded to `canvas`."""
+  h0, w0 = ex["image"].shape[:2]
+  if h0 > canvas[0] or w0 > canvas[1]:
+    raise ValueError(
+        f"{ex['file_name'].decode()} is {h0}x{w0}, larger than the eval "
+        f"canvas {canvas}; raise config.data.eval_size.")
+  image = np.zeros(canvas + (3,), np.float32)
+  image[:h0, :w0] = ex["image"]
+  padding = np.ones(canvas, bool)
+  padding[:h0, :w0] = False
+  out = {common.IMAGE: image, common.PADDING_MASK: padding,
+         common.FRAME_INDEX: int(ex["frame_index"]),
+         common.ORIGINAL_SIZE: (h0, w0)}
+  if ex["has_label"]:
+    out[common.PANOPTIC] = ex["panoptic"].astype(np.int32)
+  return out
