@@ -49,9 +49,9 @@ def test_greedy_mask_iou_association():
 
 def test_overlapping_candidates_take_the_best_unclaimed_match():
   state = mt.init_mask_iou_state(mt.MaskIouSettings(mask_iou_thr=0.3), K, (H, W))
-  state, ids = mt.mask_iou_tracker_step(state, *_frame([(0, 8, 0, 6)], [1], [0.9]))
+  step = jax.jit(mt.mask_iou_tracker_step)
+  state, ids = step(state, *_frame([(0, 8, 0, 6)], [1], [0.9]))
   assert np.asarray(ids).tolist() == [1, 0, 0, 0]
   # The object splits: the higher-scored half claims id 1, the other half starts id 2.
-  state, ids = mt.mask_iou_tracker_step(
-      state, *_frame([(0, 8, 0, 3), (0, 8, 3, 6)], [1, 1], [0.7, 0.8]))
+  state, ids = step(state, *_frame([(0, 8, 0, 3), (0, 8, 3, 6)], [1, 1], [0.7, 0.8]))
   assert np.asarray(ids).tolist() == [2, 1, 0, 0]
