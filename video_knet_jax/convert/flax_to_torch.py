@@ -101,5 +101,5 @@ def _fill_dead_links(state: dict[str, np.ndarray]) -> list[str]:
 def _as_float32(x: np.ndarray) -> np.ndarray:
   x = np.asarray(x)
   if np.issubdtype(x.dtype, np.floating) or x.dtype.name == "bfloat16":
-    return np.ascontiguousarray(x, dtype=np.float32)
-  return np.ascontiguousarray(x)
+    return np.asarray(x, dtype=np.float32, order="C")
+  return np.asarray(x, order="C")

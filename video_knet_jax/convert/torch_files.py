@@ -86,7 +86,7 @@ def save_state_dict(path: str, state_dict: Mapping[str, np.ndarray],
                     meta: Optional[Mapping[str, Any]] = None) -> None:
   """Writes an mmcv-style `{'state_dict', 'meta'}` .pth, or a .safetensors file.
 
-  Key order is kept. `meta` should hold only plain Python values (str, int,
+  Key order is kept in .pth files (safetensors sorts keys). `meta` should hold only plain Python values (str, int,
   float, lists/dicts of them) so `weights_only=True` readers accept it;
   safetensors stores it as string metadata.
   """
@@ -95,7 +95,7 @@ def save_state_dict(path: str, state_dict: Mapping[str, np.ndarray],
   meta.setdefault("time", time.asctime())
   if path.endswith(_SAFETENSORS):
     from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-    save_file({k: np.ascontiguousarray(v) for k, v in state_dict.items()}, path,
+    save_file({k: np.asarray(v, order="C") for k, v in state_dict.items()}, path,
               metadata={k: str(v) for k, v in meta.items()})
     return
   torch = _import_torch()

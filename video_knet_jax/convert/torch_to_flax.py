@@ -139,7 +139,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template: Mapping[str, A
                                     _torch_shape(match, shapes)))
       continue
     for t, v in zip(targets, values):
-      loaded[t] = np.ascontiguousarray(v, dtype=flat_template[t].dtype)
+      loaded[t] = np.asarray(v, dtype=flat_template[t].dtype, order="C")
     report.loaded.append(src_key)
 
   missing_keys = {}
