@@ -107,6 +107,19 @@ def test_fake_model_sequence(association, fake_predictors):
   assert (again.ids[24, 36], again.ids[24, 140]) == (2, 1)
 
 
+def test_eval_frame_dicts_give_the_same_result(fake_predictors):
+  pred = fake_predictors["embedding"]
+  frames = [_frame(8 + 8 * t, 128 - 8 * t, swap=t % 2 == 1) for t in range(3)]
+  dicts = []
+  for t, frame in enumerate(frames):
+    image, hw = pred.preprocess(frame)
+    dicts.append({common.IMAGE: image[0], common.ORIGINAL_SIZE: hw,
+                  common.FRAME_INDEX: 10 + t})
+  for raw, ev in zip(pred.predict_sequence(frames), pred.predict_eval_sequence(dicts)):
+    np.testing.assert_array_equal(raw.panoptic, ev.panoptic)
+    assert ev.frame_index == raw.frame_index + 10
+
+
 def test_step_threads_kernels_and_pads(fake_predictors):
   config = _config()
   pred = fake_predictors["embedding"]

@@ -46,12 +46,14 @@ class FrameResult:
   semantic: np.ndarray   # [H0, W0] int32 trainId, 255 = void.
   ids: np.ndarray        # [H0, W0] int32 track id, 0 = none.
   panoptic: np.ndarray   # [H0, W0] int64 semantic * 1000 + id.
+  frame_index: int = 0   # the tracker's frame number.
 
 
 def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
                 size_divisor: int) -> Tuple[int, int]:
-  """The canvas if the image fits, else the image size rounded up to size_divisor."""
-  return tuple(max(c, -(-s // size_divisor) * size_divisor)
+  """The canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
+  size_divisor) if the image fits, else the image size rounded up."""
+  return tuple(-(-max(s, c) // size_divisor) * size_divisor
                for s, c in zip(image_hw, canvas_hw))
 
 
@@ -157,13 +159,34 @@ class VideoPredictor:
     """Yields one `FrameResult` per [H0, W0, 3] uint8 RGB frame of ONE video.
 
     State (previous kernels, tracker memory, frame counter) starts fresh on
-    every call, like the original on frame 0 of a sequence.
+    every call, like the original on frame 0 of a sequence. Frames are
+    numbered 0, 1, ... for the tracker's memory.
     """
+    def prepared():
+      for frame_index, frame in enumerate(frames):
+        image, hw = self.preprocess(frame)
+        yield image, hw, frame_index
+    return self._run(prepared())
+
+  def predict_eval_sequence(self, frames: Iterable[dict]) -> Iterator[FrameResult]:
+    """Like `predict_sequence` for the frame dicts of
+    `data.input_pipeline.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
+    and padded, ORIGINAL_SIZE (H0, W0), FRAME_INDEX used as the tracker's frame
+    number, as the original's `fid`)."""
+    def prepared():
+      for frame in frames:
+        image = np.asarray(frame[common.IMAGE], np.float32)
+        if image.ndim == 3:
+          image = image[None]
+        h0, w0 = (int(v) for v in frame[common.ORIGINAL_SIZE])
+        yield image, (h0, w0), int(frame[common.FRAME_INDEX])
+    return self._run(prepared())
+
+  def _run(self, prepared) -> Iterator[FrameResult]:
     previous_kernels = None
     tracker_state = None
     canvas = None
-    for frame_index, frame in enumerate(frames):
-      image, (h0, w0) = self.preprocess(frame)
+    for image, (h0, w0), frame_index in prepared:
       if canvas is None:
         canvas = image.shape[1:3]
         tracker_state = self.init_tracker_state(canvas)
@@ -174,4 +197,5 @@ class VideoPredictor:
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
       semantic = np.asarray(semantic)[:h0, :w0]
       ids = np.asarray(ids)[:h0, :w0]
-      yield FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids))
+      yield FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids),
+                        frame_index=frame_index)
