@@ -22,6 +22,7 @@ def test_void_prediction_adds_a_zero_iou_class():
   # 2 stuff px + 2 thing px, one stuff px predicted void: IoU = (1/2 + 1 + 0) / 3.
   r = _stq([([0, 0, 1001, 1001], [V, 0, 1001, 1001], 0)])
   assert r["IoU"] == pytest.approx(0.5, abs=1e-12)
+  assert r["IoU_per_class"] == pytest.approx([0.5, 1.0, 0.0])   # last = void slot
   assert r["AQ"] == pytest.approx(1.0, abs=1e-12)
   assert r["STQ"] == pytest.approx(math.sqrt(0.5), abs=1e-12)
 
@@ -68,6 +69,21 @@ def test_iou_pools_the_confusion_matrix():
            num_classes=3, things=(2,))
   assert r["IoU_per_seq"] == pytest.approx([0.375, 1.0], abs=1e-12)
   assert r["IoU"] == pytest.approx((0.75 + 0.8) / 2, abs=1e-12)  # not 0.6875
+
+
+def test_ignore_label_inside_class_range_matches_slow():
+  # ignore_label < num_classes (no extra slot): its gt row is dropped, its column kept.
+  rng = np.random.default_rng(11)
+  gts, preds = random_cases.random_video(rng, 4, num_classes=5, things=(2, 3),
+                                         ignore_label=4, p_void=0.2)
+  frames = [(g, p, 0) for g, p in zip(gts, preds)]
+  m = STQ(5, (2, 3), ignore_label=4, label_divisor=D)
+  for g, p, s in frames:
+    m.update(g, p, s)
+  want = slow_metrics.slow_stq(frames, 5, (2, 3), 4, D)
+  assert m.result()["STQ"] == pytest.approx(want["STQ"], abs=1e-12)
+  assert m.result()["IoU"] == pytest.approx(want["IoU"], abs=1e-12)
+  assert len(m.result()["IoU_per_class"]) == 5
 
 
 def test_all_void_is_nan():

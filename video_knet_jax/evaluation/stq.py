@@ -164,17 +164,20 @@ class STQ:
         (pred_ids, pred_cnt),
         (counts.gt_ids[pg[inter]], counts.pred_ids[pp[inter]], cnt[inter]))
 
-  def _iou(self, confusion: np.ndarray) -> float:
+  def _class_ious(self, confusion: np.ndarray):
+    """Per-slot IoU (void gt row zeroed, void column kept) and the union mask."""
     confusion = confusion.copy()
     confusion[self._void, :] = 0
     inter = np.diag(confusion).astype(np.float64)
     fps = confusion.sum(axis=0) - inter
     fns = confusion.sum(axis=1) - inter
     unions = inter + fps + fns
-    n = np.count_nonzero(unions)
-    if n == 0:
-      return float("nan")
-    return float(np.sum(inter / np.maximum(unions, 1e-15)) / n)
+    return inter / np.maximum(unions, 1e-15), unions > 0
+
+  def _iou(self, confusion: np.ndarray) -> float:
+    ious, used = self._class_ious(confusion)
+    n = int(used.sum())
+    return float(np.sum(ious) / n) if n else float("nan")
 
   def result(self) -> dict:
     """STQ, AQ, IoU (all in [0, 1]) and per-sequence values.
@@ -197,7 +200,11 @@ class STQ:
     iou = self._iou(total) if seq_ids else float("nan")
     aq_per_seq = aq_sums / np.maximum(tubes_arr, 1e-15)
     ious_arr = np.asarray(ious, np.float64)
+    class_ious, used = self._class_ious(total)
     return {
+        # Slots 0..num_classes-1, then the void slot when ignore_label >= num_classes;
+        # None where the class is absent from gt and prediction (not averaged).
+        "IoU_per_class": [float(v) if u else None for v, u in zip(class_ious, used)],
         "STQ": float(np.sqrt(aq * iou)),
         "AQ": aq,
         "IoU": iou,
