@@ -34,7 +34,8 @@ _KEY_STRIDE = 1_000_000
 @dataclasses.dataclass(eq=False)
 class StepConfig(tfds.core.BuilderConfig):
   """A STEP-format data set described by its frozen facts record."""
-  facts: facts_lib.StepFacts = facts_lib.KITTI_STEP
+  facts: facts_lib.StepFacts = dataclasses.field(
+      default=facts_lib.KITTI_STEP, repr=False)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):

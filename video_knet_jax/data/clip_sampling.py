@@ -63,7 +63,7 @@ class ClipSampler:
              if require_shared_thing else "."))
     self.keys = np.asarray(keys, np.int64)
     self.candidates = candidates
-    self._epoch, self._perm = -1, None
+    self._epoch_perm = (-1, None)   # one attribute: safe across threads.
 
   def __len__(self) -> int:
     """Key frames per epoch on this host."""
@@ -72,11 +72,13 @@ class ClipSampler:
   def clip(self, n: int) -> Clip:
     """The n-th clip (0-based) of this host's infinite clip stream."""
     epoch, pos = divmod(int(n), len(self.keys))
-    if epoch != self._epoch:
+    cached_epoch, perm = self._epoch_perm
+    if epoch != cached_epoch:
       rng = np.random.default_rng(
           [self.seed, self.process_index, _KEY_STREAM, epoch])
-      self._epoch, self._perm = epoch, rng.permutation(len(self.keys))
-    index = self._perm[pos]
+      perm = rng.permutation(len(self.keys))
+      self._epoch_perm = (epoch, perm)
+    index = perm[pos]
     rng = np.random.default_rng([self.seed, self.process_index, _CLIP_STREAM, n])
     cands = self.candidates[index]
     refs = rng.choice(cands, size=self.num_refs,

@@ -110,13 +110,18 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
       seed=config.seed, process_index=process_index)
   num_frames = 1 + num_refs
 
-  def clips():
-    for clip in sampler.iterate(start=start_step * batch_size):
-      yield clip.rows, clip.aug_seed
+  def draw(n):   # numpy, counter-based: clip n is the same in any order.
+    clip = sampler.clip(int(n))
+    return clip.rows, clip.aug_seed
 
-  ds = tf.data.Dataset.from_generator(clips, output_signature=(
-      tf.TensorSpec([num_frames], tf.int64), tf.TensorSpec([2], tf.int32)))
-  ds = ds.map(make_clip_fn(store, num_frames, config),
+  def sample(n):
+    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32],
+                                   stateful=False)
+    return tf.ensure_shape(rows, [num_frames]), tf.ensure_shape(seed, [2])
+
+  clip_fn = make_clip_fn(store, num_frames, config)
+  ds = tf.data.Dataset.range(start_step * batch_size, np.iinfo(np.int64).max)
+  ds = ds.map(lambda n: clip_fn(*sample(n)),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
   options = tf.data.Options()
