@@ -111,18 +111,30 @@ def count_pairs(gt: np.ndarray, pred: np.ndarray) -> SegmentCounts:
   g_min, p_min = int(g.min()), int(p.min())
   if g_min < 0 or p_min < 0:
     raise ValueError(f"ids must be non-negative, found {min(g_min, p_min)}")
+  counts = _count_pairs_runs(g, p)
+  return counts if counts is not None else _count_pairs_dense(g, p)
+
+
+def _count_pairs_runs(g: np.ndarray, p: np.ndarray, max_run_fraction: float = 0.125):
+  """Run-length path; None when the maps have too many runs to gain from it."""
   p_range = int(p.max()) + 1
-  if (int(g.max()) + 1) * p_range < (1 << 62):
-    key = np.multiply(g, p_range, dtype=np.int64)  # one allocation, no int64 copies
-    key += p
-    starts = np.flatnonzero(key[1:] != key[:-1])
-    if 8 * starts.size < key.size:
-      starts += 1
-      run_keys = key[np.concatenate([[0], starts])]
-      run_len = np.diff(np.concatenate([[0], starts, [key.size]]))
-      uniq, inv = np.unique(run_keys, return_inverse=True)
-      counts = np.bincount(inv.reshape(-1), weights=run_len, minlength=uniq.size)
-      return from_pairs(uniq // p_range, uniq % p_range, np.rint(counts))
+  if (int(g.max()) + 1) * p_range >= (1 << 62):
+    return None
+  key = np.multiply(g, p_range, dtype=np.int64)  # one allocation, no int64 copies
+  key += p
+  starts = np.flatnonzero(key[1:] != key[:-1])
+  if starts.size >= max_run_fraction * key.size:
+    return None
+  starts += 1
+  run_keys = key[np.concatenate([[0], starts])]
+  run_len = np.diff(np.concatenate([[0], starts, [key.size]]))
+  uniq, inv = np.unique(run_keys, return_inverse=True)
+  counts = np.bincount(inv.reshape(-1), weights=run_len, minlength=uniq.size)
+  return from_pairs(uniq // p_range, uniq % p_range, np.rint(counts))
+
+
+def _count_pairs_dense(g: np.ndarray, p: np.ndarray) -> SegmentCounts:
+  """Lookup-table path: densify both maps, then one bincount over pairs."""
   g_ids, g_inv, g_areas = dense_ids(g.astype(np.int64, copy=False))
   p_ids, p_inv, p_areas = dense_ids(p.astype(np.int64, copy=False))
   num_p = max(p_ids.size, 1)
