@@ -68,7 +68,6 @@ from video_knet_jax.evaluation.segment_counts import count_pairs
 from video_knet_jax.evaluation.stq import kitti_step_stq
 from video_knet_jax.evaluation.video_consistency import VideoConsistency
 from video_knet_jax.evaluation.vpq import VideoPanopticQuality
-from video_knet_jax.evaluation.ytvis_ap import YouTubeVISEval
 
 DATASETS = ("kitti_step", "cityscapes_vps", "vspw", "youtube_vis")
 _KITTI_DIVISOR = 1 << 16   # G * 256 + B < 65536
@@ -265,7 +264,7 @@ def score_cityscapes_vps(groundtruth: str, predictions: str,
   for image_id, ann in gt_anns.items():
     file_name = ann.get("file_name") or f"{image_id}.png"
     frames.append((str(file_name), image_id, ann))
-  frames.sort()
+  frames.sort(key=lambda f: f[0])  # VPSNet orders frames by gt file name.
   vpq = coco_panoptic.CocoVideoPanopticQuality(
       categories, (1, 2, 3, 4), 5, reference_area_aliasing)
   for file_name, image_id, ann in frames:
@@ -344,6 +343,9 @@ def score_vspw(groundtruth: str, predictions: str, num_classes: int = 124) -> di
 # ----------------------------------------------------------------- YouTube-VIS
 
 def score_youtube_vis(groundtruth: str, predictions: str) -> dict:
+  # pycocotools (RLE) is only needed here; imported lazily so the other
+  # datasets score without it.
+  from video_knet_jax.evaluation.ytvis_ap import YouTubeVISEval  # pylint: disable=g-import-not-at-top
   gt_path = _find_json(groundtruth, ["valid.json", "instances.json"])
   pred_path = _find_json(predictions, ["results.json"])
   try:

@@ -188,8 +188,6 @@ class YouTubeVISEval:
         for i, d in enumerate(dt):
           for j, g in enumerate(gt):
             ious[i, j] = _iou_seq(d["segmentations"], g["segmentations"])
-        if not gt and not dt:
-          ious = []
         for a, rng in enumerate(AREA_RNG):
           evals[cid, a, vid] = self._evaluate_video(gt, dt, ious, rng)
     return self._accumulate(evals, vid_ids)
