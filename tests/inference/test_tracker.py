@@ -63,6 +63,19 @@ def test_leaving_and_returning_within_and_beyond_memory():
   assert seq([(0, CAR, 0.9, LEFT), (1, CAR, 0.9, RIGHT)]) == [1, 4]
 
 
+def test_frames_without_detections_do_not_age_the_memory():
+  seq = _Seq()
+  assert seq([(0, CAR, 0.9, LEFT)]) == [1]
+  for _ in range(8):
+    assert seq([]) == []
+  assert seq([(0, CAR, 0.9, LEFT)]) == [1]        # frame 9: as the original, still known.
+  seq = _Seq(skip_empty_frames=False)
+  assert seq([(0, CAR, 0.9, LEFT)]) == [1]
+  for _ in range(8):
+    assert seq([]) == []
+  assert seq([(0, CAR, 0.9, LEFT)]) == [2]
+
+
 def test_class_consistency_and_score_rules():
   seq = _Seq()
   assert seq([(0, CAR, 0.9, LEFT)]) == [1]
@@ -120,6 +133,8 @@ class _DictTracker:
 
   def match(self, boxes, labels, embeds, scores, frame):
     s, n = self.s, len(scores)
+    if n == 0:                       # the detector skips the tracker on such frames.
+      return np.zeros(0, np.int64)
     inds = np.argsort(-scores, kind="stable")
     boxes, labels, embeds, scores = boxes[inds], labels[inds], embeds[inds], scores[inds]
     ious = _iou(boxes, boxes)

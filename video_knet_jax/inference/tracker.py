@@ -29,6 +29,8 @@ they are 1-based with 0 = no id (the original's caller does `ids + 1`, maps -2
 to 0). If more than `max_tracks` tracklets are alive, a new tracklet evicts the
 least recently seen one (counted in `num_evicted`). Memory order only breaks
 exact ties of the matching score. Velocity is not kept (the original never uses it).
+As in the original, a frame without any valid detection leaves the memory
+untouched (`skip_empty_frames`), so tracklets age only on frames with things.
 """
 import dataclasses
 
@@ -56,6 +58,9 @@ class TrackerSettings:
   nms_class_iou_thr: float = 0.7
   with_cats: bool = True
   max_tracks: int = 64
+  # The original never calls the tracker on a frame without thing segments,
+  # so such a frame neither ages tracklets nor replaces the backdrops.
+  skip_empty_frames: bool = True
 
 
 def tracker_settings_from_config(config) -> TrackerSettings:
@@ -69,7 +74,8 @@ def tracker_settings_from_config(config) -> TrackerSettings:
       memo_momentum=float(t.memo_momentum), nms_conf_thr=float(t.nms_conf_thr),
       nms_backdrop_iou_thr=float(t.nms_backdrop_iou_thr),
       nms_class_iou_thr=float(t.nms_class_iou_thr), with_cats=bool(t.with_cats),
-      max_tracks=int(t.max_tracks))
+      max_tracks=int(t.max_tracks),
+      skip_empty_frames=bool(t.get("skip_empty_frames", True)))
   if settings.max_tracks < 1 or settings.memo_backdrop_frames < 0:
     raise ValueError("config.tracker.max_tracks must be >= 1 and "
                      "config.tracker.memo_backdrop_frames >= 0.")
@@ -249,6 +255,10 @@ def tracker_step(state: TrackerState, embeds: jax.Array, labels: jax.Array,
       last_frame=mem["last_frame"], ids=track_ids, active=active,
       backdrop_embeds=bd_embeds, backdrop_labels=bd_labels, backdrop_valid=bd_valid,
       next_id=next_id, num_evicted=state.num_evicted + evicted)
+
+  if cfg.skip_empty_frames:
+    new_state = jax.tree.map(lambda new, old: jnp.where(jnp.any(valid), new, old),
+                             new_state, state)
 
   # Output: 1-based ids (0 = none), back in input order.
   s_out = jnp.where(det_ok & (s_ids >= 0), s_ids + 1, 0).astype(jnp.int32)
