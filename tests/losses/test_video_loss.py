@@ -39,9 +39,8 @@ def _clip(cfg, rng):
 def test_video_loss_combines_frames_and_tracking():
   cfg = _helpers().small_config()
   outputs, batch, key_t, ref_t = _clip(cfg, np.random.default_rng(0))
-  (total, metrics), grads = jax.jit(jax.value_and_grad(
-      lambda o, b: video_loss.video_knet_loss(o, b, cfg), has_aux=True))(
-          outputs, batch)
+  total, metrics = jax.jit(
+      lambda o, b: video_loss.video_knet_loss(o, b, cfg))(outputs, batch)
   frame = jax.jit(lambda o, t: segmentation_loss.frame_losses(o, t, cfg))
   k_total, k_metrics, k_assign = frame(outputs[0], key_t)
   r_total, r_metrics, r_assign = frame(outputs[1], ref_t)
@@ -69,11 +68,6 @@ def test_video_loss_combines_frames_and_tracking():
       total, k_total + r_total + lc.track * track + lc.track_aux * aux,
       rtol=1e-5)
   assert "s1_pos_acc_ref" in metrics and "rpn_loss_seg_ref" in metrics
-  # Every output of both frames (incl. embeddings) receives a finite gradient.
-  for frame_grads in grads:
-    for k, g in frame_grads.items():
-      assert np.all(np.isfinite(g)), k
-      assert np.abs(np.asarray(g)).sum() > 0, k
 
 
 def test_video_loss_rejects_bad_clip():
@@ -81,3 +75,35 @@ def test_video_loss_rejects_bad_clip():
   outputs, batch, _, _ = _clip(cfg, np.random.default_rng(1))
   with pytest.raises(ValueError, match="num_refs"):
     video_loss.video_knet_loss(outputs[:1], batch, cfg)
+
+
+def test_full_size_recipe_traces():
+  """The paper-size recipe (P=100, 17 stuff, 3 stages, 384x1248) traces."""
+  spec = importlib.util.spec_from_file_location(
+      "kitti_step_full", os.path.join(_HERE, "..", "..", "configs",
+                                      "kitti_step.py"))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  cfg = mod.get_config()
+  m = cfg.model
+  b, t, mi = 1, 2, cfg.data.max_instances
+  hh, ww = cfg.data.crop_size
+  p, ns, st = m.num_proposals, m.num_stuff_classes, m.num_stages
+  nc = m.num_thing_classes + ns
+  sds = jax.ShapeDtypeStruct
+  f32 = lambda *s: sds(s, np.float32)
+  out = {common.RPN_MASK_LOGITS: f32(b, p, hh // 8, ww // 8),
+         common.RPN_SEG_LOGITS: f32(b, nc, hh // 8, ww // 8),
+         common.STAGE_MASK_LOGITS: f32(st, b, p + ns, hh // 8, ww // 8),
+         common.STAGE_CLS_LOGITS: f32(st, b, p + ns, nc),
+         common.TRACK_EMBEDDINGS: f32(b, p, m.temporal.embed_channels)}
+  batch = {common.THING_MASKS: sds((b, t, mi, hh, ww), np.uint8),
+           common.THING_CLASSES: sds((b, t, mi), np.int32),
+           common.THING_IDS: sds((b, t, mi), np.int32),
+           common.THING_VALID: sds((b, t, mi), bool),
+           common.STUFF_MASKS: sds((b, t, ns, hh, ww), np.uint8),
+           common.STUFF_VALID: sds((b, t, ns), bool)}
+  total, metrics = jax.eval_shape(
+      lambda o, bt: video_loss.video_knet_loss(o, bt, cfg), [out, out], batch)
+  assert total.shape == () and metrics["s2_loss_dice_ref"].shape == ()
+  assert len([k for k in metrics if "loss" in k]) == 2 * (4 + 3 * st) + 3

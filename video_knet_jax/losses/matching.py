@@ -90,15 +90,16 @@ def hungarian_assign(cost: jax.Array, gt_valid: jax.Array) -> Assignment:
   return Assignment(pred_to_gt, gt_to_pred)
 
 
-def assign(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
-           gt_masks: jax.Array, gt_labels: jax.Array, gt_valid: jax.Array, *,
-           cls_weight: float, dice_weight: float, mask_weight: float,
-           alpha: float, gamma: float) -> Assignment:
-  """Batched matching.
+def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
+                     gt_masks: jax.Array, gt_labels: jax.Array,
+                     gt_valid: jax.Array, *, cls_weight: float,
+                     dice_weight: float, mask_weight: float, alpha: float,
+                     gamma: float) -> jax.Array:
+  """Detached, sanitised costs of a batch.
 
   Args:
     mask_logits: [B, P, H, W] proposal mask logits at the target resolution.
-    cls_logits: [B, P, K] thing-class logits, or None (no class cost, rpn and
+    cls_logits: [B, P, K] thing-class logits, or None (no class cost: rpn and
       stage 0).
     gt_masks: [B, M, H, W] soft GT masks (padded).
     gt_labels: [B, M] int GT classes (0..K-1).
@@ -107,25 +108,50 @@ def assign(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
     alpha, gamma: focal cost parameters.
 
   Returns:
-    An `Assignment` with no gradient.
+    [B, P, M] cost without gradient.
   """
   if mask_logits.shape[-2:] != gt_masks.shape[-2:]:
     raise ValueError(f"matching: prediction size {mask_logits.shape[-2:]} != "
                      f"GT size {gt_masks.shape[-2:]}.")
+  kw = dict(cls_weight=cls_weight, dice_weight=dice_weight,
+            mask_weight=mask_weight, alpha=alpha, gamma=gamma)
   mask_logits = jax.lax.stop_gradient(mask_logits)
-  if cls_logits is not None:
-    cls_logits = jax.lax.stop_gradient(cls_logits)
-
-  def one(m, c, g, l, v):
-    cost = match_cost(m, c, g, l, v, cls_weight=cls_weight,
-                      dice_weight=dice_weight, mask_weight=mask_weight,
-                      alpha=alpha, gamma=gamma)
-    return hungarian_assign(jax.lax.stop_gradient(cost), v)
-
   if cls_logits is None:
-    result = jax.vmap(lambda m, g, l, v: one(m, None, g, l, v))(
+    cost = jax.vmap(lambda m, g, l, v: match_cost(m, None, g, l, v, **kw))(
         mask_logits, gt_masks, gt_labels, gt_valid)
   else:
-    result = jax.vmap(one)(mask_logits, cls_logits, gt_masks, gt_labels,
-                           gt_valid)
-  return jax.tree.map(jax.lax.stop_gradient, result)
+    cost = jax.vmap(lambda m, c, g, l, v: match_cost(m, c, g, l, v, **kw))(
+        mask_logits, jax.lax.stop_gradient(cls_logits), gt_masks, gt_labels,
+        gt_valid)
+  return jax.lax.stop_gradient(cost)
+
+
+def solve(cost: jax.Array, gt_valid: jax.Array) -> Assignment:
+  """Hungarian matching of [..., P, M] costs in ONE vmapped call.
+
+  Stacking several matchings (e.g. every stage of a frame) into one call
+  compiles a single while_loop and runs them in parallel.
+  gt_valid: [..., M] bool. Returns an `Assignment` with leading dims [...].
+  """
+  lead = cost.shape[:-2]
+  flat = cost.reshape((-1,) + cost.shape[-2:])
+  valid = jnp.broadcast_to(gt_valid, lead + cost.shape[-1:]).reshape(
+      (-1, cost.shape[-1]))
+  res = jax.vmap(hungarian_assign)(jax.lax.stop_gradient(flat), valid)
+  return jax.tree.map(
+      lambda x: jax.lax.stop_gradient(x.reshape(lead + x.shape[1:])), res)
+
+
+def assign(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
+           gt_masks: jax.Array, gt_labels: jax.Array, gt_valid: jax.Array, *,
+           cls_weight: float, dice_weight: float, mask_weight: float,
+           alpha: float, gamma: float) -> Assignment:
+  """Batched matching ([B, P, H, W] vs [B, M, H, W]; see `batch_match_cost`).
+
+  Returns an `Assignment` ([B, P] and [B, M]) with no gradient.
+  """
+  cost = batch_match_cost(mask_logits, cls_logits, gt_masks, gt_labels,
+                          gt_valid, cls_weight=cls_weight,
+                          dice_weight=dice_weight, mask_weight=mask_weight,
+                          alpha=alpha, gamma=gamma)
+  return solve(cost, gt_valid)

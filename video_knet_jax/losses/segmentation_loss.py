@@ -190,10 +190,9 @@ def stage_losses(mask_logits: jax.Array, cls_logits: jax.Array,
   return metrics
 
 
-def _assign(mask_logits, cls_logits, tg: FrameTargets,
-            config) -> matching.Assignment:
+def _cost(mask_logits, cls_logits, tg: FrameTargets, config) -> jax.Array:
   lc = config.loss
-  return matching.assign(
+  return matching.batch_match_cost(
       mask_logits, cls_logits, tg.thing_masks, tg.thing_labels, tg.thing_valid,
       cls_weight=lc.match_cls, dice_weight=lc.match_dice,
       mask_weight=lc.match_mask, alpha=lc.focal_alpha, gamma=lc.focal_gamma)
@@ -271,22 +270,30 @@ def frame_losses(outputs: Dict[str, jax.Array], targets: Dict[str, Any],
       outputs[common.RPN_MASK_LOGITS], m.kernel_head.feat_downsample_stride)
   rpn_seg = resampling.upsample_logits(
       outputs[common.RPN_SEG_LOGITS], m.kernel_head.feat_downsample_stride)
-  rpn_assignment = _assign(rpn_masks, None, tg, config)
-  metrics = rpn_losses(rpn_masks, rpn_seg, rpn_assignment, tg, config)
-
   stage_cls = outputs[common.STAGE_CLS_LOGITS].astype(jnp.float32)
-  prev_masks, prev_cls = rpn_masks, None
-  for s in range(stage_cls.shape[0]):
-    masks = resampling.upsample_logits(outputs[common.STAGE_MASK_LOGITS][s],
-                                       m.update_head.mask_upsample_stride)
-    # Assign with the PREVIOUS stage's predictions (post_assign=False).
-    assignment = _assign(prev_masks[:, :num_props], prev_cls, tg, config)
-    for name, value in stage_losses(masks, stage_cls[s], assignment, tg,
-                                    config).items():
+  num_stages = stage_cls.shape[0]
+  stage_masks = [
+      resampling.upsample_logits(outputs[common.STAGE_MASK_LOGITS][s],
+                                 m.update_head.mask_upsample_stride)
+      for s in range(num_stages)]
+
+  # All matchings of the frame in one Hungarian call: index 0 = rpn masks
+  # without class cost (rpn losses AND stage 0, post_assign=False), index
+  # s + 1 = stage s's own thing masks and thing-class logits (stage s + 1's
+  # targets; the last one is the post-assignment used for tracking).
+  costs = [_cost(rpn_masks, None, tg, config)] + [
+      _cost(stage_masks[s][:, :num_props],
+            stage_cls[s][:, :num_props, :num_thing], tg, config)
+      for s in range(num_stages)]
+  assignments = matching.solve(jnp.stack(costs), tg.thing_valid)
+  pick = lambda i: jax.tree.map(lambda x: x[i], assignments)
+
+  metrics = rpn_losses(rpn_masks, rpn_seg, pick(0), tg, config)
+  for s in range(num_stages):
+    for name, value in stage_losses(stage_masks[s], stage_cls[s], pick(s),
+                                    tg, config).items():
       weight = lc.stage_weights[s] if "loss" in name else 1.0
       metrics[f"s{s}_{name}"] = weight * value
-    prev_masks, prev_cls = masks, stage_cls[s][:, :num_props, :num_thing]
 
-  track_assignment = _assign(prev_masks[:, :num_props], prev_cls, tg, config)
   total = sum(v for k, v in metrics.items() if "loss" in k)
-  return total, metrics, track_assignment
+  return total, metrics, pick(num_stages)
