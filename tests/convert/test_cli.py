@@ -4,7 +4,7 @@ import pytest
 
 from tests.convert import model_fixtures
 from video_knet_jax import checkpointing
-from video_knet_jax.convert import __main__ as cli
+from video_knet_jax.convert import conversion as cli
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import model_variables
 from video_knet_jax.convert import torch_files
