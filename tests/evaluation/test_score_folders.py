@@ -121,6 +121,13 @@ def test_cityscapes_vps_matches_slow_vpsnet(tmp_path):
 def test_cityscapes_vps_errors(tmp_path):
   _cityscapes_fixture(str(tmp_path), np.random.default_rng(3))
   gt, pred = str(tmp_path / "gt"), str(tmp_path / "pred")
+  png = os.path.join(pred, "pan_pred", "0001_0010_city_000000_000001.png")
+  _png(png, np.zeros((5, 8, 3)))
+  with pytest.raises(score_folders.ScoringError, match="0001_0010_city_000000_000001.png: size"):
+    score_folders.score("cityscapes_vps", gt, pred)
+  os.remove(png)
+  with pytest.raises(score_folders.ScoringError, match="missing file: .*0001_0010_city"):
+    score_folders.score("cityscapes_vps", gt, pred)
   pred_json = os.path.join(pred, "pred.json")
   with open(pred_json) as f:
     data = json.load(f)
@@ -163,6 +170,11 @@ def test_vspw_matches_slow_loops(tmp_path):
   assert r["mVC_8"] == pytest.approx(slow_metrics.slow_mvc(videos, 8), abs=1e-12)
   assert r["mVC_16"] == pytest.approx(slow_metrics.slow_mvc(videos, 16), abs=1e-12)
   assert r["windows_16"] == 2  # only the 18-frame video: range(18 - 16)
+  bad = str(tmp_path / "pred" / "1001_a" / "00000003.png")
+  _png(bad, np.full((4, 5), 124))                      # class index 124 does not exist
+  with pytest.raises(score_folders.ScoringError, match="1001_a/00000003.png.*outside"):
+    score_folders.score("vspw", str(tmp_path / "gt"), str(tmp_path / "pred"))
+  _png(bad, np.zeros((4, 5)))
   os.remove(str(tmp_path / "pred" / "1002_b" / "00000017.png"))
   with pytest.raises(score_folders.ScoringError, match="missing file.*1002_b/00000017.png"):
     score_folders.score("vspw", str(tmp_path / "gt"), str(tmp_path / "pred"))
