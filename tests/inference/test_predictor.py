@@ -32,9 +32,11 @@ class _FakeModel:
     self.p, self.s = m.num_proposals, m.num_stuff_classes
     self.c = m.num_thing_classes + m.num_stuff_classes
     self.e = m.temporal.embed_channels
+    self.traces = 0
 
   def apply(self, variables, images, previous_kernels=None, train=False):
     del variables, train
+    self.traces += 1                            # runs only while jit traces.
     _, height, width, _ = images.shape
     h, w = height // 8, width // 8
     pooled = images[0].reshape(h, 8, w, 8, 3).mean((1, 3))       # [h, w, 3]
@@ -87,11 +89,13 @@ def fake_predictors():
 def test_fake_model_sequence(association, fake_predictors):
   pred = fake_predictors[association]
   # A moves right 8 px per frame, B left (mask IoU 32/48); slots swap on odd frames.
-  frames = [_frame(8 + 8 * t, 128 - 8 * t, swap=t % 2 == 1) for t in range(4)]
+  # Frame sizes vary (as KITTI's do) inside one padded canvas.
+  sizes = [(60 - t, 180 - 2 * t) for t in range(4)]
+  frames = [_frame(8 + 8 * t, 128 - 8 * t, swap=t % 2 == 1, hw=sizes[t]) for t in range(4)]
   results = list(pred.predict_sequence(frames))
   assert len(results) == 4
   for t, res in enumerate(results):
-    assert res.semantic.shape == (60, 180) and res.ids.shape == (60, 180)
+    assert res.semantic.shape == sizes[t] and res.ids.shape == sizes[t]
     assert res.semantic.dtype == np.int32 and res.ids.dtype == np.int32
     a, b = (24, 28 + 8 * t), (24, 148 - 8 * t)   # box centres.
     assert res.semantic[a] == CAR_TRAIN_ID and res.semantic[b] == CAR_TRAIN_ID
@@ -105,6 +109,8 @@ def test_fake_model_sequence(association, fake_predictors):
   # (swapped) frame B holds the higher-scored proposal.
   again = next(iter(pred.predict_sequence(frames[1:])))
   assert (again.ids[24, 36], again.ids[24, 140]) == (2, 1)
+  # One compilation for the first frame (no previous kernels), one for the rest.
+  assert pred.model.traces == 2
 
 
 def test_eval_frame_dicts_give_the_same_result(fake_predictors):

@@ -186,6 +186,7 @@ class VideoPredictor:
     previous_kernels = None
     tracker_state = None
     canvas = None
+    pending = None
     for image, (h0, w0), frame_index in prepared:
       if canvas is None:
         canvas = image.shape[1:3]
@@ -195,7 +196,18 @@ class VideoPredictor:
                          f"{canvas}: frames of one video must share a canvas.")
       semantic, ids, previous_kernels, tracker_state = self.step(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
-      semantic = np.asarray(semantic)[:h0, :w0]
-      ids = np.asarray(ids)[:h0, :w0]
-      yield FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids),
-                        frame_index=frame_index)
+      # Dispatch is asynchronous: fetch the previous frame while this one runs.
+      if pending is not None:
+        yield _fetch(*pending)
+      pending = (semantic, ids, (h0, w0), frame_index)
+    if pending is not None:
+      yield _fetch(*pending)
+
+
+def _fetch(semantic, ids, image_hw, frame_index) -> FrameResult:
+  """Device maps [H, W] -> host `FrameResult` cropped to image_hw."""
+  h0, w0 = image_hw
+  semantic = np.asarray(semantic)[:h0, :w0]
+  ids = np.asarray(ids)[:h0, :w0]
+  return FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids),
+                     frame_index=frame_index)
