@@ -13,7 +13,8 @@ def test_png_round_trip(tmp_path):
   semantic[0, 0] = 255
   ids = rng.integers(0, 70000 // 2, (6, 9)).astype(np.int32)
   ids[1, 1] = 65535
-  path = str(tmp_path / "final" / "0002" / "000007.png")
+  path = kitti_step_png.submission_path(str(tmp_path / "final"), 2, 7)
+  assert path.endswith("final/0002/000007.png")
   kitti_step_png.write_kitti_step_png(path, semantic, ids)
   raw = np.asarray(Image.open(path))
   assert raw.dtype == np.uint8 and raw.shape == (6, 9, 3)

@@ -31,6 +31,11 @@ def decode_kitti_step(rgb: np.ndarray):
   return rgb[..., 0], rgb[..., 1] * 256 + rgb[..., 2]
 
 
+def submission_path(out_dir: str, sequence_id: int, frame_index: int) -> str:
+  """`{out_dir}/{seq:04d}/{frame:06d}.png`, the layout of the original's `final/`."""
+  return os.path.join(out_dir, f"{int(sequence_id):04d}", f"{int(frame_index):06d}.png")
+
+
 def write_kitti_step_png(path: str, semantic: np.ndarray, ids: np.ndarray) -> None:
   """Writes one frame's prediction; creates the parent directory."""
   directory = os.path.dirname(path)

@@ -11,7 +11,8 @@ frame, which has no previous kernels).
 Outputs per frame: `semantic` [H0, W0] int32 trainId (255 = void), `ids`
 [H0, W0] int32 track id (0 = none: stuff, void, untracked things) and
 `panoptic` = semantic * 1000 + ids (void = 255000), the `common.PANOPTIC`
-encoding used for evaluation.
+encoding used for evaluation (ids must stay < 1000; the KITTI-STEP PNG holds
+ids up to 65535).
 """
 import dataclasses
 from typing import Any, Iterable, Iterator, Optional, Tuple
@@ -45,8 +46,13 @@ class FrameResult:
   """Host-side prediction of one frame, cropped to the image size."""
   semantic: np.ndarray   # [H0, W0] int32 trainId, 255 = void.
   ids: np.ndarray        # [H0, W0] int32 track id, 0 = none.
-  panoptic: np.ndarray   # [H0, W0] int64 semantic * 1000 + id.
   frame_index: int = 0   # the tracker's frame number.
+
+  @property
+  def panoptic(self) -> np.ndarray:
+    """[H0, W0] int64 semantic * 1000 + id (`common.PANOPTIC`); raises if an id
+    reached 1000 (long videos: use `panoptic_label` with a larger divisor)."""
+    return panoptic_label(self.semantic, self.ids)
 
 
 def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
@@ -209,5 +215,4 @@ def _fetch(semantic, ids, image_hw, frame_index) -> FrameResult:
   h0, w0 = image_hw
   semantic = np.asarray(semantic)[:h0, :w0]
   ids = np.asarray(ids)[:h0, :w0]
-  return FrameResult(semantic=semantic, ids=ids, panoptic=panoptic_label(semantic, ids),
-                     frame_index=frame_index)
+  return FrameResult(semantic=semantic, ids=ids, frame_index=frame_index)
