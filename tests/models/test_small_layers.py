@@ -78,7 +78,8 @@ def test_stride2_conv_uses_symmetric_torch_padding(size):
 
 
 def test_resnet_stem_conv_and_maxpool_padding():
-  x = jnp.asarray(np.random.RandomState(0).randn(1, 10, 14, 3) - 5.0, jnp.float32)  # negative: -inf pad matters.
+  # All negative, so a zero-padded max pool would differ from torch's -inf padding.
+  x = jnp.asarray(np.random.RandomState(0).randn(1, 10, 14, 3) - 10.0, jnp.float32)
   got = np.asarray(resnet._max_pool_3x3_s2(x))
   np.testing.assert_allclose(got, ref.max_pool_3x3_s2(np.asarray(x, np.float64)), atol=1e-6)
   conv = resnet._conv(4, 7, 2, 3, jnp.float32, "conv1")

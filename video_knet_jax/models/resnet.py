@@ -38,7 +38,7 @@ class Bottleneck(nn.Module):
   """1x1 -> 3x3 (stride) -> 1x1 with a projection shortcut on block 0."""
   width: int
   stride: int = 1
-  downsample: bool = False
+  with_downsample: bool = False
   frozen_bn: bool = True
   dtype: Any = jnp.float32
 
@@ -50,7 +50,7 @@ class Bottleneck(nn.Module):
         _conv(self.width, 3, self.stride, 1, self.dtype, "conv2")(out)))
     out = _bn(ura, self.dtype, "bn3")(_conv(self.width * EXPANSION, 1, 1, 0, self.dtype,
                                             "conv3")(out))
-    if self.downsample:
+    if self.with_downsample:
       x = containers.Sequential(layers=(
           functools.partial(nn.Conv, self.width * EXPANSION, (1, 1),
                             strides=(self.stride, self.stride), padding=((0, 0), (0, 0)),
@@ -72,7 +72,7 @@ class ResLayer(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     for i in range(self.num_blocks):
-      x = Bottleneck(self.width, stride=self.stride if i == 0 else 1, downsample=(i == 0),
+      x = Bottleneck(self.width, stride=self.stride if i == 0 else 1, with_downsample=(i == 0),
                      frozen_bn=self.frozen_bn, dtype=self.dtype, name=str(i))(x, train)
     return x
 
@@ -109,7 +109,8 @@ class ResNet(nn.Module):
     outs = []
     for i, n in enumerate(self.stage_blocks):
       x = ResLayer(self.base_width * 2**i, n, stride=1 if i == 0 else 2,
-                   frozen_bn=self.norm_eval or i + 1 <= self.frozen_stages, dtype=self.dtype, name=f"layer{i + 1}")(x, train)
+                   frozen_bn=self.norm_eval or i + 1 <= self.frozen_stages, dtype=self.dtype,
+                   name=f"layer{i + 1}")(x, train)
       outs.append(x)
     return tuple(outs)
 
