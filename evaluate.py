@@ -1,0 +1,87 @@
+r"""Evaluates Video K-Net, or scores existing prediction folders.
+
+Model evaluation (online over every sequence of the eval split; writes
+KITTI-STEP submission PNGs, metrics.json, overlay pictures and a GIF):
+
+  python evaluate.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
+  python evaluate.py --config=... --workdir=... --association=mask_iou
+
+Scoring predictions in a benchmark's official format:
+
+  python evaluate.py --dataset=kitti_step --groundtruth=DIR \
+      --predictions=DIR --output=metrics.json
+
+(datasets: kitti_step, cityscapes_vps, vspw, youtube_vis; see
+video_knet_jax/evaluation/score_folders.py for the layouts).
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Model config (model evaluation mode).", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "", "A training workdir or converted-variables directory "
+    "to evaluate instead of --workdir's latest checkpoint.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default latest).")
+_SPLIT = flags.DEFINE_string("split", None, "Split (default config.data.eval_split).")
+_ASSOCIATION = flags.DEFINE_enum(
+    "association", "embedding", ["embedding", "mask_iou"],
+    "Learned embedding tracker, or the mask-IoU baseline.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Where results go (default WORKDIR/eval_<association>).")
+_MAX_SEQUENCES = flags.DEFINE_integer("max_sequences", None, "Evaluate fewer.")
+# Folder-scoring mode.
+_DATASET = flags.DEFINE_string("dataset", None, "Score folders of this format.")
+_GROUNDTRUTH = flags.DEFINE_string("groundtruth", None, "Ground-truth dir/file.")
+_PREDICTIONS = flags.DEFINE_string("predictions", None, "Predictions dir/file.")
+_OUTPUT = flags.DEFINE_string("output", "metrics.json", "Scores JSON path.")
+
+
+def _score_folders() -> int:
+  from video_knet_jax.evaluation import score_folders  # pylint: disable=g-import-not-at-top
+  argv = [f"--dataset={_DATASET.value}",
+          f"--groundtruth={_GROUNDTRUTH.value}",
+          f"--predictions={_PREDICTIONS.value}", f"--output={_OUTPUT.value}"]
+  return score_folders.main(argv)
+
+
+def _evaluate_model() -> int:
+  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  if _CONFIG.value is None:
+    raise app.UsageError("--config is required to evaluate a model "
+                         "(or pass --dataset/--groundtruth/--predictions).")
+  source = _CHECKPOINT.value or _WORKDIR.value
+  if not source:
+    raise app.UsageError("Pass --workdir (or --checkpoint).")
+  runtime.setup()
+  variables = checkpointing.load_variables_or_workdir(source, _STEP.value)
+  output_dir = _OUTPUT_DIR.value or os.path.join(
+      _WORKDIR.value or source, f"eval_{_ASSOCIATION.value}")
+  metrics = evaluate_lib.evaluate_variables(
+      _CONFIG.value, variables, output_dir, split=_SPLIT.value,
+      association=_ASSOCIATION.value, max_sequences=_MAX_SEQUENCES.value)
+  print(f"\n{_ASSOCIATION.value} association, {metrics['num_frames']} frames "
+        f"({source}):\n{evaluate_lib.format_table(metrics)}\n"
+        f"Results in {output_dir}")
+  return 0
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if _DATASET.value or _PREDICTIONS.value or _GROUNDTRUTH.value:
+    return _score_folders()
+  return _evaluate_model()
+
+
+if __name__ == "__main__":
+  sys.exit(app.run(main))

@@ -1,0 +1,163 @@
+"""Online video evaluation: predict every frame of every sequence, score it.
+
+For each sequence of the eval split the predictor runs frame by frame
+(kernels and tracker state carried as explicit values); each prediction is
+scored by streaming STQ and VPQ accumulators, written in the KITTI-STEP
+submission format, and a few frames are drawn as overlay pictures plus an
+animated GIF of the first sequence.
+"""
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from datasets.kitti_step import facts as facts_lib
+from video_knet_jax import common
+from video_knet_jax.evaluation import segment_counts
+from video_knet_jax.evaluation import stq as stq_lib
+from video_knet_jax.evaluation import vpq as vpq_lib
+from video_knet_jax.inference import kitti_step_png
+from video_knet_jax.inference import predictor as predictor_lib
+from video_knet_jax.inference import visualize
+
+# Wide enough for any track id a long video produces.
+LABEL_DIVISOR = 2**16
+PIPELINE_DIVISOR = facts_lib.PANOPTIC_DIVISOR  # the eval pipeline's encoding.
+VPQ_WINDOWS = (1, 2, 3, 4)
+METRICS_FILE = "metrics.json"
+
+
+def _reencode_gt(gt_panoptic: np.ndarray) -> np.ndarray:
+  """semantic * 1000 + instance (pipeline) -> semantic * 2**16 + instance."""
+  gt = np.asarray(gt_panoptic).astype(np.int64)
+  return (gt // PIPELINE_DIVISOR) * LABEL_DIVISOR + (
+      gt % PIPELINE_DIVISOR)
+
+
+def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
+  """Normalised, padded [H, W, 3] -> uint8 RGB cropped to the image size."""
+  mean = np.asarray(config.data.mean, np.float32)
+  std = np.asarray(config.data.std, np.float32)
+  rgb = np.asarray(image)[:hw[0], :hw[1]] * std + mean
+  return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def evaluate_variables(config, variables: Any, output_dir: str, *,
+                       split: str | None = None,
+                       association: str = "embedding",
+                       write_predictions: bool = True,
+                       num_pictures: int = 4,
+                       max_sequences: int | None = None) -> dict:
+  """Scores `variables` on the eval split; writes metrics.json and files."""
+  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+
+  prepare.ensure_dataset(config)
+  os.makedirs(output_dir, exist_ok=True)
+  model = video_knet.build_model(config)
+  predictor = predictor_lib.VideoPredictor(model, variables, config,
+                                           association=association)
+  num_classes = config.data.num_classes
+  things = tuple(config.data.thing_train_ids)
+  stq = stq_lib.STQ(num_classes, things, ignore_label=config.data.ignore_label,
+                    label_divisor=LABEL_DIVISOR)
+  vpq = vpq_lib.VideoPanopticQuality(
+      num_classes, things, ignore_label=config.data.ignore_label,
+      label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
+
+  prediction_dir = os.path.join(output_dir, "predictions")
+  picture_dir = os.path.join(output_dir, "pictures")
+  gif_frames = []
+  num_frames, start = 0, time.time()
+  for seq_index, (sequence_id, frames) in enumerate(
+      input_pipeline.iterate_eval_sequences(config, split)):
+    if max_sequences is not None and seq_index >= max_sequences:
+      break
+    frames = list(frames)
+    results = predictor.predict_eval_sequence(frames)
+    for frame, result in zip(frames, results):
+      frame_index = int(frame[common.FRAME_INDEX])
+      pred = predictor_lib.panoptic_label(result.semantic, result.ids,
+                                          LABEL_DIVISOR)
+      gt = _reencode_gt(frame[common.PANOPTIC])
+      if gt.shape != pred.shape:
+        raise ValueError(f"sequence {sequence_id} frame {frame_index}: "
+                         f"prediction {pred.shape} vs ground truth {gt.shape}.")
+      counts = segment_counts.count_pairs(gt, pred)
+      stq.update_counts(counts, sequence_id)
+      vpq.update_counts(counts, sequence_id)
+      if write_predictions:
+        kitti_step_png.write_kitti_step_png(
+            kitti_step_png.submission_path(prediction_dir, sequence_id,
+                                           frame_index),
+            result.semantic, result.ids)
+      if seq_index == 0 and (num_pictures or write_predictions):
+        rgb = _denormalize(frame[common.IMAGE], config, result.semantic.shape)
+        drawn = visualize.overlay(rgb, result.semantic, result.ids)
+        gif_frames.append(Image.fromarray(drawn))
+        if len(gif_frames) <= num_pictures:
+          os.makedirs(picture_dir, exist_ok=True)
+          gt_sem = gt // LABEL_DIVISOR
+          gt_ids = np.where(np.isin(gt_sem, things), gt % LABEL_DIVISOR, 0)
+          truth = visualize.overlay(rgb, gt_sem, gt_ids)
+          Image.fromarray(np.concatenate([drawn, truth], axis=0)).save(
+              os.path.join(picture_dir,
+                           f"{int(sequence_id):04d}_{frame_index:06d}.png"))
+      num_frames += 1
+    vpq.end_sequence(sequence_id)
+    elapsed = time.time() - start
+    logging.info("eval: sequence %s done, %d frames, %.2f frames/s",
+                 sequence_id, num_frames, num_frames / max(elapsed, 1e-9))
+
+  if gif_frames and num_pictures:
+    gif_frames[0].save(os.path.join(output_dir, "sequence.gif"),
+                       save_all=True, append_images=gif_frames[1:],
+                       duration=200, loop=0)
+  metrics = summarize(stq.result(), vpq.result())
+  metrics["num_frames"] = num_frames
+  metrics["association"] = association
+  with open(os.path.join(output_dir, METRICS_FILE), "w") as f:
+    json.dump(metrics, f, indent=2, default=_json_default)
+  return metrics
+
+
+def _json_default(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  raise TypeError(f"not JSON serialisable: {type(x)}")
+
+
+def summarize(stq_result: dict, vpq_result: dict) -> dict:
+  """The headline numbers: STQ, AQ, SQ (IoU), VPQ per window and mean, PQ."""
+  out = {"STQ": float(stq_result["STQ"]), "AQ": float(stq_result["AQ"]),
+         "SQ": float(stq_result["IoU"]), "VPQ": float(vpq_result["VPQ"]),
+         "VPQ_th": float(vpq_result["VPQ_th"]),
+         "VPQ_st": float(vpq_result["VPQ_st"])}
+  for k, window in sorted(vpq_result["per_window"].items()):
+    out[f"VPQ_k{k}"] = float(window["All"])
+  out["PQ"] = out["VPQ_k1"]
+  return out
+
+
+def format_table(metrics: dict) -> str:
+  """A two-row plain-text table of the headline numbers (in %)."""
+  keys = ["STQ", "AQ", "SQ"] + [k for k in sorted(metrics)
+                                if k.startswith("VPQ_k")] + ["VPQ", "PQ"]
+  header = " | ".join(f"{k:>7}" for k in keys)
+  values = " | ".join(f"{100 * metrics[k]:7.2f}" for k in keys)
+  return f"{header}\n{'-' * len(header)}\n{values}"
+
+
+def evaluate_during_training(config, state, workdir: str, step: int) -> dict:
+  """Periodic evaluation from the train loop (metrics only, no pictures)."""
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  metrics = evaluate_variables(
+      config, variables, os.path.join(workdir, "eval", f"step_{step}"),
+      write_predictions=False, num_pictures=0)
+  logging.info("eval at step %d:\n%s", step, format_table(metrics))
+  return {k: v for k, v in metrics.items() if isinstance(v, float)}
