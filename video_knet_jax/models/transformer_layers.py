@@ -57,7 +57,8 @@ class MultiheadAttention(nn.Module):
                     out_kernel_init=torch_xavier_out(self.embed_dims))
     return nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, qkv_features=self.embed_dims, out_features=self.embed_dims,
-        use_bias=True, deterministic=True, dtype=self.dtype, name="attn", **kwargs)(
+        use_bias=True, deterministic=True, dtype=self.dtype, force_fp32_for_softmax=True,
+        name="attn", **kwargs)(
             query, key, value)
 
 
