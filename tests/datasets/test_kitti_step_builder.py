@@ -5,10 +5,12 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 from PIL import Image
 
 from datasets.kitti_step import errors
 from datasets.kitti_step import facts as facts_lib
+from datasets.kitti_step import kitti_step_dataset_builder as kb
 from datasets.kitti_step import label_codec
 from datasets.kitti_step import layout
 from datasets.synthetic_step import generate
@@ -102,8 +104,9 @@ def _fresh_tree(tmp_path, spec):
 
 
 def test_missing_manual_dir(tmp_path, step):
-  with pytest.raises(errors.MissingManualDirError, match="nowhere"):
+  with pytest.raises(errors.MissingManualDirError, match="nowhere") as e:
     step.build(tmp_path / "nowhere", tmp_path / "tfds")
+  assert "panoptic_maps/{train,val}" in str(e.value)   # the instructions.
   (tmp_path / "empty").mkdir()
   with pytest.raises(errors.MissingManualDirError, match="empty"):
     step.build(tmp_path / "empty", tmp_path / "tfds")
@@ -175,3 +178,14 @@ def test_label_value_outside_range(tmp_path, tiny_spec, step, value):
   with pytest.raises(errors.BadLabelValueError,
                      match=rf"0002/000003.png has semantic ids \[{value}\]"):
     step.build(root, tmp_path / "tfds")
+
+
+def test_real_kitti_step_config_checks_membership(tmp_path, tiny_spec):
+  """A tree that is not KITTI-STEP fails on the real facts, naming them."""
+  root = _fresh_tree(tmp_path, tiny_spec)
+  builder = kb.Builder(config="kitti_step", data_dir=str(tmp_path / "tfds"))
+  assert builder.builder_config.facts is facts_lib.KITTI_STEP
+  with pytest.raises(errors.MissingSplitError,
+                     match=r"Split 'train'.*missing \[3, 4, 5"):
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(root)))

@@ -44,9 +44,9 @@ def test_labels_are_valid_step_labels():
 
 
 def test_tracking_is_genuinely_needed():
-  """Across the default train set: fast motion, crossing, occlusion, entry/exit."""
+  """Across default-size sequences: fast motion, crossing, occlusion, entry/exit."""
   fast = crossing = enter = leave = occluded = reappears = 0
-  for seq in range(DEFAULT.num_train_sequences):
+  for seq in range(6):   # half the default train set keeps the test quick.
     _, semantic, instance = generate.render_sequence(DEFAULT, seq)
     tracks = _masks(semantic, instance)
     for cls, m in tracks.values():
@@ -79,11 +79,10 @@ def test_tracking_is_genuinely_needed():
             xi = [np.nonzero(mi[t])[1].mean() for t in np.nonzero(both)[0]]
             xj = [np.nonzero(mj[t])[1].mean() for t in np.nonzero(both)[0]]
             crossing += len(set(np.sign(np.subtract(xi, xj)))) > 1
-  print(fast, crossing, enter, leave, occluded, reappears)
-  assert fast >= 50, fast
-  assert crossing >= 12, crossing
-  assert enter >= 10 and leave >= 10, (enter, leave)
-  assert occluded + reappears >= 5, (occluded, reappears)
+  assert fast >= 30, fast
+  assert crossing >= 6, crossing        # at least one per sequence.
+  assert enter >= 6 and leave >= 5, (enter, leave)
+  assert occluded >= 3 and reappears >= 1, (occluded, reappears)
 
 
 def test_same_class_instances_look_alike_but_differ():

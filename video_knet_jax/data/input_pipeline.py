@@ -26,15 +26,7 @@ from video_knet_jax.data import prepare
 from video_knet_jax.data import targets
 
 
-def hide_gpus_from_tf() -> None:
-  """TF must not grab accelerator memory that JAX needs."""
-  try:
-    tf.config.set_visible_devices([], "GPU")
-  except RuntimeError:   # Already initialised; devices were set before.
-    pass
-
-
-hide_gpus_from_tf()
+prepare.hide_gpus_from_tf()
 
 
 def augment_params(config) -> augment.AugmentParams:

@@ -12,6 +12,7 @@ the prepared TFRecords under `kitti_step/<config name>/<version>/`.
 import os
 
 import jax
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 from jax.experimental import multihost_utils
@@ -47,12 +48,21 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
                    f"{KITTI_STEP!r} or {SYNTHETIC_STEP!r}.")
 
 
+def hide_gpus_from_tf() -> None:
+  """TF (data only) must not grab accelerator memory that JAX needs."""
+  try:
+    tf.config.set_visible_devices([], "GPU")
+  except RuntimeError:   # TF already initialised its devices.
+    pass
+
+
 def ensure_dataset(config) -> tfds.core.DatasetBuilder:
   """Generates/builds the data set on first use; returns a prepared builder.
 
   With several processes, process 0 prepares and the others wait (the
   data_dir must then be on a shared file system).
   """
+  hide_gpus_from_tf()
   builder = make_builder(config)
   if not builder.is_prepared():
     if jax.process_index() == 0:
