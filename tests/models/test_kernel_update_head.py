@@ -88,3 +88,15 @@ def test_fusion_changes_only_the_last_stage():
                              np.asarray(plain["stage_masks"][0]), atol=1e-6)
   assert np.abs(np.asarray(fused["stage_masks"][1] - plain["stage_masks"][1])).max() > 1e-2
   assert np.abs(np.asarray(fused["stage_cls"][1] - plain["stage_cls"][1])).max() > 1e-3
+
+
+def test_previous_is_ignored_without_temporal_layers():
+  x_feats, kernels, masks, previous = _inputs(3)
+  stage = functools.partial(kernel_update_head.KernelUpdateHead, num_classes=C,
+                            num_heads=HEADS, ffn_channels=FFN)
+  module = kernel_update_head.KernelIterHead(num_stages=1, stage=stage, link=False,
+                                             fusion=False)
+  variables = ref.random_variables(module, x_feats, kernels, masks, previous)
+  assert "attention_previous" not in variables["params"]["0"]
+  out = jax.jit(module.apply)(variables, x_feats, kernels, masks, previous)
+  np.testing.assert_array_equal(np.asarray(out["track"]), np.asarray(out["obj"]))

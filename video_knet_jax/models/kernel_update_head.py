@@ -141,8 +141,10 @@ class KernelIterHead(nn.Module):
       has_temporal = last or self.link_all_stages
       head = self.stage(name=str(s), with_link=self.link and has_temporal,
                               with_fusion=self.fusion and has_temporal)
+      # Without temporal layers (link and fusion off) previous kernels have no effect.
+      uses_previous = last and (self.link or self.fusion)
       cls, mask_logits, kernels, track = head(
-          x_feats, kernels, mask_logits, previous_kernels if last else None)
+          x_feats, kernels, mask_logits, previous_kernels if uses_previous else None)
       stage_masks.append(mask_logits)
       stage_cls.append(cls)
     return {STAGE_MASKS: jnp.stack(stage_masks), STAGE_CLS: jnp.stack(stage_cls),
