@@ -141,6 +141,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.tracker.with_cats = True
   config.tracker.max_tracks = 64           # static tracker memory size.
   config.tracker.mask_iou_thr = 0.5        # mask-IoU association baseline (ablation).
+  config.tracker.skip_empty_frames = True  # frames without things leave the memory as is (original).
 
   # ---------------------------------------------------------- optimiser
   config.optim = ml_collections.ConfigDict()

@@ -75,7 +75,7 @@ def tracker_settings_from_config(config) -> TrackerSettings:
       nms_backdrop_iou_thr=float(t.nms_backdrop_iou_thr),
       nms_class_iou_thr=float(t.nms_class_iou_thr), with_cats=bool(t.with_cats),
       max_tracks=int(t.max_tracks),
-      skip_empty_frames=bool(t.get("skip_empty_frames", True)))
+      skip_empty_frames=bool(t.skip_empty_frames))
   if settings.max_tracks < 1 or settings.memo_backdrop_frames < 0:
     raise ValueError("config.tracker.max_tracks must be >= 1 and "
                      "config.tracker.memo_backdrop_frames >= 0.")
