@@ -105,6 +105,9 @@ def test_resize_matches_torch_formulas():
   rows = [int(math.floor(i * 3 / 6)) for i in range(6)]
   cols = [int(math.floor(j * 5 / 7)) for j in range(7)]
   np.testing.assert_array_equal(got, x.astype(np.float32)[:, rows][:, :, cols])
+  got = np.asarray(resize.resize_nearest_nhwc(jnp.asarray(x), (6, 10)))   # exact x2 path.
+  np.testing.assert_array_equal(got, x.astype(np.float32)[:, [0, 0, 1, 1, 2, 2]][
+      :, :, [j // 2 for j in range(10)]])
 
 
 def test_multihead_attention_matches_numpy_and_xavier_bounds():
