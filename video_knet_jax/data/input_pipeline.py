@@ -118,6 +118,7 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   ds = ds.batch(batch_size, drop_remainder=True)
   options = tf.data.Options()
   options.deterministic = True
+  options.threading.max_intra_op_parallelism = 1   # leave cores to XLA.
   return ds.with_options(options).prefetch(2)
 
 
