@@ -28,7 +28,7 @@ def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
   x = jnp.where(mask, x, -_BIG)
   peak = jax.lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
   s = jnp.sum(jnp.where(mask, jnp.exp(x - peak), 0.0), axis=-1)
-  return jnp.log(jnp.maximum(s, 1e-38)) + peak[..., 0] - jnp.where(
+  return jnp.log(jnp.maximum(s, 1e-30)) + peak[..., 0] - jnp.where(
       s > 0, 0.0, _BIG)
 
 
