@@ -101,8 +101,10 @@ def test_scaling_is_shared_and_deterministic():
 def test_rescale_size_matches_mmcv_keep_ratio():
   # KITTI frame 375x1242 to (384, 1248) at ratio 1: factor min(1248/1242,
   # 384/375) = 1.00483 -> (377, 1248); at ratio 0.5 -> (188, 624).
+  # At ratio 0.7 the target (268.8, 873.6) is truncated to (268, 873) first:
+  # factor min(873/1242, 268/375) = 0.70290 -> (264, 873).
   for ratio, expected in ((1.0, (377, 1248)), (0.5, (188, 624)),
-                          (2.0, (754, 2496))):
+                          (2.0, (754, 2496)), (0.7, (264, 873))):
     h, w = augment.rescale_size(tf.constant(375), tf.constant(1242),
                                 tf.constant(ratio), (384, 1248))
     assert (int(h), int(w)) == expected

@@ -37,8 +37,9 @@ def rescale_size(height: tf.Tensor, width: tf.Tensor, ratio: tf.Tensor,
                  base_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
   """mmcv keep-ratio rescale of (H, W) to `base_size * ratio`."""
   h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-  long_target = float(max(base_size)) * ratio
-  short_target = float(min(base_size)) * ratio
+  # mmdet truncates the jittered target scale to integers first.
+  long_target = tf.floor(float(max(base_size)) * ratio)
+  short_target = tf.floor(float(min(base_size)) * ratio)
   factor = tf.minimum(long_target / tf.maximum(h, w),
                       short_target / tf.minimum(h, w))
   new_h = tf.cast(tf.floor(h * factor + 0.5), tf.int32)
