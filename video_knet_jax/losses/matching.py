@@ -19,7 +19,7 @@ DICE_COST_CLAMP = 1e-3
 DICE_COST_EPS = 1e-3
 MASK_COST_CLAMP = 1e-2
 FOCAL_COST_EPS = 1e-12
-# Valid costs are clipped into [-COST_CLIP, COST_CLIP] (non-finite -> COST_CLIP);
+# Valid costs are clipped to [-COST_CLIP, COST_CLIP] (non-finite -> COST_CLIP);
 # padded GT columns cost PAD_COST, far above any valid assignment's total.
 COST_CLIP = 1e3
 PAD_COST = 1e5
@@ -55,7 +55,7 @@ def dice_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
 
 
 def mask_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
-  """MaskCost (unweighted): mean pixel agreement, [P, H, W] x [M, H, W] -> [P, M]."""
+  """MaskCost (unweighted): minus mean agreement, [P,H,W], [M,H,W] -> [P,M]."""
   p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)),
                MASK_COST_CLAMP, 1.0)
   p = p.reshape(p.shape[0], -1)

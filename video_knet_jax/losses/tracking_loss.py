@@ -65,7 +65,8 @@ def l2_similarity_loss(cos: jax.Array, targets: jax.Array, valid: jax.Array,
     cos: [K, R] cosine similarities.
     targets: [K, R] bool, same instance.
     valid: [K, R] bool, entries of the original matrix.
-    pos_margin, neg_margin, neg_pos_ub: L2Loss settings (config.loss.track_aux_*).
+    pos_margin, neg_margin, neg_pos_ub: L2Loss settings
+      (config.loss.track_aux_*).
 
   Returns:
     Scalar mean squared error over the kept entries (0 if none).
