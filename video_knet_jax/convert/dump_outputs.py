@@ -63,7 +63,9 @@ def dump_outputs(model, variables, sequences: Iterable[tuple[int, Iterable[Mappi
   order = []
   found: dict[int, set[int]] = {}
   done: set[int] = set()
+  seen = []
   for seq, frames in sequences:
+    seen.append(seq)
     if seq not in wanted:
       continue
     done.add(seq)
@@ -88,7 +90,8 @@ def dump_outputs(model, variables, sequences: Iterable[tuple[int, Iterable[Mappi
       break
   lacking = sorted((s, f) for s, fs in wanted.items() for f in fs - found.get(s, set()))
   if lacking:
-    raise ValueError(f"Frames not found in the data (sequence, frame): {lacking}.")
+    raise ValueError(f"Frames not found in the data (sequence, frame): {lacking}; "
+                     f"sequences read: {seen}.")
   arrays["frames"] = np.asarray(order, np.int64).reshape(-1, 2)
   return arrays
 
