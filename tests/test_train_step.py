@@ -46,7 +46,7 @@ def single_device_run():
   config = _tiny_config()
   batch = random_batch.random_clip_batch(config, BATCH, HEIGHT, WIDTH)
   mesh = sharding.make_mesh(config.mesh, devices=jax.devices()[:1])
-  state, losses = _run(config, mesh, batch, steps=40)
+  state, losses = _run(config, mesh, batch, steps=120)
   return config, batch, state, losses
 
 
@@ -68,6 +68,6 @@ def test_eight_device_step_equals_single_device_step(single_device_run):
 
 def test_tiny_model_overfits_a_fixed_batch(single_device_run):
   _, _, state, losses = single_device_run
-  assert int(state.step) == 40
+  assert int(state.step) == 120
   assert np.all(np.isfinite(losses))
   assert losses[-1] <= 0.2 * losses[0], losses

@@ -20,6 +20,8 @@ def random_clip_batch(config, batch_size: int, height: int, width: int,
   shape = (batch_size, frames)
   thing_ids = tuple(config.data.thing_train_ids)
   stuff_ids = [c for c in range(config.data.num_classes) if c not in thing_ids]
+  palette = rng.normal(size=(256, 3)).astype(np.float32)
+  instance_colors = 0.5 * rng.normal(size=(max_inst, 3)).astype(np.float32)
   batch = {
       common.IMAGE: rng.normal(size=shape + (height, width, 3)).astype(
           np.float32),
@@ -71,4 +73,12 @@ def random_clip_batch(config, batch_size: int, height: int, width: int,
           region = batch[common.THING_MASKS][b, t, i] > 0
           batch[common.SEMANTIC][b, t][region] = thing_ids[
               batch[common.THING_CLASSES][b, t, i]]
+    # Images show their labels: a colour per class plus one per instance, and
+    # noise, so a model can learn (and overfit) them.
+    image = batch[common.IMAGE][b]
+    image *= 0.3
+    image += palette[batch[common.SEMANTIC][b]]
+    for i in range(max_inst):
+      image += (batch[common.THING_MASKS][b, :, i, ..., None]
+                * instance_colors[i])
   return batch
