@@ -23,7 +23,8 @@ def test_dump_chains_previous_kernels_and_keeps_requested_frames():
   rng = np.random.RandomState(0)
   images = rng.randn(4, 64, 64, 3).astype(np.float32)
   sequences = [(5, iter([{common.IMAGE: images[0], common.FRAME_INDEX: 0}])),
-               (9, iter([{common.IMAGE: im, common.FRAME_INDEX: i} for i, im in enumerate(images)]))]
+               (9, iter([{common.IMAGE: im, common.FRAME_INDEX: i}
+                         for i, im in enumerate(images)]))]
   arrays = dump_outputs.dump_outputs(model, variables, sequences, {9: {0, 1, 2}})
   np.testing.assert_array_equal(arrays["frames"], [[9, 0], [9, 1], [9, 2]])
   assert sorted(arrays) == sorted(["frames"] + [f"s9_f{f}/{k}" for f in (0, 1, 2)

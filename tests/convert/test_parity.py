@@ -23,7 +23,8 @@ from video_knet_jax.models import video_knet
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-from tests.convert.torch_reference import video_knet as torch_video_knet  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+from tests.convert.torch_reference import video_knet as torch_video_knet
 
 OUTPUTS = (common.RPN_MASK_LOGITS, common.RPN_SEG_LOGITS, common.STAGE_MASK_LOGITS,
            common.STAGE_CLS_LOGITS, common.MASK_LOGITS, common.CLS_LOGITS, common.KERNELS,

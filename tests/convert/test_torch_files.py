@@ -1,6 +1,5 @@
 """Reading/writing checkpoint files: mmcv layout, safetensors, refusing pickles."""
 import collections
-import os
 
 import numpy as np
 import pytest

@@ -22,7 +22,8 @@ def export(config, checkpoint: str, output: str, *, step=None, fill_dead_links=T
   _check_structure(variables, model_variables.abstract_variables(config), checkpoint)
   state = flax_to_torch.flax_to_torch(variables, fill_dead_links=fill_dead_links,
                                       log=logging.info)
-  reference = {e.key: (e.shape, e.dtype) for e in reference_keys.load(reference_keys.VIDEO_KNET_R50)}
+  reference = {e.key: (e.shape, e.dtype)
+               for e in reference_keys.load(reference_keys.VIDEO_KNET_R50)}
   ours = {k: (tuple(v.shape), str(v.dtype)) for k, v in state.items()}
   layout = "the original R50 layout" if ours == reference else "a non-R50 / non-original layout"
   logging.info("Exporting %d tensors (%d elements), %s.", len(state),

@@ -12,8 +12,7 @@ import numpy as np
 from video_knet_jax.convert import key_table
 from video_knet_jax.convert import reference_keys
 
-# Linking/fusion layers of one stage: '<stage>.attention_previous*.*', '<stage>.link_ffn*.*'.
-_STAGE_LINK = re.compile(r"^roi_head\.mask_head\.(\d+)\.((?:attention_previous|link_ffn)\w*\..*)$")
+_STAGE_LINK = reference_keys.STAGE_LINK_KEY
 
 
 def flax_to_torch(variables: Mapping[str, Any], *, fill_dead_links: bool = True,

@@ -82,3 +82,8 @@ def sort_keys(keys: Iterable[str], reference: str = VIDEO_KNET_R50) -> list[str]
 TEMPORAL_KEY = re.compile(
     r"^(?:roi_head\.mask_head\.\d+\.(?:attention_previous|link_ffn)\w*\.|track_head\.|"
     r"embed_fcs\.|fc_embed\.)")
+
+# Linking/fusion tensors of one stage: group 1 = stage index, group 2 = the rest.
+# The original builds them in every stage and uses only the last one's.
+STAGE_LINK_KEY = re.compile(
+    r"^roi_head\.mask_head\.(\d+)\.((?:attention_previous|link_ffn)\w*\..*)$")

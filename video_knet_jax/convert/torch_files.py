@@ -86,9 +86,9 @@ def save_state_dict(path: str, state_dict: Mapping[str, np.ndarray],
                     meta: Optional[Mapping[str, Any]] = None) -> None:
   """Writes an mmcv-style `{'state_dict', 'meta'}` .pth, or a .safetensors file.
 
-  Key order is kept in .pth files (safetensors sorts keys). `meta` should hold only plain Python values (str, int,
-  float, lists/dicts of them) so `weights_only=True` readers accept it;
-  safetensors stores it as string metadata.
+  Key order is kept in .pth files (safetensors sorts keys). `meta` should hold
+  only plain Python values (str, int, float, lists/dicts of them) so
+  `weights_only=True` readers accept it; safetensors stores it as strings.
   """
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   meta = dict(meta or {})

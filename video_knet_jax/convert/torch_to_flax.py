@@ -5,16 +5,16 @@ reason), unexpected, or shape-mismatched; every model leaf is either loaded or
 left at its initial value (and its torch key listed as missing).
 """
 import dataclasses
-import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from flax import traverse_util
 import numpy as np
 
 from video_knet_jax.convert import key_table
+from video_knet_jax.convert import reference_keys
 from video_knet_jax.convert import sources
 
-_STAGE_LINK = re.compile(r"^roi_head\.mask_head\.(\d+)\.(?:attention_previous|link_ffn)\w*\.")
+_STAGE_LINK = reference_keys.STAGE_LINK_KEY
 
 
 @dataclasses.dataclass

@@ -1,5 +1,4 @@
 """ResNet (mmdet/torchvision 'pytorch' style) and FPN, with the original names."""
-import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -3,7 +3,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from tests.convert.torch_reference.backbone_neck import ConvModule
 
