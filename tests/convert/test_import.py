@@ -103,7 +103,10 @@ def test_strictness(r50_link_all, r50_state):
   wrong = dict(state, **{"rpn_head.conv_seg.weight": np.zeros((20, 256, 1, 1), np.float32)})
   with pytest.raises(torch_to_flax.ConversionError, match=r"conv_seg.weight', \(20, 256, 1, 1\), "
                      r"\(19, 256, 1, 1\)"):
-    torch_to_flax.torch_to_flax(wrong, r50_link_all, strict=False)
+    torch_to_flax.torch_to_flax(wrong, r50_link_all)
+  _, report = torch_to_flax.torch_to_flax(wrong, r50_link_all, strict=False)
+  assert report.left_at_init == ["params/rpn_head/conv_seg/kernel"]
+  assert report.missing == ["rpn_head.conv_seg.weight"]
 
 
 def test_torchvision_resnet_import_then_export_gives_the_same_tensors(r50_link_all):

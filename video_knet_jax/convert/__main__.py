@@ -12,7 +12,7 @@ point `config.init_from.checkpoint` (train.py) or `--checkpoint` (evaluate.py)
 at it. Strictness depends on the source: an image K-Net may lack the tracking
 layers and a torchvision ResNet everything but the backbone; anything else
 missing, any unexpected tensor and any shape mismatch is an error unless
-`--nostrict` (shape mismatches always are).
+`--nostrict` (then they are reported and the model's leaves stay at init).
 """
 import dataclasses
 import json
@@ -34,7 +34,8 @@ _STEP = flags.DEFINE_integer("step", None, "export: training step (default: late
 _TORCH = flags.DEFINE_string("torch", None, "import: .pth/.pt/.bin/.safetensors file.")
 _SOURCE = flags.DEFINE_enum("source", sources.AUTO, [sources.AUTO, *sources.SOURCES],
                             "import: checkpoint kind (auto = detect from the keys).")
-_STRICT = flags.DEFINE_bool("strict", True, "import: fail on missing/unexpected tensors.")
+_STRICT = flags.DEFINE_bool("strict", True,
+                            "import: fail on missing/unexpected/mismatched tensors.")
 _FILL_DEAD_LINKS = flags.DEFINE_bool(
     "fill_dead_links", True,
     "export: copy last-stage linking layers into earlier stages when the model has "

@@ -32,7 +32,7 @@ class ImportReport:
   def problems(self, strict: bool) -> list[str]:
     """Why a strict (or lenient) import must fail; empty when it may proceed."""
     out = []
-    if self.shape_mismatch:
+    if strict and self.shape_mismatch:
       out.append(f"{len(self.shape_mismatch)} shape mismatches, e.g. {self.shape_mismatch[:3]}")
     if strict and self.unexpected:
       out.append(f"{len(self.unexpected)} unexpected keys, e.g. {self.unexpected[:5]}")
@@ -82,9 +82,10 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template: Mapping[str, A
       or their `jax.ShapeDtypeStruct`s; supplies target shapes and the values
       of leaves the source lacks.
     source: one of `sources.SOURCES` or 'auto' (detect from the keys).
-    strict: fail on unexpected keys and on missing keys beyond those the
-      source kind never has (e.g. an image K-Net has no tracking layers).
-      Shape mismatches always fail.
+    strict: fail on unexpected keys, shape mismatches and missing keys beyond
+      those the source kind never has (e.g. an image K-Net has no tracking
+      layers). Otherwise all of these are only reported; mismatched leaves
+      stay at init (e.g. class-specific layers of a COCO-pretrained K-Net).
     path: the file name, for messages.
 
   Returns:
