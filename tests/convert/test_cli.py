@@ -51,3 +51,17 @@ def test_strict_import_failure_is_reported(tmp_path):
   torch_files.save_state_dict(src, state)
   with pytest.raises(torch_to_flax.ConversionError, match="missing keys"):
     cli.import_torch(cfg, src, str(tmp_path / "vars"))
+
+
+def test_export_from_a_training_workdir(tmp_path):
+  cfg = model_fixtures.config("debug")
+  variables = model_fixtures.random_variables(model_fixtures.abstract(cfg), seed=7)
+  state = {"step": np.int32(3), "params": variables["params"],
+           "batch_stats": variables["batch_stats"], "opt_state": {"mu": np.zeros(2, np.float32)}}
+  saver = checkpointing.TrainCheckpointer(str(tmp_path / "work"), save_every_steps=1)
+  saver.save(3, state, force=True)
+  saver.close()
+  exported = cli.export(cfg, str(tmp_path / "work"), str(tmp_path / "x.safetensors"))
+  np.testing.assert_array_equal(
+      exported["neck.fpn_convs.0.conv.weight"],
+      np.transpose(variables["params"]["neck"]["fpn_convs"]["0"]["conv"]["kernel"], (3, 2, 0, 1)))
