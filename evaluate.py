@@ -37,6 +37,12 @@ _ASSOCIATION = flags.DEFINE_enum(
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Where results go (default WORKDIR/eval_<association>).")
 _MAX_SEQUENCES = flags.DEFINE_integer("max_sequences", None, "Evaluate fewer.")
+# Raw-output dump (parity debugging).
+_DUMP_FRAMES = flags.DEFINE_string(
+    "dump_frames", None, "Instead of scoring, save the last stage's raw outputs "
+    "(mask/class logits, kernels, track embeddings) of these frames, "
+    "'seq:frame,seq:frame', to --dump_output.")
+_DUMP_OUTPUT = flags.DEFINE_string("dump_output", "outputs.npz", ".npz path.")
 # Folder-scoring mode.
 _DATASET = flags.DEFINE_string("dataset", None, "Score folders of this format.")
 _GROUNDTRUTH = flags.DEFINE_string("groundtruth", None, "Ground-truth dir/file.")
@@ -63,6 +69,13 @@ def _evaluate_model() -> int:
   if not source:
     raise app.UsageError("Pass --workdir (or --checkpoint).")
   runtime.setup()
+  if _DUMP_FRAMES.value:
+    from video_knet_jax.convert import dump_outputs  # pylint: disable=g-import-not-at-top
+    dump_outputs.run(_CONFIG.value, source, _DUMP_OUTPUT.value,
+                     frames=_DUMP_FRAMES.value,
+                     split=_SPLIT.value)
+    print(f"Raw outputs of {_DUMP_FRAMES.value} written to {_DUMP_OUTPUT.value}")
+    return 0
   variables = checkpointing.load_variables_or_workdir(source, _STEP.value)
   output_dir = _OUTPUT_DIR.value or os.path.join(
       _WORKDIR.value or source, f"eval_{_ASSOCIATION.value}")

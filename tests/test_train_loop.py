@@ -19,6 +19,7 @@ def config(tmp_path_factory):
   config = synthetic_step.get_config("debug")
   config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
   config.train.num_steps = 6
+  config.train.batch_size = 8  # one clip per emulated device.
   config.train.checkpoint_every_steps = 3
   config.train.log_every_steps = 2
   return config

@@ -139,7 +139,7 @@ def summarize(stq_result: dict, vpq_result: dict) -> dict:
          "VPQ_th": float(vpq_result["VPQ_th"]),
          "VPQ_st": float(vpq_result["VPQ_st"])}
   for k, window in sorted(vpq_result["per_window"].items()):
-    out[f"VPQ_k{k}"] = float(window["All"])
+    out[f"VPQ_k{k}"] = float(window["All"]["PQ"])
   out["PQ"] = out["VPQ_k1"]
   return out
 
