@@ -1,4 +1,5 @@
 """Process start-up shared by the entry points: devices, TF, distributed."""
+import logging as std_logging
 import os
 
 from absl import logging
@@ -22,8 +23,17 @@ def maybe_initialize_distributed() -> None:
                  jax.process_count())
 
 
+class _QuietLibraries:
+  """Drops INFO chatter of Orbax (a dozen lines per checkpoint) from the log."""
+
+  def filter(self, record) -> bool:
+    noisy = "/orbax/" in record.pathname
+    return not (noisy and record.levelno < std_logging.WARNING)
+
+
 def setup() -> None:
   """Keeps TensorFlow (tf.data only) off accelerators and starts JAX."""
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
