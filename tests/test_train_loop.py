@@ -1,5 +1,6 @@
 """train_and_evaluate end to end: resumes exactly, evaluates, fails on NaN."""
 import os
+import signal
 import sys
 
 import jax
@@ -32,12 +33,20 @@ def _params(workdir):
 def test_killed_and_resumed_run_ends_with_the_same_parameters(config, tmp_path):
   straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
   train_lib.train_and_evaluate(config, straight)
-  # A run stopped after step 4 (as a kill would) keeps its checkpoint at 3
-  # (and the forced one at 4); the rerun resumes from the latest.
-  train_lib.train_and_evaluate(config, resumed, stop_after_steps=4)
+
+  def sigterm_after_step_2(unused_config, unused_state, unused_workdir, step):
+    if step == 2:
+      os.kill(os.getpid(), signal.SIGTERM)  # As a scheduler's preemption.
+    return {}
+
+  killed = config.copy_and_resolve_references()
+  killed.train.eval_every_steps = 2
+  train_lib.train_and_evaluate(killed, resumed,
+                               evaluate_fn=sigterm_after_step_2)
+  # SIGTERM is seen at the next step, which is checkpointed before exiting.
   assert checkpointing.TrainCheckpointer(
-      resumed, save_every_steps=3).latest_step() == 4
-  train_lib.train_and_evaluate(config, resumed)
+      resumed, save_every_steps=3).all_steps() == [3]
+  train_lib.train_and_evaluate(config, resumed)  # The same command again.
   a, b = _params(straight), _params(resumed)
   assert len(a) == len(b)
   for x, y in zip(a, b):

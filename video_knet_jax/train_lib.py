@@ -216,12 +216,11 @@ def _format_eta(seconds: float) -> str:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       *, evaluate_fn: Callable | None = None,
-                       stop_after_steps: int | None = None) -> dict:
+                       *, evaluate_fn: Callable | None = None) -> dict:
   """Trains (resuming from `workdir`) and evaluates periodically.
 
-  `stop_after_steps` ends the run early as a kill would (tests use it to
-  check that a resumed run ends where an uninterrupted one does).
+  `evaluate_fn(config, state, workdir, step) -> metrics` runs every
+  `config.train.eval_every_steps` and at the end.
   Returns the last logged measurements (and eval metrics, if any).
   """
   from clu import metric_writers  # TensorFlow import; keep it out of tests' path.
@@ -274,13 +273,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   last = {}
   pending = None       # measurements fetched one step late (no sync stall).
   window_start, window_steps = time.time(), 0
-  end_step = num_steps if stop_after_steps is None else min(
-      num_steps, stop_after_steps)
-  logging.info("Training steps %d -> %d of %d (%d devices).", start_step,
-               end_step, num_steps, jax.device_count())
+  logging.info("Training steps %d -> %d (%d devices).", start_step,
+               num_steps, jax.device_count())
   with _Preemption() as preemption:
     step = start_step
-    while step < end_step:
+    while step < num_steps:
       batch = next(batches)
       state, measurements = step_fn(state, batch)
       step += 1
@@ -289,7 +286,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         _check_finite(*pending)
       pending = (step, measurements)
 
-      if step % config.train.log_every_steps == 0 or step == end_step:
+      if step % config.train.log_every_steps == 0 or step == num_steps:
         _check_finite(*pending)
         values = {k: float(v) for k, v in jax.device_get(measurements).items()}
         elapsed = time.time() - window_start
@@ -305,10 +302,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last = values
         window_start, window_steps = time.time(), 0
 
+      preempted = (preemption.requested
+                   or checkpointer.reached_preemption(step))
       checkpointer.save(step, state, meta={"step": step},
-                        force=preemption.requested or step == end_step)
-      if preemption.requested or checkpointer.reached_preemption(step):
-        checkpointer.save(step, state, meta={"step": step}, force=True)
+                        force=preempted or step == num_steps)
+      if preempted:
         checkpointer.close()
         writer.flush()
         logging.warning("Stopped at step %d after preemption; rerun the same "
