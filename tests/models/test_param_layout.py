@@ -1,13 +1,12 @@
 """Parameter counts and the torch-key <-> Flax-leaf layout of the full R50 model.
 
 Everything here runs through `jax.eval_shape` (no FLOPs). The reference key
-set is the original state_dict (shared/reference/original_state_dict_keys.json);
+set is the original state_dict (the committed copy in video_knet_jax/convert/reference_keys);
 `torch_entry_to_flax_leaves` is the layout contract of notes/param_naming.md
 and can be reused by the converter tests.
 """
-import json
+import numpy as np
 import math
-import os
 import sys
 
 import jax
@@ -18,10 +17,13 @@ from flax import traverse_util
 sys.path.insert(0, "configs")
 import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from video_knet_jax.convert import reference_keys  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
-REFERENCE_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
-                              "reference", "original_state_dict_keys.json")
+# The original state_dict's entries, committed with the converter (a copy of
+# shared/reference/original_state_dict_keys.json that travels with the repo).
+REFERENCE = reference_keys.load(reference_keys.VIDEO_KNET_R50)
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 FULL_INPUT = (1, 384, 1248, 3)
 
 
@@ -92,24 +94,26 @@ def test_part_parameter_counts():
 
 
 def test_full_layout_total(full_variables):
-  reference = json.load(open(REFERENCE_JSON))
-  assert _count(full_variables["params"]) == reference["num_parameters"] == 41_694_092
+  sizes = {e.key: int(np.prod(e.shape)) for e in REFERENCE}
+  num_parameters = sum(n for k, n in sizes.items() if not k.endswith(_BUFFERS))
+  num_buffer_elements = sum(n for k, n in sizes.items() if k.endswith(_BUFFERS))
+  assert _count(full_variables["params"]) == num_parameters == 41_694_092
   # Buffers = BN running mean/var + one num_batches_tracked scalar per BN.
-  num_bn = sum(e["key"].endswith("num_batches_tracked") for e in reference["entries"])
-  assert _count(full_variables["batch_stats"]) + num_bn == reference["num_buffer_elements"]
+  num_bn = sum(k.endswith("num_batches_tracked") for k in sizes)
+  assert _count(full_variables["batch_stats"]) + num_bn == num_buffer_elements == 53_173
   assert set(full_variables) == {"params", "batch_stats"}
 
 
 def test_every_reference_key_maps_to_a_flax_leaf(full_variables):
   """Bijection between the 549 torch entries (minus num_batches_tracked) and our leaves."""
-  reference = json.load(open(REFERENCE_JSON))
   num_heads = kitti_step.get_config().model.update_head.num_heads
   ours = {(col, path): leaf.shape
           for col in full_variables
           for path, leaf in traverse_util.flatten_dict(full_variables[col]).items()}
   expected = {}
-  for entry in reference["entries"]:
-    for col, path, shape in torch_entry_to_flax_leaves(entry["key"], entry["shape"], num_heads):
+  assert len(REFERENCE) == 549
+  for entry in REFERENCE:
+    for col, path, shape in torch_entry_to_flax_leaves(entry.key, list(entry.shape), num_heads):
       expected[(col, path)] = shape
   missing = sorted("/".join(p) for (c, p) in expected.keys() - ours.keys())
   extra = sorted("/".join(p) for (c, p) in ours.keys() - expected.keys())
