@@ -45,7 +45,7 @@ def test_killed_and_resumed_run_ends_with_the_same_parameters(config, tmp_path):
                                evaluate_fn=sigterm_after_step_2)
   # SIGTERM is seen at the next step, which is checkpointed before exiting.
   assert checkpointing.TrainCheckpointer(
-      resumed, save_every_steps=3).all_steps() == [3]
+      resumed, save_every_steps=3).latest_step() == 3
   train_lib.train_and_evaluate(config, resumed)  # The same command again.
   a, b = _params(straight), _params(resumed)
   assert len(a) == len(b)
