@@ -27,14 +27,8 @@ def link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, *, num_heads: int,
   embedding reads the result; masks and classes are unaffected.
     t = LN(K + MHA(q=K, k=v=K_prev)); K_track = LN(t + FFN(t))
   """
-  d = kernels.shape[-1]
-  xavier = nn.initializers.xavier_uniform()
-  t = transformer_layers.MultiheadAttention(d, num_heads, dtype=dtype,
-                                            name="attention_previous")(kernels, previous)
-  t = _norm("attention_previous_norm", dtype)(kernels + t)
-  f = transformer_layers.FFN(d, ffn_channels, kernel_init=xavier, dtype=dtype,
-                             name="link_ffn")(t)
-  return _norm("link_ffn_norm", dtype)(t + f)
+  return _attend_then_ffn(kernels, previous, suffix="",
+                          num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
 
 
 def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.ndarray, *,
@@ -47,12 +41,24 @@ def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.nda
     c = LN(K + MHA(q=K, k=v=K_p')); K_fused = LN(c + FFN(c))
   """
   d = kernels.shape[-1]
-  xavier = nn.initializers.xavier_uniform()
-  prev = kernel_updator.KernelUpdator(d, d, kernel_init=xavier, dtype=dtype,
+  prev = kernel_updator.KernelUpdator(d, d, kernel_init=nn.initializers.xavier_uniform(),
+                                      dtype=dtype,
                                       name="attention_previous_update_link")(assembled, previous)
-  c = transformer_layers.MultiheadAttention(d, num_heads, dtype=dtype,
-                                            name="attention_previous_link")(kernels, prev)
-  c = _norm("attention_previous_norm_link", dtype)(kernels + c)
-  f = transformer_layers.FFN(d, ffn_channels, kernel_init=xavier, dtype=dtype,
-                             name="link_ffn_link")(c)
-  return _norm("link_ffn_norm_link", dtype)(c + f)
+  return _attend_then_ffn(kernels, prev, suffix="_link",
+                          num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
+
+
+def _attend_then_ffn(query, memory, *, suffix: str, num_heads: int, ffn_channels: int,
+                     dtype: Any) -> jnp.ndarray:
+  """t = LN(q + MHA(q, k=v=memory)); LN(t + FFN(t)), with the original's layer names.
+
+  Layers: `attention_previous{suffix}`, `attention_previous_norm{suffix}`,
+  `link_ffn{suffix}`, `link_ffn_norm{suffix}` (suffix '' = linking, '_link' = fusion).
+  """
+  d = query.shape[-1]
+  t = transformer_layers.MultiheadAttention(d, num_heads, dtype=dtype,
+                                            name="attention_previous" + suffix)(query, memory)
+  t = _norm("attention_previous_norm" + suffix, dtype)(query + t)
+  f = transformer_layers.FFN(d, ffn_channels, kernel_init=nn.initializers.xavier_uniform(),
+                             dtype=dtype, name="link_ffn" + suffix)(t)
+  return _norm("link_ffn_norm" + suffix, dtype)(t + f)
