@@ -181,7 +181,10 @@ def _kitti_worker(sequences):
 def _parallel(worker, chunks, num_workers):
   if num_workers <= 1 or len(chunks) <= 1:
     return [worker(c) for c in chunks]
-  ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+  # Not 'fork': a process that imported JAX has threads, and forking it can
+  # deadlock. The workers import only numpy code.
+  ctx = multiprocessing.get_context(
+      "forkserver" if sys.platform.startswith("linux") else "spawn")
   with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=ctx) as ex:
     return list(ex.map(worker, chunks))
 
