@@ -32,6 +32,17 @@ def test_downsample_matches_torch_bilinear():
     resampling.downsample_masks(np.zeros((1, 1, 5, 4)), 2)
 
 
+@pytest.mark.parametrize("stride", [1, 3, 4, 8])
+def test_downsample_matches_torch_bilinear_any_stride(stride):
+  m = (np.random.default_rng(stride).random((2, 3, 24, 48)) > 0.5).astype(
+      np.uint8)
+  ref = F.interpolate(torch.from_numpy(m).float(),
+                      size=(24 // stride, 48 // stride), mode="bilinear",
+                      align_corners=False).numpy()
+  np.testing.assert_allclose(resampling.downsample_masks(m, stride), ref,
+                             atol=1e-6)
+
+
 def test_bce_matches_torch():
   rng = np.random.default_rng(2)
   x = rng.normal(size=(4, 5)).astype(np.float32) * 4

@@ -82,12 +82,27 @@ def test_resnet_stem_conv_and_maxpool_padding():
   x = jnp.asarray(np.random.RandomState(0).randn(1, 10, 14, 3) - 10.0, jnp.float32)
   got = np.asarray(resnet._max_pool_3x3_s2(x))
   np.testing.assert_allclose(got, ref.max_pool_3x3_s2(np.asarray(x, np.float64)), atol=1e-6)
+  odd = x[:, :9, :13]
+  np.testing.assert_allclose(np.asarray(resnet._max_pool_3x3_s2(odd)),
+                             ref.max_pool_3x3_s2(np.asarray(odd, np.float64)), atol=1e-6)
   conv = resnet._conv(4, 7, 2, 3, jnp.float32, "conv1")
   params = ref.random_variables(conv, x)["params"]
   np.testing.assert_allclose(
       np.asarray(conv.apply({"params": params}, x)),
       ref.conv2d_nhwc(np.asarray(x, np.float64), np.asarray(params["kernel"]), stride=2, pad=3),
       atol=1e-4)
+
+
+def test_resnet_maxpool_gradient_equals_reduce_window():
+  # Distinct values (no ties): the slice formulation routes every gradient to
+  # the same window maximum as flax's reduce-window max pool.
+  x = jnp.asarray(np.random.RandomState(1).permutation(2 * 11 * 12 * 3).reshape(2, 11, 12, 3),
+                  jnp.float32)
+  w = jnp.asarray(np.random.RandomState(2).randn(2, 6, 6, 3), jnp.float32)
+  flax_pool = lambda v: nn.max_pool(v, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  want = jax.grad(lambda v: jnp.sum(flax_pool(v) * w))(x)
+  got = jax.grad(lambda v: jnp.sum(resnet._max_pool_3x3_s2(v) * w))(x)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
 
 
 def test_resize_matches_torch_formulas():

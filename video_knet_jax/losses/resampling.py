@@ -31,5 +31,16 @@ def downsample_masks(masks: jax.Array, stride: int) -> jax.Array:
     raise ValueError(
         f"GT mask size {(h, w)} is not divisible by "
         f"config.loss.mask_assign_stride={stride}.")
-  shape = masks.shape[:-2] + (h // stride, w // stride)
-  return jax.image.resize(masks, shape, method="bilinear", antialias=False)
+  # Half-pixel centres of an integer downscale fall on pixel s*i + (s-1)/2:
+  # one pixel for odd s, the mean of a 2x2 block for even s. Strided slices
+  # give the same numbers as jax.image.resize at a fraction of its cost
+  # (a dense [H, H/s] matmul per axis).
+  first = (stride - 1) // 2
+  def rows(x, start):
+    return x[..., start::stride, :]
+  def cols(x, start):
+    return x[..., start::stride]
+  if stride % 2:
+    return cols(rows(masks, first), first)
+  half = rows(masks, first) + rows(masks, first + 1)
+  return 0.25 * (cols(half, first) + cols(half, first + 1))
