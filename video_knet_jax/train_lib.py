@@ -6,7 +6,6 @@ and optimizer state are replicated, and `jax.jit` inserts the collectives.
 """
 import functools
 import json
-import math
 import os
 import signal
 import time
@@ -24,6 +23,7 @@ from flax import traverse_util
 from video_knet_jax import checkpointing
 from video_knet_jax import common
 from video_knet_jax import optim
+from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.losses import video_loss
 from video_knet_jax.models import resnet
@@ -44,13 +44,9 @@ class TrainState:
 def dummy_clip(config: ml_collections.ConfigDict, batch_size: int = 1
                ) -> jax.Array:
   """An all-zero clip [B, T, H, W, 3] of the training crop size."""
-  height, width = padded_size(config.data.crop_size, config.data.size_divisor)
+  height, width = shapes.round_up(config.data.crop_size, config.data.size_divisor)
   frames = 1 + config.data.num_refs
   return jnp.zeros((batch_size, frames, height, width, 3), jnp.float32)
-
-
-def padded_size(size, divisor: int) -> tuple[int, int]:
-  return tuple(int(math.ceil(s / divisor) * divisor) for s in size)
 
 
 def init_variables(model, config, rng) -> dict:

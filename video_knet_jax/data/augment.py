@@ -7,9 +7,10 @@ normalisation, padding to a multiple of `size_divisor`. All randomness comes
 from one stateless seed, so a clip is a pure function of its frames and seed.
 """
 import dataclasses
-import math
 
 import tensorflow as tf
+
+from video_knet_jax import shapes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +30,7 @@ class AugmentParams:
 
   @property
   def padded_size(self) -> tuple[int, int]:
-    d = self.size_divisor
-    return tuple(int(math.ceil(s / d) * d) for s in self.crop_size)
+    return shapes.round_up(self.crop_size, self.size_divisor)
 
 
 def rescale_size(height: tf.Tensor, width: tf.Tensor, ratio: tf.Tensor,

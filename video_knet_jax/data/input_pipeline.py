@@ -7,7 +7,6 @@ targets (targets), batched host-locally and placed on the mesh as global
 `start_step` resumes exactly where an uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
-import math
 from typing import Any, Iterator
 
 import jax
@@ -18,6 +17,7 @@ import tensorflow_datasets as tfds
 from datasets.kitti_step import facts as facts_lib
 from datasets.kitti_step import label_codec
 from video_knet_jax import common
+from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_sampling
@@ -147,8 +147,7 @@ def make_train_iterator(config, mesh, *, start_step: int = 0,
 
 def eval_canvas_size(config) -> tuple[int, int]:
   """`config.data.eval_size` rounded up to a multiple of size_divisor."""
-  d = int(config.data.size_divisor)
-  return tuple(int(math.ceil(s / d) * d) for s in config.data.eval_size)
+  return shapes.round_up(config.data.eval_size, config.data.size_divisor)
 
 
 def iterate_eval_sequences(config, split: str | None = None

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import common
+from video_knet_jax import shapes
 from video_knet_jax.inference import boxes as boxes_lib
 from video_knet_jax.inference import mask_iou_tracker
 from video_knet_jax.inference import panoptic_merge
@@ -59,8 +60,8 @@ def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
                 size_divisor: int) -> Tuple[int, int]:
   """The canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
   size_divisor) if the image fits, else the image size rounded up."""
-  return tuple(-(-max(s, c) // size_divisor) * size_divisor
-               for s, c in zip(image_hw, canvas_hw))
+  return shapes.round_up([max(s, c) for s, c in zip(image_hw, canvas_hw)],
+                         size_divisor)
 
 
 class VideoPredictor:
