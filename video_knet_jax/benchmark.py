@@ -8,9 +8,17 @@ Prints compile time, median step time over repeated steps, frames per second
 the device's peak is known, MFU. Random inputs of the real shapes (no input
 pipeline). With --markdown=docs/BENCHMARKS.md the figures are appended there
 with this command.
+
+Side by side: `--compare="--batch=2 --config.loss.mask_assign_stride=4"`
+runs the benchmark twice in fresh processes, as given and with those extra
+flags appended (so process-level settings such as `--xla_flags` can differ
+between the two), and prints both results with the ratio of their step times.
 """
 import json
+import os
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 
@@ -24,6 +32,11 @@ _WIDTH = flags.DEFINE_integer("width", 1248, "Padded input width.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Global clips per step.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps after compilation.")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "Append a row to this file.")
+_XLA_FLAGS = flags.DEFINE_string(
+    "xla_flags", "", "Appended to XLA_FLAGS before JAX starts, e.g. "
+    "'--xla_cpu_experimental_ynn_fusion_type=' (XLA:CPU without YNNPACK).")
+_COMPARE = flags.DEFINE_string(
+    "compare", "", "Extra flags of a second variant to time side by side.")
 
 # Dense bf16/fp32 peak FLOP/s per device, for MFU (vendor figures).
 PEAK_FLOPS = {
@@ -89,13 +102,42 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   return result
 
 
+def _run_in_subprocess(args) -> dict:
+  """One benchmark in a fresh process; returns its JSON result."""
+  cmd = [sys.executable, "-m", "video_knet_jax.benchmark"] + args
+  proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+  if proc.returncode or not lines:
+    raise RuntimeError(f"benchmark variant failed: {shlex.join(cmd)}\n"
+                       f"{proc.stderr[-3000:]}")
+  return json.loads(lines[-1])
+
+
+def compare(base_args, extra_args) -> dict:
+  """Times the base and the variant one after the other; step-time ratio."""
+  base = _run_in_subprocess(base_args)
+  variant = _run_in_subprocess(base_args + extra_args)
+  return {"base": base, "variant": variant, "variant_flags": extra_args,
+          "variant_over_base_step_time": round(
+              variant["step_s_median"] / base["step_s_median"], 3)}
+
+
 def main(argv):
   del argv
-  result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
-               _STEPS.value)
+  if _COMPARE.value:
+    base_args = [a for a in sys.argv[1:]
+                 if not a.startswith(("--compare", "--markdown"))]
+    result = compare(base_args, shlex.split(_COMPARE.value))
+  else:
+    if _XLA_FLAGS.value:  # JAX has not created its backends yet.
+      os.environ["XLA_FLAGS"] = " ".join(
+          [os.environ.get("XLA_FLAGS", ""), _XLA_FLAGS.value]).strip()
+    result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
+                 _STEPS.value)
+    result["xla_flags"] = os.environ.get("XLA_FLAGS", "")
   print(json.dumps(result))
   if _MARKDOWN.value:
-    command = "python -m video_knet_jax.benchmark " + " ".join(sys.argv[1:])
+    command = "python -m video_knet_jax.benchmark " + shlex.join(sys.argv[1:])
     with open(_MARKDOWN.value, "a") as f:
       f.write(f"\n`{command}`\n\n```json\n{json.dumps(result)}\n```\n")
 

@@ -31,33 +31,8 @@ class _QuietLibraries:
     return not (noisy and record.levelno < std_logging.WARNING)
 
 
-# jaxlib 0.10's XLA:CPU runs convolutions (and their gradients) as YNNPACK
-# fusions; turning that off made the synthetic train step 1.2x faster on an
-# x86 CPU (docs/BENCHMARKS.md). The flag is experimental: it is only added on
-# jaxlib releases where it was measured, and never over the user's own choice.
-CPU_XLA_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
-CPU_XLA_FLAG_JAXLIB = ("0.10.",)
-
-
-def tune_cpu_xla_flags() -> bool:
-  """Adds `CPU_XLA_FLAG` to XLA_FLAGS; returns whether it did.
-
-  Call before JAX creates its backends (XLA reads XLA_FLAGS then). Skipped
-  when XLA_FLAGS already mentions YNN fusion or jaxlib is not a measured
-  release.
-  """
-  import jaxlib.version  # pylint: disable=g-import-not-at-top
-  flags = os.environ.get("XLA_FLAGS", "")
-  if ("ynn_fusion_type" in flags
-      or not jaxlib.version.__version__.startswith(CPU_XLA_FLAG_JAXLIB)):
-    return False
-  os.environ["XLA_FLAGS"] = f"{flags} {CPU_XLA_FLAG}".strip()
-  return True
-
-
 def setup() -> None:
   """Keeps TensorFlow (tf.data only) off accelerators and starts JAX."""
-  tune_cpu_xla_flags()
   logging.get_absl_handler().addFilter(_QuietLibraries())
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
