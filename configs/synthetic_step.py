@@ -49,7 +49,7 @@ def get_config(arg: str = ""):
   # One clip per step, many updates: on 2 CPU cores a step costs ~0.25 s per
   # clip at any batch size, and more updates learn more in a fixed time
   # (docs/RESULTS.md: batch 2 for 2,000 steps gave STQ 45.4 in 18.7 min,
-  # batch 1 for 3,400 steps 50.4 in 16.3 min).
+  # batch 1 for 3,400 steps 49.1-50.4 in about 17 min).
   config.train.batch_size = 1
   config.train.num_steps = 3400
   config.train.log_every_steps = 50
