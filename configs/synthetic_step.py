@@ -66,6 +66,7 @@ def get_config(arg: str = ""):
                                  frames_per_sequence=6, height=64, width=192)
     config.train.num_train_frames = 12
     config.train.num_steps = 10
+    config.train.batch_size = 1             # the full recipe's batch.
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
   return config
