@@ -1,0 +1,24 @@
+"""benchmark --compare: both variants run with the right flags, ratio of steps."""
+import pytest
+
+from video_knet_jax import benchmark
+
+
+def test_compare_runs_base_then_variant_and_divides_step_times(monkeypatch):
+  calls = []
+
+  def fake_run(args):
+    calls.append(args)
+    return {"step_s_median": 0.5 if len(calls) == 1 else 0.2}
+
+  monkeypatch.setattr(benchmark, "_run_in_subprocess", fake_run)
+  result = benchmark.compare(["--config=c.py", "--batch=2"], ["--batch=1"])
+  assert calls == [["--config=c.py", "--batch=2"],
+                   ["--config=c.py", "--batch=2", "--batch=1"]]
+  assert result["variant_over_base_step_time"] == 0.4
+  assert result["variant_flags"] == ["--batch=1"]
+
+
+def test_a_failing_variant_names_its_command():
+  with pytest.raises(RuntimeError, match="--no_such_flag"):
+    benchmark._run_in_subprocess(["--no_such_flag"])
