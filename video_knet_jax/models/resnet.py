@@ -82,7 +82,8 @@ def _max_pool_3x3_s2(x):
 
   Written as the max of nine strided slices rather than `nn.max_pool`: the
   values are identical, and on CPU the gradient of XLA's reduce-window (a
-  select-and-scatter over index tuples) cost 10% of a small model's step.
+  select-and-scatter over index tuples) was among the slowest ops of a small
+  model's step in an XLA profile.
   """
   out_h, out_w = (x.shape[1] - 1) // 2 + 1, (x.shape[2] - 1) // 2 + 1
   padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)),
