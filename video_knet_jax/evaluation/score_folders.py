@@ -156,17 +156,26 @@ def _kitti_pairs(gt_root: str, pred_root: str):
   return pairs
 
 
+def kitti_frames(frames):
+  """Yields (gt_path, pred_path, gt, pred) panoptic maps of (gt, pred) path pairs.
+
+  Raises ScoringError naming the files when their sizes differ.
+  """
+  for gt_path, pred_path in frames:
+    gt = _kitti_decode(gt_path)
+    pred = _kitti_decode(pred_path)
+    if gt.shape != pred.shape:
+      raise ScoringError(f"{pred_path}: size {pred.shape[:2]} != ground truth "
+                         f"{gt.shape[:2]} ({gt_path})")
+    yield gt_path, pred_path, gt, pred
+
+
 def _kitti_worker(sequences):
   stq = kitti_step_stq("official", _KITTI_DIVISOR)
   stq_vk = kitti_step_stq("video_knet", _KITTI_DIVISOR)
   vpq = VideoPanopticQuality(19, (11, 13), 255, _KITTI_DIVISOR, (1, 2, 3, 4), "video_knet")
   for seq, frames in sequences:
-    for gt_path, pred_path in frames:
-      gt = _kitti_decode(gt_path)
-      pred = _kitti_decode(pred_path)
-      if gt.shape != pred.shape:
-        raise ScoringError(f"{pred_path}: size {pred.shape[:2]} != ground truth "
-                           f"{gt.shape[:2]} ({gt_path})")
+    for gt_path, pred_path, gt, pred in kitti_frames(frames):
       try:
         counts = count_pairs(gt, pred)
         stq.update_counts(counts, seq)

@@ -28,10 +28,10 @@ from video_knet_jax.evaluation.stq import kitti_step_stq
 _DIVISOR = score_folders._KITTI_DIVISOR   # pylint: disable=protected-access
 
 
-def best_instance(gt: np.ndarray, segment: np.ndarray, semantic: int,
+def best_instance(panoptic: np.ndarray, region: np.ndarray, semantic: int,
                   divisor: int = _DIVISOR) -> tuple[int | None, int]:
-  """The same-class GT instance (panoptic value) overlapping `segment` most, and its overlap."""
-  values, counts = np.unique(gt[segment], return_counts=True)
+  """The `semantic`-class instance (panoptic value) overlapping `region` most, and its overlap."""
+  values, counts = np.unique(panoptic[region], return_counts=True)
   best, best_count = None, 0
   for v, c in zip(values, counts):
     if v // divisor == semantic and v % divisor > 0 and c > best_count:
@@ -73,17 +73,13 @@ class TrackErrors:
     for value in np.unique(gt[gt % divisor > 0]):
       region = gt == value
       semantic = int(value // divisor)
-      values, counts = np.unique(pred[region], return_counts=True)
-      covering = [(c, int(v)) for v, c in zip(values, counts)
-                  if v % divisor > 0 and v // divisor == semantic
-                  and c > self.min_cover * region.sum()]
+      current, overlap = best_instance(pred, region, semantic, divisor)
       key = (sequence, int(value))
-      if not covering:
+      if current is None or overlap <= self.min_cover * region.sum():
         self.missed += 1
         classes = np.bincount((pred[region] // divisor).ravel())
         self.missed_as[int(classes.argmax())] += 1
         continue
-      current = max(covering)[1]
       previous = self._last.get(key)
       if previous is None:
         self.first_seen += 1
@@ -106,14 +102,12 @@ def analyse(groundtruth: str, predictions: str) -> dict:
   oracle = kitti_step_stq("official", _DIVISOR)
   errors = TrackErrors()
   for sequence, frames in pairs:
-    for gt_path, pred_path in frames:
-      gt = score_folders._kitti_decode(gt_path)     # pylint: disable=protected-access
-      pred = score_folders._kitti_decode(pred_path)  # pylint: disable=protected-access
-      if gt.shape != pred.shape:
-        raise score_folders.ScoringError(
-            f"{pred_path}: size {pred.shape[:2]} != ground truth {gt.shape[:2]} ({gt_path})")
-      scored.update_counts(count_pairs(gt, pred), sequence)
-      oracle.update_counts(count_pairs(gt, oracle_ids(gt, pred)), sequence)
+    for gt_path, pred_path, gt, pred in score_folders.kitti_frames(frames):
+      try:
+        scored.update_counts(count_pairs(gt, pred), sequence)
+        oracle.update_counts(count_pairs(gt, oracle_ids(gt, pred)), sequence)
+      except ValueError as e:
+        raise score_folders.ScoringError(f"{pred_path} vs {gt_path}: {e}") from e
       errors.update(gt, pred, sequence)
   as_scored, with_oracle = scored.result(), oracle.result()
   pick = lambda r: {k: float(r[k]) for k in ("STQ", "AQ", "IoU")}
