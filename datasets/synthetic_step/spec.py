@@ -5,15 +5,23 @@ from typing import Any, Mapping
 from datasets.kitti_step import facts as facts_lib
 
 # Bump when the generator's output changes, so cached builds are not reused.
-GENERATOR_VERSION = 1
+# 2: val sequences start at first_val_sequence, not after the train sequences.
+GENERATOR_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSpec:
-  """What `generate.write_tree` writes: train then val sequences."""
+  """What `generate.write_tree` writes: train sequences 0, 1, ... and val
+  sequences first_val_sequence, first_val_sequence + 1, ...
+
+  Val ids do not depend on num_train_sequences, so recipes with more or fewer
+  training videos are scored on the same videos; another first_val_sequence
+  gives a disjoint held-out set (for choosing settings without touching val).
+  """
   seed: int = 0
   num_train_sequences: int = 12
   num_val_sequences: int = 4
+  first_val_sequence: int = 1000
   frames_per_sequence: int = 24
   height: int = 128
   width: int = 384
@@ -38,14 +46,19 @@ class SyntheticSpec:
     if self.frames_per_sequence < 3:
       raise ValueError("config.data.synthetic.frames_per_sequence must be >= 3 "
                        "so that every frame has a reference frame.")
+    if self.num_train_sequences > self.first_val_sequence:
+      raise ValueError(
+          f"config.data.synthetic.num_train_sequences={self.num_train_sequences} "
+          f"must be <= first_val_sequence={self.first_val_sequence}: train "
+          "sequences are 0, 1, ... and must not reach the val ids.")
     if self.height < 32 or self.width < 32:
       raise ValueError("config.data.synthetic height and width must be >= 32.")
 
   def split_sequences(self) -> dict[str, tuple[int, ...]]:
-    n_train = self.num_train_sequences
     return {
-        "train": tuple(range(n_train)),
-        "val": tuple(range(n_train, n_train + self.num_val_sequences)),
+        "train": tuple(range(self.num_train_sequences)),
+        "val": tuple(range(self.first_val_sequence,
+                           self.first_val_sequence + self.num_val_sequences)),
     }
 
   def facts(self) -> facts_lib.StepFacts:
@@ -66,4 +79,5 @@ class SyntheticSpec:
     """A TFDS config name that differs whenever the generated data differs."""
     return (f"synthetic_v{GENERATOR_VERSION}_seed{self.seed}_"
             f"{self.num_train_sequences}x{self.num_val_sequences}x"
-            f"{self.frames_per_sequence}_{self.height}x{self.width}")
+            f"{self.frames_per_sequence}_{self.height}x{self.width}_"
+            f"val{self.first_val_sequence}")

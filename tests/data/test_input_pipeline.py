@@ -114,9 +114,9 @@ def test_eval_sequences_in_order_with_ground_truth(tiny_config):
   spec = spec_lib.SyntheticSpec.from_dict(tiny_config.data.synthetic)
   sequences = [(seq, list(frames)) for seq, frames
                in input_pipeline.iterate_eval_sequences(tiny_config, "val")]
-  assert [seq for seq, _ in sequences] == [2]
+  assert [seq for seq, _ in sequences] == [spec.first_val_sequence]
   frames = sequences[0][1]
-  images, semantic, instance = generate.render_sequence(spec, 2)
+  images, semantic, instance = generate.render_sequence(spec, spec.first_val_sequence)
   mean, std = np.asarray(tiny_config.data.mean), np.asarray(tiny_config.data.std)
   assert [f[common.FRAME_INDEX] for f in frames] == list(range(6))
   for t, f in enumerate(frames):

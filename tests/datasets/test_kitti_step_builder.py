@@ -24,7 +24,7 @@ def test_both_layouts_read_to_identical_examples(tmp_path, tiny_spec, step):
   deeplab2 = generate.write_tree(tmp_path / "d2", tiny_spec, layout.DEEPLAB2)
   video_knet = generate.write_tree(tmp_path / "vk", tiny_spec, layout.VIDEO_KNET)
   assert (deeplab2 / "images/train/0001/000003.png").exists()
-  assert (video_knet / "video_sequence/val/000002_000000_panoptic.png").exists()
+  assert (video_knet / "video_sequence/val/001000_000000_panoptic.png").exists()
   a = step.build(deeplab2, tmp_path / "tfds_d2")
   b = step.build(video_knet, tmp_path / "tfds_vk")
   for split, n in (("train", 8), ("val", 4)):
@@ -44,7 +44,7 @@ def test_panoptic_ids_round_trip(tmp_path, tiny_spec, step):
   root = generate.write_tree(tmp_path / "raw", tiny_spec)
   builder = step.build(root, tmp_path / "tfds")
   examples = step.read_split(builder, "val")
-  images, semantic, instance = generate.render_sequence(tiny_spec, 2)
+  images, semantic, instance = generate.render_sequence(tiny_spec, tiny_spec.first_val_sequence)
   assert [int(x["frame_index"]) for x in examples] == [0, 1, 2, 3]
   for t, ex in enumerate(examples):
     np.testing.assert_array_equal(ex["image"], images[t])
@@ -148,7 +148,7 @@ def test_wrongly_shaped_png(tmp_path, tiny_spec, step):
 
 def test_grayscale_image_png(tmp_path, tiny_spec, step):
   root = _fresh_tree(tmp_path, tiny_spec)
-  path = root / "images/val/0002/000000.png"
+  path = root / "images/val/1000/000000.png"
   Image.open(path).convert("L").save(path)
   with pytest.raises(errors.BadPngError, match="mode L"):
     step.build(root, tmp_path / "tfds")
@@ -171,12 +171,12 @@ def test_label_without_image_video_knet_layout(tmp_path, tiny_spec, step):
 @pytest.mark.parametrize("value", [19, 254])
 def test_label_value_outside_range(tmp_path, tiny_spec, step, value):
   root = _fresh_tree(tmp_path, tiny_spec)
-  path = root / "panoptic_maps/val/0002/000003.png"
+  path = root / "panoptic_maps/val/1000/000003.png"
   rgb = np.array(Image.open(path))
   rgb[5, 7] = (value, 0, 0)
   Image.fromarray(rgb).save(path)
   with pytest.raises(errors.BadLabelValueError,
-                     match=rf"0002/000003.png has semantic ids \[{value}\]"):
+                     match=rf"1000/000003.png has semantic ids \[{value}\]"):
     step.build(root, tmp_path / "tfds")
 
 

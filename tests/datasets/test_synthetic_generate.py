@@ -104,8 +104,21 @@ def test_write_tree_is_idempotent_and_validates_spec(tmp_path):
   stamp = os.stat(root / "images/train/0000/000000.png").st_mtime_ns
   generate.write_tree(tmp_path / "raw", spec)
   assert os.stat(root / "images/train/0000/000000.png").st_mtime_ns == stamp
-  assert len(list((root / "images/val/0001").iterdir())) == 3
+  assert len(list((root / "images/val/1000").iterdir())) == 3
   with pytest.raises(ValueError, match="frames_per_sequence"):
     spec_lib.SyntheticSpec(frames_per_sequence=2)
+  with pytest.raises(ValueError, match="num_train_sequences"):
+    spec_lib.SyntheticSpec(num_train_sequences=1001)
   with pytest.raises(ValueError, match="unknown fields"):
     spec_lib.SyntheticSpec.from_dict({"seed": 0, "frames": 3})
+
+
+def test_val_sequences_do_not_depend_on_the_train_count():
+  """More training videos must not change which videos are scored."""
+  few = spec_lib.SyntheticSpec(num_train_sequences=12).split_sequences()
+  many = spec_lib.SyntheticSpec(num_train_sequences=48).split_sequences()
+  assert few["val"] == many["val"] == tuple(range(1000, 1004))
+  assert not set(many["train"]) & set(many["val"])
+  held_out = spec_lib.SyntheticSpec(first_val_sequence=2000)
+  assert held_out.split_sequences()["val"] == tuple(range(2000, 2004))
+  assert held_out.config_name() != spec_lib.SyntheticSpec().config_name()
