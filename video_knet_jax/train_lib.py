@@ -216,13 +216,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains (resuming from `workdir`) and evaluates periodically.
 
   `evaluate_fn(config, state, workdir, step) -> metrics` runs every
-  `config.train.eval_every_steps` and at the end.
+  `config.train.eval_every_steps` and at the end; never if that is 0 (when
+  `evaluate.py` scores the checkpoint afterwards anyway).
   Returns the last logged measurements (and eval metrics, if any).
   """
   from clu import metric_writers  # TensorFlow import; keep it out of tests' path.
   from video_knet_jax.data import input_pipeline
   from video_knet_jax.data import prepare
 
+  eval_every = int(config.train.eval_every_steps)
+  if eval_every < 0:
+    raise ValueError(f"config.train.eval_every_steps={eval_every} must be >= 0 "
+                     "(0: no evaluation during training).")
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh(config.mesh)
   sharding.check_batch_size(config.train.batch_size, mesh)
@@ -309,8 +314,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                         "command to resume.", step)
         return last
 
-      if evaluate_fn is not None and (
-          step % config.train.eval_every_steps == 0 or step == num_steps):
+      if evaluate_fn is not None and eval_every > 0 and (
+          step % eval_every == 0 or step == num_steps):
         eval_metrics = evaluate_fn(config, state, workdir, step)
         writer.write_scalars(step, {f"eval/{k}": v for k, v in
                                     eval_metrics.items()
