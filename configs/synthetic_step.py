@@ -18,9 +18,12 @@ def get_config(arg: str = ""):
   """Returns the synthetic-set config; `arg='debug'` shrinks it further."""
   config = kitti_step.get_config()
   config.data.name = "synthetic_step"
+  # Val: 16 sequences from id 1000 (4 were too few: per-sequence AQ ranges
+  # 15-60). Another first_val_sequence (e.g. 2000) is a held-out dev set for
+  # choosing settings without looking at val (docs/RESULTS.md).
   config.data.synthetic = dict(
-      seed=0, num_train_sequences=12, num_val_sequences=4, frames_per_sequence=24,
-      height=128, width=384)
+      seed=0, num_train_sequences=12, num_val_sequences=16, first_val_sequence=1000,
+      frames_per_sequence=24, height=128, width=384)
   config.data.base_size = (128, 384)
   config.data.crop_size = (128, 384)
   config.data.eval_size = (128, 384)
@@ -55,7 +58,11 @@ def get_config(arg: str = ""):
   config.train.num_steps = 3800
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 500
-  config.train.eval_every_steps = 3800    # once, at the end.
+  config.train.eval_every_steps = 0       # none: the README command runs evaluate.py.
+  # The merge's overlap test at 0.4 instead of the paper's 0.6: chosen on the
+  # dev sequences 2000-2015 (+1.3 STQ over five models there; docs/RESULTS.md),
+  # where two kernels on one object otherwise leave it void.
+  config.inference.overlap_thr = 0.4
   config.optim.lr = 5e-4
   config.optim.backbone_lr_mult = 1.0
   config.optim.warmup_steps = 100
