@@ -1,10 +1,11 @@
 r"""Video K-Net on the generated STEP-format video set (the embedded default).
 
 The same recipe as `configs/kitti_step.py`, scaled down so that a small model
-trains and evaluates on 2 CPU cores in about 15 minutes. The data set is
+trains and evaluates on 2 CPU cores in about 20 minutes. The data set is
 generated on first use (see `datasets/synthetic_step/`).
 
   python train.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
+  python evaluate.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
   python train.py --config=configs/synthetic_step.py:debug --workdir=/tmp/dbg
 """
 import os
@@ -51,9 +52,9 @@ def get_config(arg: str = ""):
 
   # One clip per step, many updates: on 2 CPU cores a step costs ~0.25 s per
   # clip at any batch size, and more updates learn more in a fixed time
-  # (docs/RESULTS.md: batch 2 for 2,000 steps gave STQ 45.4 in 18.7 min,
-  # batch 1 for 3,400 steps 49.1-50.4 in about 17 min, for 3,800 steps
-  # 48.4-50.7 over three seeds in about 18.5 min).
+  # (docs/RESULTS.md, on the old 4-sequence val split: batch 2 for 2,000
+  # steps gave STQ 45.4 in 18.7 min, batch 1 for 3,400 steps 49.1-50.4 in
+  # about 17 min, for 3,800 steps 48.4-50.7 over three seeds).
   config.train.batch_size = 1
   config.train.num_steps = 3800
   config.train.log_every_steps = 50
