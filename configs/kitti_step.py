@@ -164,7 +164,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.num_steps = -1              # -1: derived from epochs, repeats and frames.
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 1000
-  config.train.eval_every_steps = 5000
+  config.train.eval_every_steps = 5000     # and at the end; 0 = never (evaluate.py instead).
   config.train.keep_checkpoints = 3
 
   config.mesh = (("data", -1),)
