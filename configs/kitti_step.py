@@ -154,6 +154,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.optim.decay_epochs = (9, 11)
   config.optim.decay_steps = ()           # explicit steps; used when decay_epochs is empty.
   config.optim.decay_gamma = 0.1
+  config.optim.policy = "step"            # mmcv 'step' (the paper) or 'cosine' (CosineAnnealing).
+  config.optim.min_lr_ratio = 0.0         # cosine only: the final rate as a fraction of lr.
 
   # ----------------------------------------------------------- schedule
   config.train = ml_collections.ConfigDict()

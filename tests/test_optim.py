@@ -27,6 +27,30 @@ def test_schedule_matches_mmcv_step_policy_with_linear_warmup():
   np.testing.assert_allclose(schedule(11 * 1256), 1e-6, rtol=1e-5)
 
 
+def test_cosine_policy_matches_mmcv_cosine_annealing_with_warmup():
+  config = kitti_step.get_config()
+  config.optim.policy = "cosine"
+  config.optim.min_lr_ratio = 0.01
+  config.train.num_steps = 4000
+  config.optim.warmup_steps = 100
+  schedule = optim.learning_rate_schedule(config)
+
+  def mmcv_cosine(t):  # min + (base - min) * (1 + cos(pi t / T)) / 2
+    return 1e-6 + (1e-4 - 1e-6) * (1 + np.cos(np.pi * t / 4000)) / 2
+
+  # Warmup scales the (already annealed) rate, as for the step policy.
+  np.testing.assert_allclose(schedule(50), mmcv_cosine(50) * (1 - 0.5 * 0.999), rtol=1e-5)
+  for t in (100, 1000, 2000, 3999, 4000):
+    np.testing.assert_allclose(schedule(t), mmcv_cosine(t), rtol=1e-5)
+
+
+def test_unknown_schedule_policy_is_named():
+  config = kitti_step.get_config()
+  config.optim.policy = "cos"
+  with pytest.raises(ValueError, match="config.optim.policy='cos'"):
+    optim.learning_rate_schedule(config)
+
+
 def test_frozen_params_do_not_move_and_backbone_lr_is_scaled():
   config = kitti_step.get_config()
   config.optim.warmup_steps = 0

@@ -2,7 +2,8 @@
 
 AdamW (lr 1e-4, weight decay 0.05 on every parameter, as mmcv does), the
 backbone at lr x0.25, frozen backbone stages untouched, global-norm clipping
-at 1.0, and mmcv's linear warmup followed by step decay.
+at 1.0, and mmcv's linear warmup followed by step decay (the paper's recipe)
+or, with `config.optim.policy = 'cosine'`, by mmcv's CosineAnnealing.
 """
 from typing import Callable
 
@@ -35,22 +36,43 @@ def decay_boundaries(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   return tuple(int(s) for s in config.optim.decay_steps)
 
 
+POLICIES = ("step", "cosine")
+
+
+def regular_schedule(config: ml_collections.ConfigDict) -> Callable[[jax.Array], jax.Array]:
+  """The rate before warmup scaling, by `config.optim.policy`.
+
+  'step': x`decay_gamma` at each of `decay_boundaries`. 'cosine': from lr down
+  to lr x `min_lr_ratio` over all `total_steps` (mmcv CosineAnnealing by
+  iteration, warmup included in the span).
+  """
+  base = config.optim.lr
+  policy = config.optim.get("policy", "step")
+  if policy == "step":
+    gamma = config.optim.decay_gamma
+    boundaries = jnp.asarray(decay_boundaries(config) or (2**31 - 1,))
+    return lambda step: base * gamma ** jnp.sum(jnp.asarray(step) >= boundaries)
+  if policy == "cosine":
+    return optax.cosine_decay_schedule(
+        init_value=base, decay_steps=total_steps(config),
+        alpha=float(config.optim.get("min_lr_ratio", 0.0)))
+  raise ValueError(f"config.optim.policy={policy!r}; expected one of {POLICIES}.")
+
+
 def learning_rate_schedule(config: ml_collections.ConfigDict
                            ) -> Callable[[jax.Array], jax.Array]:
-  """mmcv 'step' policy with linear warmup from `warmup_ratio`.
+  """`regular_schedule` with mmcv's linear warmup from `warmup_ratio`.
 
   During warmup mmcv scales the regular (already decayed) rate by
   `1 - (1 - t / warmup) * (1 - ratio)`.
   """
-  base = config.optim.lr
   warmup = int(config.optim.warmup_steps)
   ratio = config.optim.warmup_ratio
-  gamma = config.optim.decay_gamma
-  boundaries = jnp.asarray(decay_boundaries(config) or (2**31 - 1,))
+  regular_at = regular_schedule(config)
 
   def schedule(step):
     step = jnp.asarray(step)
-    regular = base * gamma ** jnp.sum(step >= boundaries)
+    regular = regular_at(step)
     if warmup <= 0:
       return regular
     k = (1.0 - step / warmup) * (1.0 - ratio)
