@@ -70,7 +70,7 @@ from video_knet_jax.evaluation.video_consistency import VideoConsistency
 from video_knet_jax.evaluation.vpq import VideoPanopticQuality
 
 DATASETS = ("kitti_step", "cityscapes_vps", "vspw", "youtube_vis")
-_KITTI_DIVISOR = 1 << 16   # G * 256 + B < 65536
+KITTI_DIVISOR = 1 << 16   # G * 256 + B < 65536
 
 
 class ScoringError(ValueError):
@@ -106,7 +106,7 @@ def _read_json(path: str):
 
 def _kitti_decode(path: str) -> np.ndarray:
   rgb = _read_png(path, 3).astype(np.int64)
-  return rgb[..., 0] * _KITTI_DIVISOR + rgb[..., 1] * 256 + rgb[..., 2]
+  return rgb[..., 0] * KITTI_DIVISOR + rgb[..., 1] * 256 + rgb[..., 2]
 
 
 _FLAT = re.compile(r"^(\d+)_(\d+)_panoptic\.png$")
@@ -135,7 +135,9 @@ def _kitti_index(root: str, allow_flat: bool) -> Dict[int, Dict[int, str]]:
   return index
 
 
-def _kitti_pairs(gt_root: str, pred_root: str):
+def kitti_pairs(gt_root: str, pred_root: str):
+  """[(sequence, [(gt path, prediction path) per frame])] of two KITTI-STEP PNG
+  folders; raises naming the first frame that has no counterpart."""
   gt = _kitti_index(gt_root, allow_flat=True)
   pred = _kitti_index(pred_root, allow_flat=False)
   pairs = []
@@ -171,9 +173,9 @@ def kitti_frames(frames):
 
 
 def _kitti_worker(sequences):
-  stq = kitti_step_stq("official", _KITTI_DIVISOR)
-  stq_vk = kitti_step_stq("video_knet", _KITTI_DIVISOR)
-  vpq = VideoPanopticQuality(19, (11, 13), 255, _KITTI_DIVISOR, (1, 2, 3, 4), "video_knet")
+  stq = kitti_step_stq("official", KITTI_DIVISOR)
+  stq_vk = kitti_step_stq("video_knet", KITTI_DIVISOR)
+  vpq = VideoPanopticQuality(19, (11, 13), 255, KITTI_DIVISOR, (1, 2, 3, 4), "video_knet")
   for seq, frames in sequences:
     for gt_path, pred_path, gt, pred in kitti_frames(frames):
       try:
@@ -199,7 +201,7 @@ def _parallel(worker, chunks, num_workers):
 
 
 def score_kitti_step(groundtruth: str, predictions: str, num_workers: int = 1) -> dict:
-  pairs = _kitti_pairs(groundtruth, predictions)
+  pairs = kitti_pairs(groundtruth, predictions)
   # Longest sequences first, dealt round-robin to balance the workers.
   order = sorted(pairs, key=lambda p: -len(p[1]))
   n = max(1, min(num_workers, len(pairs)))

@@ -25,7 +25,7 @@ from video_knet_jax.evaluation import score_folders
 from video_knet_jax.evaluation.segment_counts import count_pairs
 from video_knet_jax.evaluation.stq import kitti_step_stq
 
-_DIVISOR = score_folders._KITTI_DIVISOR   # pylint: disable=protected-access
+_DIVISOR = score_folders.KITTI_DIVISOR
 
 
 def best_instance(panoptic: np.ndarray, region: np.ndarray, semantic: int,
@@ -97,7 +97,7 @@ class TrackErrors:
 
 def analyse(groundtruth: str, predictions: str) -> dict:
   """STQ/AQ as scored and with oracle ids, and the per-frame error counts."""
-  pairs = score_folders._kitti_pairs(groundtruth, predictions)   # pylint: disable=protected-access
+  pairs = score_folders.kitti_pairs(groundtruth, predictions)
   scored = kitti_step_stq("official", _DIVISOR)
   oracle = kitti_step_stq("official", _DIVISOR)
   errors = TrackErrors()
