@@ -45,8 +45,33 @@ def test_counts_and_oracle_aq_match_hand_computation(folders):
   # miss is a segmentation error and stays.
   assert result["oracle_ids"]["AQ"] == pytest.approx((1.0 + 0.25) / 2)
   assert result["oracle_ids"]["IoU"] == result["scored"]["IoU"]
-  assert result["per_frame"] == {"kept": 0, "switched": 1, "first_seen": 2, "missed": 1,
-                                 "missed_predicted_as": {ROAD: 1}}
+  assert result["per_frame"] == {
+      "kept": 0, "switched": 1, "first_seen": 2, "missed": 1, "shared": 0, "shared_by_class": {},
+      "missed_predicted_as": {ROAD: 1},
+      # Car 6 px, person 4 px: both in the smallest bin; the person missed once.
+      "missed_of_total_by_class_and_area": {PERSON: {"<100": [1, 2]}, CAR: {"<100": [0, 2]}}}
+
+
+def test_one_segment_over_two_instances_counts_both_as_shared():
+  divisor = 1000
+  people = np.zeros((20, 20), np.int64)
+  people[:, :5], people[:, 10:15] = PERSON * divisor + 1, PERSON * divisor + 2   # 100 px each
+  car = np.zeros((20, 20), np.int64)
+  car[:15, 15:] = CAR * divisor + 3                                              # 75 px
+  gt = people + car
+  pred = np.where(people > 0, PERSON * divisor + 9, 0) + car    # one segment, both people.
+  errors = track_errors.TrackErrors()
+  errors.update(gt, pred, sequence=0, divisor=divisor)
+  result = errors.result()
+  assert result["shared"] == 2 and result["shared_by_class"] == {PERSON: 2}
+  assert result["missed"] == 0 and result["first_seen"] == 3
+  assert result["missed_of_total_by_class_and_area"] == {
+      PERSON: {"100-300": [0, 2]}, CAR: {"<100": [0, 1]}}
+
+
+def test_area_bins_are_half_open():
+  assert [track_errors.area_bin(a) for a in (0, 99, 100, 299, 300, 2999, 3000, 10**6)] == [
+      "<100", "<100", "100-300", "100-300", "300-1000", "1000-3000", ">=3000", ">=3000"]
 
 
 def test_oracle_ids_keep_unmatched_segments_distinct():

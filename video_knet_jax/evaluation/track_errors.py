@@ -8,7 +8,9 @@ takes the id of the same-class ground-truth instance it overlaps most, so only
 segmentation errors remain; the gap is what association costs), and counts,
 per ground-truth instance per frame, whether a predicted segment of its class
 covers it (> `min_cover` of its pixels), keeps the previous frame's id, or
-switches id, and what class the missed ones were predicted as. No library
+switches id, what class the missed ones were predicted as, how many are
+covered by a segment that also covers another instance of the frame (one
+kernel taking several objects), and misses by class and area. No library
 gives this breakdown (the official STQ only reports the aggregate).
 """
 from __future__ import annotations
@@ -26,6 +28,17 @@ from video_knet_jax.evaluation.segment_counts import count_pairs
 from video_knet_jax.evaluation.stq import kitti_step_stq
 
 _DIVISOR = score_folders.KITTI_DIVISOR
+AREA_BINS = (100, 300, 1000, 3000)   # pixel-count bin edges for misses by size.
+
+
+def area_bin(area: int) -> str:
+  """'<100', '100-300', ..., '>=3000' for an instance's pixel count."""
+  if area < AREA_BINS[0]:
+    return f"<{AREA_BINS[0]}"
+  for low, high in zip(AREA_BINS, AREA_BINS[1:]):
+    if area < high:
+      return f"{low}-{high}"
+  return f">={AREA_BINS[-1]}"
 
 
 def best_instance(panoptic: np.ndarray, region: np.ndarray, semantic: int,
@@ -59,27 +72,41 @@ def oracle_ids(gt: np.ndarray, pred: np.ndarray, divisor: int = _DIVISOR) -> np.
 
 @dataclasses.dataclass
 class TrackErrors:
-  """Per GT instance and frame: covered (kept / switched its id) or missed."""
+  """Per GT instance and frame: covered (kept / switched its id) or missed.
+
+  `shared` (and `shared_by_class`) counts covered instance-frames whose
+  covering segment covers another instance of the same frame too; `total_by_size` / `missed_by_size`
+  count instance-frames per (semantic class, `area_bin`).
+  """
   min_cover: float = 0.2
   kept: int = 0
   switched: int = 0
   first_seen: int = 0
   missed: int = 0
+  shared: int = 0
+  shared_by_class: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   missed_as: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  total_by_size: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  missed_by_size: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   _last: dict = dataclasses.field(default_factory=dict)   # (seq, gt) -> pred value
 
   def update(self, gt: np.ndarray, pred: np.ndarray, sequence: int,
              divisor: int = _DIVISOR) -> None:
+    covered_by = collections.Counter()   # pred value -> GT instances it covers here.
     for value in np.unique(gt[gt % divisor > 0]):
       region = gt == value
       semantic = int(value // divisor)
+      size_key = (semantic, area_bin(int(region.sum())))
+      self.total_by_size[size_key] += 1
       current, overlap = best_instance(pred, region, semantic, divisor)
       key = (sequence, int(value))
       if current is None or overlap <= self.min_cover * region.sum():
         self.missed += 1
+        self.missed_by_size[size_key] += 1
         classes = np.bincount((pred[region] // divisor).ravel())
         self.missed_as[int(classes.argmax())] += 1
         continue
+      covered_by[current] += 1
       previous = self._last.get(key)
       if previous is None:
         self.first_seen += 1
@@ -88,11 +115,23 @@ class TrackErrors:
       else:
         self.switched += 1
       self._last[key] = current
+    for value, n in covered_by.items():
+      if n > 1:
+        self.shared += n
+        self.shared_by_class[int(value // divisor)] += n
 
   def result(self) -> dict:
+    labels = [area_bin(0)] + [area_bin(edge) for edge in AREA_BINS]   # small to large.
+    by_size = {}   # class -> bin -> [missed, total]
+    for semantic in sorted({c for c, _ in self.total_by_size}):
+      by_size[semantic] = {b: [self.missed_by_size[(semantic, b)], self.total_by_size[(semantic, b)]]
+                           for b in labels if self.total_by_size[(semantic, b)]}
     return {"kept": self.kept, "switched": self.switched,
             "first_seen": self.first_seen, "missed": self.missed,
-            "missed_predicted_as": dict(sorted(self.missed_as.items()))}
+            "shared": self.shared,
+            "shared_by_class": dict(sorted(self.shared_by_class.items())),
+            "missed_predicted_as": dict(sorted(self.missed_as.items())),
+            "missed_of_total_by_class_and_area": by_size}
 
 
 def analyse(groundtruth: str, predictions: str) -> dict:
