@@ -75,8 +75,9 @@ class TrackErrors:
   """Per GT instance and frame: covered (kept / switched its id) or missed.
 
   `shared` (and `shared_by_class`) counts covered instance-frames whose
-  covering segment covers another instance of the same frame too; `total_by_size` / `missed_by_size`
-  count instance-frames per (semantic class, `area_bin`).
+  covering segment covers another instance of the same frame too;
+  `total_by_size` / `missed_by_size` count instance-frames per (semantic
+  class, `area_bin`).
   """
   min_cover: float = 0.2
   kept: int = 0
