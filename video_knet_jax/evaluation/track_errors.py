@@ -16,6 +16,7 @@ gives this breakdown (the official STQ only reports the aggregate).
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import dataclasses
 import json
@@ -29,16 +30,14 @@ from video_knet_jax.evaluation.stq import kitti_step_stq
 
 _DIVISOR = score_folders.KITTI_DIVISOR
 AREA_BINS = (100, 300, 1000, 3000)   # pixel-count bin edges for misses by size.
+AREA_LABELS = ((f"<{AREA_BINS[0]}",)
+               + tuple(f"{low}-{high}" for low, high in zip(AREA_BINS, AREA_BINS[1:]))
+               + (f">={AREA_BINS[-1]}",))   # small to large.
 
 
 def area_bin(area: int) -> str:
   """'<100', '100-300', ..., '>=3000' for an instance's pixel count."""
-  if area < AREA_BINS[0]:
-    return f"<{AREA_BINS[0]}"
-  for low, high in zip(AREA_BINS, AREA_BINS[1:]):
-    if area < high:
-      return f"{low}-{high}"
-  return f">={AREA_BINS[-1]}"
+  return AREA_LABELS[bisect.bisect_right(AREA_BINS, area)]
 
 
 def best_instance(panoptic: np.ndarray, region: np.ndarray, semantic: int,
@@ -74,8 +73,8 @@ def oracle_ids(gt: np.ndarray, pred: np.ndarray, divisor: int = _DIVISOR) -> np.
 class TrackErrors:
   """Per GT instance and frame: covered (kept / switched its id) or missed.
 
-  `shared` (and `shared_by_class`) counts covered instance-frames whose
-  covering segment covers another instance of the same frame too;
+  `shared_by_class` counts covered instance-frames whose covering segment
+  covers another instance of the same frame too;
   `total_by_size` / `missed_by_size` count instance-frames per (semantic
   class, `area_bin`).
   """
@@ -84,7 +83,6 @@ class TrackErrors:
   switched: int = 0
   first_seen: int = 0
   missed: int = 0
-  shared: int = 0
   shared_by_class: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   missed_as: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   total_by_size: collections.Counter = dataclasses.field(default_factory=collections.Counter)
@@ -96,12 +94,13 @@ class TrackErrors:
     covered_by = collections.Counter()   # pred value -> GT instances it covers here.
     for value in np.unique(gt[gt % divisor > 0]):
       region = gt == value
+      area = int(region.sum())
       semantic = int(value // divisor)
-      size_key = (semantic, area_bin(int(region.sum())))
+      size_key = (semantic, area_bin(area))
       self.total_by_size[size_key] += 1
       current, overlap = best_instance(pred, region, semantic, divisor)
       key = (sequence, int(value))
-      if current is None or overlap <= self.min_cover * region.sum():
+      if current is None or overlap <= self.min_cover * area:
         self.missed += 1
         self.missed_by_size[size_key] += 1
         classes = np.bincount((pred[region] // divisor).ravel())
@@ -118,18 +117,16 @@ class TrackErrors:
       self._last[key] = current
     for value, n in covered_by.items():
       if n > 1:
-        self.shared += n
         self.shared_by_class[int(value // divisor)] += n
 
   def result(self) -> dict:
-    labels = [area_bin(0)] + [area_bin(edge) for edge in AREA_BINS]   # small to large.
     by_size = {}   # class -> bin -> [missed, total]
     for semantic in sorted({c for c, _ in self.total_by_size}):
       by_size[semantic] = {b: [self.missed_by_size[(semantic, b)], self.total_by_size[(semantic, b)]]
-                           for b in labels if self.total_by_size[(semantic, b)]}
+                           for b in AREA_LABELS if self.total_by_size[(semantic, b)]}
     return {"kept": self.kept, "switched": self.switched,
             "first_seen": self.first_seen, "missed": self.missed,
-            "shared": self.shared,
+            "shared": sum(self.shared_by_class.values()),
             "shared_by_class": dict(sorted(self.shared_by_class.items())),
             "missed_predicted_as": dict(sorted(self.missed_as.items())),
             "missed_of_total_by_class_and_area": by_size}
