@@ -41,8 +41,10 @@ class StepConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """KITTI-STEP video panoptic segmentation, one example per frame."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Same examples; prepared as ArrayRecord (random "
+                            "access) by video_knet_jax.data.prepare."}
   BUILDER_CONFIGS = [StepConfig(name="kitti_step",
                                 description="KITTI-STEP (manual download).")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\

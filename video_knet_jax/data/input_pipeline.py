@@ -21,7 +21,7 @@ from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_sampling
-from video_knet_jax.data import frame_store
+from video_knet_jax.data import frame_source
 from video_knet_jax.data import prepare
 from video_knet_jax.data import targets
 
@@ -51,18 +51,20 @@ def target_params(config) -> targets.TargetParams:
       crowd_as_instance=bool(d.get("crowd_as_instance", False)))
 
 
-def make_clip_fn(store: frame_store.FrameStore, num_frames: int, config):
+def make_clip_fn(source: frame_source.FrameSource, num_frames: int, config):
   """(rows [T] int64, seed [2] int32) -> one clip's dict of [T, ...] tensors."""
   aug = augment_params(config)
   tgt = target_params(config)
-  sequence_ids = tf.constant(store.sequence_ids, tf.int32)
-  frame_indices = tf.constant(store.frame_indices, tf.int32)
+  sequence_ids = tf.constant(source.sequence_ids, tf.int32)
+  frame_indices = tf.constant(source.frame_indices, tf.int32)
 
   def clip_fn(rows, seed):
+    encoded_images, encoded_labels = source.read_encoded_tf(rows)   # [T] bytes.
     images, semantic, instance = [], [], []
     for t in range(num_frames):
-      images.append(store.decode_image(rows[t]))
-      sem, ins = label_codec.decode_rgb_label_tf(store.decode_label(rows[t]))
+      images.append(source.decode_image(encoded_images[t]))
+      sem, ins = label_codec.decode_rgb_label_tf(
+          source.decode_label(encoded_labels[t]))
       semantic.append(sem)
       instance.append(ins)
     image, sem, ins, padding = augment.augment_clip(
@@ -85,18 +87,19 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   """This host's infinite dataset of numpy-ready batches of `batch_size` clips.
 
   The host reads its `tfds.even_splits` share of the train split; references
-  are drawn within that share.
+  are drawn within that share. Frames are read from disk per clip
+  (frame_source), so memory does not grow with the split.
   """
   builder = prepare.ensure_dataset(config)
   split = tfds.even_splits(config.data.train_split, n=process_count)[
       process_index]
-  store = frame_store.load_frame_store(builder, split)
-  if not store.has_label.all():
+  source = frame_source.load_frame_source(builder, split)
+  if not source.has_label.all():
     raise ValueError(f"config.data.train_split={config.data.train_split!r} "
                      "has frames without labels; it cannot be trained on.")
   num_refs = int(config.data.num_refs)
   sampler = clip_sampling.ClipSampler(
-      store.sequence_ids, store.frame_indices, store.thing_ids,
+      source.sequence_ids, source.frame_indices, source.thing_ids,
       ref_offsets=tuple(config.data.ref_offsets), num_refs=num_refs,
       require_shared_thing=bool(config.data.get("require_shared_thing", True)),
       seed=config.seed, process_index=process_index)
@@ -111,7 +114,7 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
                                    stateful=False)
     return tf.ensure_shape(rows, [num_frames]), tf.ensure_shape(seed, [2])
 
-  clip_fn = make_clip_fn(store, num_frames, config)
+  clip_fn = make_clip_fn(source, num_frames, config)
   ds = tf.data.Dataset.range(start_step * batch_size, np.iinfo(np.int64).max)
   ds = ds.map(lambda n: clip_fn(*sample(n)),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -163,22 +166,36 @@ def iterate_eval_sequences(config, split: str | None = None
   """
   split = config.data.eval_split if split is None else split
   builder = prepare.ensure_dataset(config)
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          read_config=tfds.ReadConfig(interleave_cycle_length=1))
+  source = frame_source.open_data_source(builder, split)
+  features = builder.info.features
   mean = tf.constant(config.data.mean, tf.float32)
   std = tf.constant(config.data.std, tf.float32)
 
-  def prepare_frame(ex):
-    sem, ins = label_codec.decode_rgb_label_tf(ex["panoptic_label"])
+  def read(row):   # numpy: one stored example, PNGs still encoded.
+    ex = source[int(row)]
+    return (ex[frame_source.IMAGE_FEATURE], ex[frame_source.LABEL_FEATURE],
+            np.bool_(ex["has_label"]), np.int32(ex["sequence_id"]),
+            np.int32(ex["frame_index"]), np.bytes_(ex["file_name"]))
+
+  def prepare_frame(row):
+    image, label, has_label, seq, frame, name = tf.numpy_function(
+        read, [row], [tf.string, tf.string, tf.bool, tf.int32, tf.int32,
+                      tf.string], stateful=False)
+    image, label, has_label, seq, frame, name = (
+        tf.ensure_shape(x, []) for x in (image, label, has_label, seq, frame, name))
+    image = features[frame_source.IMAGE_FEATURE].decode_example(image)
+    sem, ins = label_codec.decode_rgb_label_tf(
+        features[frame_source.LABEL_FEATURE].decode_example(label))
     return {
-        "image": (tf.cast(ex["image"], tf.float32) - mean) / std,
+        "image": (tf.cast(image, tf.float32) - mean) / std,
         "panoptic": sem * facts_lib.PANOPTIC_DIVISOR + ins,
-        "has_label": ex["has_label"],
-        "sequence_id": ex["sequence_id"],
-        "frame_index": ex["frame_index"],
-        "file_name": ex["file_name"],
+        "has_label": has_label,
+        "sequence_id": seq,
+        "frame_index": frame,
+        "file_name": name,
     }
 
+  ds = tf.data.Dataset.range(len(source))
   ds = ds.map(prepare_frame, num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=True).prefetch(2)
   stream = _Peekable(ds.as_numpy_iterator())

@@ -7,7 +7,8 @@
                    `<data_dir>/downloads/manual/<config name>/`, then built by
                    the same KITTI-STEP builder, the first time.
 `config.data.data_dir` ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets) holds
-the prepared TFRecords under `kitti_step/<config name>/<version>/`.
+the prepared data under `kitti_step/<config name>/<version>/`, as ArrayRecord
+files: training reads frames by index from them (data/frame_source.py).
 """
 import os
 
@@ -23,6 +24,8 @@ from datasets.synthetic_step import spec as synthetic_spec
 
 KITTI_STEP = "kitti_step"
 SYNTHETIC_STEP = "synthetic_step"
+# Random access by example index (tfds as_data_source) needs ArrayRecord.
+FILE_FORMAT = tfds.core.FileFormat.ARRAY_RECORD
 
 
 def data_dir_root(config) -> epath.Path:
@@ -36,14 +39,16 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
   """The (possibly unprepared) builder for `config.data.name`."""
   root = data_dir_root(config)
   if config.data.name == KITTI_STEP:
-    return kitti_step_builder.Builder(config=KITTI_STEP, data_dir=os.fspath(root))
+    return kitti_step_builder.Builder(config=KITTI_STEP, data_dir=os.fspath(root),
+                                      file_format=FILE_FORMAT)
   if config.data.name == SYNTHETIC_STEP:
     spec = synthetic_spec.SyntheticSpec.from_dict(config.data.synthetic)
     step_config = kitti_step_builder.StepConfig(
         name=spec.config_name(), facts=spec.facts(),
         description=f"Generated STEP-format set {spec}.")
     return kitti_step_builder.Builder(config=step_config,
-                                      data_dir=os.fspath(root))
+                                      data_dir=os.fspath(root),
+                                      file_format=FILE_FORMAT)
   raise ValueError(f"config.data.name={config.data.name!r}; expected "
                    f"{KITTI_STEP!r} or {SYNTHETIC_STEP!r}.")
 
