@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from datasets.kitti_step import facts as facts_lib
+from datasets import facts as dataset_facts
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib
@@ -26,16 +26,25 @@ from video_knet_jax.inference import visualize
 
 # Wide enough for any track id a long video produces.
 LABEL_DIVISOR = 2**16
-PIPELINE_DIVISOR = facts_lib.PANOPTIC_DIVISOR  # the eval pipeline's encoding.
 VPQ_WINDOWS = (1, 2, 3, 4)
 METRICS_FILE = "metrics.json"
 
 
-def _reencode_gt(gt_panoptic: np.ndarray) -> np.ndarray:
-  """semantic * 1000 + instance (pipeline) -> semantic * 2**16 + instance."""
+def _reencode_gt(gt_panoptic: np.ndarray, pipeline_divisor: int) -> np.ndarray:
+  """semantic * pipeline_divisor + instance (the eval pipeline's encoding, the
+  dataset facts' label_divisor) -> semantic * 2**16 + instance."""
   gt = np.asarray(gt_panoptic).astype(np.int64)
-  return (gt // PIPELINE_DIVISOR) * LABEL_DIVISOR + (
-      gt % PIPELINE_DIVISOR)
+  return (gt // pipeline_divisor) * LABEL_DIVISOR + (gt % pipeline_divisor)
+
+
+def make_metrics(facts: dataset_facts.DatasetFacts):
+  """Streaming (STQ, VPQ) over the facts' label space, ids * 2**16."""
+  stq = stq_lib.STQ(facts.num_classes, facts.thing_ids,
+                    ignore_label=facts.void_label, label_divisor=LABEL_DIVISOR)
+  vpq = vpq_lib.VideoPanopticQuality(
+      facts.num_classes, facts.thing_ids, ignore_label=facts.void_label,
+      label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
+  return stq, vpq
 
 
 def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
@@ -62,13 +71,9 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
   model = video_knet.build_model(config)
   predictor = predictor_lib.VideoPredictor(model, variables, config,
                                            association=association)
-  num_classes = config.data.num_classes
-  things = tuple(config.data.thing_train_ids)
-  stq = stq_lib.STQ(num_classes, things, ignore_label=config.data.ignore_label,
-                    label_divisor=LABEL_DIVISOR)
-  vpq = vpq_lib.VideoPanopticQuality(
-      num_classes, things, ignore_label=config.data.ignore_label,
-      label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
+  facts = dataset_facts.facts_for_config(config)
+  things = facts.thing_ids
+  stq, vpq = make_metrics(facts)
 
   prediction_dir = os.path.join(output_dir, "predictions")
   picture_dir = os.path.join(output_dir, "pictures")
@@ -84,7 +89,7 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
       frame_index = int(frame[common.FRAME_INDEX])
       pred = predictor_lib.panoptic_label(result.semantic, result.ids,
                                           LABEL_DIVISOR)
-      gt = _reencode_gt(frame[common.PANOPTIC])
+      gt = _reencode_gt(frame[common.PANOPTIC], facts.label_divisor)
       if gt.shape != pred.shape:
         raise ValueError(f"sequence {sequence_id} frame {frame_index}: "
                          f"prediction {pred.shape} vs ground truth {gt.shape}.")
@@ -98,13 +103,16 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
             result.semantic, result.ids)
       if seq_index == 0 and (num_pictures or write_predictions):
         rgb = _denormalize(frame[common.IMAGE], config, result.semantic.shape)
-        drawn = visualize.overlay(rgb, result.semantic, result.ids)
+        drawn = visualize.overlay(rgb, result.semantic, result.ids,
+                                  palette=facts.colors,
+                                  void_label=facts.void_label)
         gif_frames.append(Image.fromarray(drawn))
         if len(gif_frames) <= num_pictures:
           os.makedirs(picture_dir, exist_ok=True)
           gt_sem = gt // LABEL_DIVISOR
           gt_ids = np.where(np.isin(gt_sem, things), gt % LABEL_DIVISOR, 0)
-          truth = visualize.overlay(rgb, gt_sem, gt_ids)
+          truth = visualize.overlay(rgb, gt_sem, gt_ids, palette=facts.colors,
+                                    void_label=facts.void_label)
           Image.fromarray(np.concatenate([drawn, truth], axis=0)).save(
               os.path.join(picture_dir,
                            f"{int(sequence_id):04d}_{frame_index:06d}.png"))

@@ -106,7 +106,7 @@ def augment_clip(images, semantic, instance, seed, params: AugmentParams):
 
 def _crop_offsets(labels, max_y, max_x, crop_h, crop_w, seed, params):
   """Draws crop offsets; with require_shared_thing retries until the key crop
-  holds a person/car whose id also appears in every reference crop (the
+  holds a thing instance whose id also appears in every reference crop (the
   original re-draws such clips, section 1.7 step 5). Keeps the last draw if
   no attempt succeeds."""
   def draw(i):

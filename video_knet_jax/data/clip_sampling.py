@@ -59,7 +59,7 @@ class ClipSampler:
       raise ValueError(
           "No frame can serve as a key frame: every frame lacks a reference "
           f"at offsets {tuple(ref_offsets)}"
-          + (" sharing a person/car id (config.data.require_shared_thing)."
+          + (" sharing a thing id (config.data.require_shared_thing)."
              if require_shared_thing else "."))
     self.keys = np.asarray(keys, np.int64)
     self.candidates = candidates

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from datasets.kitti_step import facts as facts_lib
+from datasets import facts as dataset_facts
 from datasets.kitti_step import label_codec
 from video_knet_jax import common
 from video_knet_jax import shapes
@@ -31,23 +31,25 @@ prepare.hide_gpus_from_tf()
 
 def augment_params(config) -> augment.AugmentParams:
   d = config.data
+  facts = dataset_facts.facts_for_config(config)
   return augment.AugmentParams(
       base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
       crop_size=tuple(d.crop_size), flip_prob=float(d.flip_prob),
       size_divisor=int(d.size_divisor), mean=tuple(d.mean), std=tuple(d.std),
-      ignore_label=int(d.ignore_label),
-      thing_train_ids=tuple(d.thing_train_ids),
-      panoptic_divisor=facts_lib.PANOPTIC_DIVISOR,
+      ignore_label=facts.void_label,
+      thing_train_ids=tuple(facts.thing_ids),
+      panoptic_divisor=facts.label_divisor,
       require_shared_thing=bool(d.get("require_shared_thing", True)),
       crop_attempts=int(d.get("crop_attempts", 10)))
 
 
 def target_params(config) -> targets.TargetParams:
   d = config.data
+  facts = dataset_facts.facts_for_config(config)
   return targets.TargetParams(
-      num_classes=int(d.num_classes), thing_train_ids=tuple(d.thing_train_ids),
-      ignore_label=int(d.ignore_label), max_instances=int(d.max_instances),
-      panoptic_divisor=facts_lib.PANOPTIC_DIVISOR,
+      num_classes=facts.num_classes, thing_train_ids=tuple(facts.thing_ids),
+      ignore_label=facts.void_label, max_instances=int(d.max_instances),
+      panoptic_divisor=facts.label_divisor,
       crowd_as_instance=bool(d.get("crowd_as_instance", False)))
 
 
@@ -159,8 +161,9 @@ def iterate_eval_sequences(config, split: str | None = None
 
   Each frame dict: IMAGE [Ph, Pw, 3] float32 normalised and zero-padded to
   `eval_canvas_size`, PADDING_MASK [Ph, Pw] bool, FRAME_INDEX int,
-  ORIGINAL_SIZE (H0, W0), and PANOPTIC [H0, W0] int32 (semantic * 1000 +
-  instance, void = 255 * 1000) for labelled splits only. Frames stream from
+  ORIGINAL_SIZE (H0, W0), and PANOPTIC [H0, W0] int32 (semantic *
+  label_divisor + instance, void = void_label * label_divisor; both from the
+  dataset facts, KITTI-STEP: 1000 and 255) for labelled splits only. Frames stream from
   disk: consume a sequence's frames before asking for the next sequence (as
   with itertools.groupby); reading them afterwards raises RuntimeError.
   """
@@ -168,6 +171,7 @@ def iterate_eval_sequences(config, split: str | None = None
   builder = prepare.ensure_dataset(config)
   source = frame_source.open_data_source(builder, split)
   features = builder.info.features
+  label_divisor = dataset_facts.facts_for_config(config).label_divisor
   mean = tf.constant(config.data.mean, tf.float32)
   std = tf.constant(config.data.std, tf.float32)
 
@@ -188,7 +192,7 @@ def iterate_eval_sequences(config, split: str | None = None
         features[frame_source.LABEL_FEATURE].decode_example(label))
     return {
         "image": (tf.cast(image, tf.float32) - mean) / std,
-        "panoptic": sem * facts_lib.PANOPTIC_DIVISOR + ins,
+        "panoptic": sem * label_divisor + ins,
         "has_label": has_label,
         "sequence_id": seq,
         "frame_index": frame,

@@ -1,11 +1,12 @@
 """Static-shape training targets of one frame from its semantic/instance maps.
 
-Things: one mask per person/car instance (panoptic id semantic * 1000 +
-instance, so the same object keeps the same id across a clip). If more than
+Things: one mask per instance of a thing class (panoptic id semantic *
+panoptic_divisor + instance, so the same object keeps the same id across a
+clip); class, thing set, void and divisor come from the dataset facts. If more than
 `max_instances` are visible, the largest are kept; the rest stay in SEMANTIC
 but get no mask. Crowd pixels (thing class, instance 0) are not an instance by
 default: they keep their class in SEMANTIC and are not void. With
-`crowd_as_instance` they become one instance per class with id class * 1000,
+`crowd_as_instance` they become one instance per class with id class * divisor,
 as in the original (video_knet_original.md section 10, item 12).
 Stuff: one mask per stuff class (increasing trainId, things skipped).
 """

@@ -34,7 +34,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-VOID_TRAIN_ID = 255   # semantic map value of void pixels (not the original's road = 0).
+from datasets import facts as dataset_facts
+
+VOID_TRAIN_ID = 255   # KITTI-STEP's void (not the original's road = 0); see void_label.
 VOID_SEGMENT = -1     # segment map value of void pixels.
 
 
@@ -48,6 +50,7 @@ class MergeSettings:
   mask_thr: float               # `orig` area threshold on the probabilities.
   mask_upsample_stride: int     # stride-8 logits -> stride-2 before the sigmoid.
   train_ids: Tuple[int, ...]    # model class index -> dataset trainId.
+  void_label: int = VOID_TRAIN_ID  # semantic map value of void pixels.
 
 
 def class_to_train_id(num_classes: int,
@@ -62,12 +65,14 @@ def class_to_train_id(num_classes: int,
 
 
 def merge_settings_from_config(config) -> MergeSettings:
-  """Reads `config.inference`, `config.data` and `config.model` (see configs/kitti_step.py)."""
+  """Reads `config.inference`, `config.model` and the dataset facts of
+  `config.data.name` (class order, void label)."""
+  facts = dataset_facts.facts_for_config(config)
   num_things = config.model.num_thing_classes
-  if num_things != len(config.data.thing_train_ids):
+  if num_things != facts.num_things:
     raise ValueError(
-        f"config.model.num_thing_classes={num_things} != "
-        f"len(config.data.thing_train_ids)={len(config.data.thing_train_ids)}.")
+        f"config.model.num_thing_classes={num_things} != the "
+        f"{facts.num_things} thing classes of {facts.name!r}.")
   return MergeSettings(
       num_thing_classes=num_things,
       max_per_img=int(config.inference.max_per_img),
@@ -75,13 +80,14 @@ def merge_settings_from_config(config) -> MergeSettings:
       overlap_thr=float(config.inference.overlap_thr),
       mask_thr=float(config.inference.mask_thr),
       mask_upsample_stride=int(config.model.update_head.mask_upsample_stride),
-      train_ids=class_to_train_id(config.data.num_classes, config.data.thing_train_ids))
+      train_ids=facts.model_to_semantic,
+      void_label=facts.void_label)
 
 
 @flax.struct.dataclass
 class PanopticResult:
   """One frame's panoptic segmentation; segments sorted by descending score."""
-  semantic: jax.Array          # [H, W] int32 trainId, 255 = void.
+  semantic: jax.Array          # [H, W] int32 trainId, void_label = void.
   segment_map: jax.Array       # [H, W] int32 segment index, -1 = void.
   segment_class: jax.Array     # [S] int32 model class index.
   segment_train_id: jax.Array  # [S] int32 dataset trainId.
@@ -188,7 +194,7 @@ def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
   seg_class = cand_class[order]
   seg_train_id = train_ids[seg_class]
   semantic = jnp.where(segment_map >= 0, seg_train_id[jnp.maximum(segment_map, 0)],
-                       VOID_TRAIN_ID)
+                       settings.void_label)
   return PanopticResult(
       semantic=semantic.astype(jnp.int32),
       segment_map=segment_map.astype(jnp.int32),

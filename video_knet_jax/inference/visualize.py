@@ -6,12 +6,11 @@ whole video; void is black.
 """
 import numpy as np
 
-# Cityscapes trainId colours 0..18 (road, sidewalk, ..., bicycle).
-CITYSCAPES_PALETTE = np.array([
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
-    (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
-    (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70),
-    (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32)], np.uint8)
+from datasets import cityscapes_labels
+
+# Cityscapes trainId colours 0..18 (road, sidewalk, ..., bicycle); other data
+# sets pass their facts' `colors` (and `void_label`).
+CITYSCAPES_PALETTE = np.array(cityscapes_labels.COLORS, np.uint8)
 
 
 def track_colors(ids: np.ndarray) -> np.ndarray:
@@ -37,7 +36,9 @@ def track_colors(ids: np.ndarray) -> np.ndarray:
 
 def colorize(semantic: np.ndarray, ids: np.ndarray,
              palette: np.ndarray = CITYSCAPES_PALETTE) -> np.ndarray:
-  """[H, W] trainIds (255 void) and [H, W] track ids (0 none) -> [H, W, 3] uint8."""
+  """[H, W] trainIds and [H, W] track ids (0 none) -> [H, W, 3] uint8; ids
+  outside the palette (void) are black."""
+  palette = np.asarray(palette, np.uint8)
   semantic = np.asarray(semantic)
   ids = np.asarray(ids)
   if semantic.shape != ids.shape:
@@ -51,7 +52,8 @@ def colorize(semantic: np.ndarray, ids: np.ndarray,
 
 
 def overlay(image: np.ndarray, semantic: np.ndarray, ids: np.ndarray,
-            alpha: float = 0.5, palette: np.ndarray = CITYSCAPES_PALETTE) -> np.ndarray:
+            alpha: float = 0.5, palette: np.ndarray = CITYSCAPES_PALETTE,
+            void_label: int = cityscapes_labels.VOID_LABEL) -> np.ndarray:
   """Blends the colour map over an [H, W, 3] uint8 image; void stays the image.
 
   Segment borders (a change of class or id between neighbours) are drawn white.
@@ -61,7 +63,7 @@ def overlay(image: np.ndarray, semantic: np.ndarray, ids: np.ndarray,
     raise ValueError(f"overlay: image {image.shape} does not match maps {np.shape(semantic)}.")
   colors = colorize(semantic, ids, palette).astype(np.float32)
   base = image[..., :3].astype(np.float32)
-  painted = np.asarray(semantic) != 255
+  painted = np.asarray(semantic) != void_label
   blend = np.where(painted[..., None], (1 - alpha) * base + alpha * colors, base)
   key = np.asarray(semantic).astype(np.int64) * 65536 + np.asarray(ids)
   border = np.zeros(key.shape, bool)

@@ -1,0 +1,91 @@
+r"""Peak host memory and throughput of the training input pipeline.
+
+Runs `input_pipeline.make_train_dataset` (no model) on a generated
+STEP-format split, with the data block of a config (default: the KITTI-STEP
+recipe's batch and crop), and prints the process's peak RSS and clips/s.
+Build the data set first (a separate process, so its memory is not counted):
+
+  python -m video_knet_jax.data.benchmark_input --build_only \
+      --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
+  python -m video_knet_jax.data.benchmark_input \
+      --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
+"""
+import os
+import resource
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+_CONFIG = flags.DEFINE_string("config", "configs/kitti_step.py",
+                              "Config whose data block (crop, batch, refs, "
+                              "augmentation) is used.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "/tmp/input_bench", "TFDS data_dir.")
+_SEQUENCES = flags.DEFINE_integer("sequences", 2, "Generated train sequences.")
+_FRAMES = flags.DEFINE_integer("frames_per_sequence", 24, "Frames per sequence.")
+_HEIGHT = flags.DEFINE_integer("height", 384, "Generated frame height.")
+_WIDTH = flags.DEFINE_integer("width", 1248, "Generated frame width.")
+_BATCH = flags.DEFINE_integer("batch_size", 0, "Clips per batch (0: the "
+                              "config's config.train.batch_size).")
+_BATCHES = flags.DEFINE_integer("batches", 20, "Batches timed after warm-up.")
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Batches read before timing.")
+_BUILD_ONLY = flags.DEFINE_bool("build_only", False, "Prepare the set and stop.")
+
+
+def _peak_rss_mib() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB.
+
+
+def _config():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = _CONFIG.value
+  spec = importlib.util.spec_from_file_location("bench_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.data.name = "synthetic_step"
+  config.data.data_dir = _DATA_DIR.value
+  config.data.synthetic = dict(
+      seed=0, num_train_sequences=_SEQUENCES.value, num_val_sequences=1,
+      first_val_sequence=max(1000, _SEQUENCES.value),
+      frames_per_sequence=_FRAMES.value, height=_HEIGHT.value,
+      width=_WIDTH.value)
+  return config
+
+
+def main(argv):
+  del argv
+  sys.path.insert(0, os.getcwd())
+  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  config = _config()
+  if _BUILD_ONLY.value:
+    builder = prepare.ensure_dataset(config)
+    print(f"prepared {builder.data_dir}")
+    return
+  if not prepare.make_builder(config).is_prepared():
+    raise app.UsageError("Run with --build_only first (same flags).")
+  rss_imports = _peak_rss_mib()
+  batch_size = _BATCH.value or int(config.train.batch_size)
+  frames = _SEQUENCES.value * _FRAMES.value
+  ds = input_pipeline.make_train_dataset(config, batch_size=batch_size)
+  it = ds.as_numpy_iterator()
+  for _ in range(_WARMUP.value):
+    next(it)
+  start = time.perf_counter()
+  for _ in range(_BATCHES.value):
+    next(it)
+  seconds = time.perf_counter() - start
+  clips = _BATCHES.value * batch_size
+  print(f"split: {frames} frames of {_HEIGHT.value}x{_WIDTH.value}; batch "
+        f"{batch_size} clips of {1 + int(config.data.num_refs)} frames, crop "
+        f"{tuple(config.data.crop_size)}")
+  print(f"peak RSS: {_peak_rss_mib():.0f} MiB (after imports: "
+        f"{rss_imports:.0f} MiB)")
+  print(f"throughput: {clips / seconds:.2f} clips/s ({clips} clips in "
+        f"{seconds:.1f} s, {os.cpu_count()} CPUs visible)")
+
+
+if __name__ == "__main__":
+  app.run(main)
