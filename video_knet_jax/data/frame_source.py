@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 IMAGE_FEATURE = "image"
 LABEL_FEATURE = "panoptic_label"
 METADATA_FEATURES = ("sequence_id", "frame_index", "has_label", "thing_ids")
+_METADATA_CHUNK = 64   # examples read at once while collecting the metadata.
 
 
 @dataclasses.dataclass
@@ -82,10 +83,11 @@ def load_frame_source(builder: tfds.core.DatasetBuilder,
   """
   source = open_data_source(builder, split)
   columns = {name: [] for name in METADATA_FEATURES}
-  for row in range(len(source)):
-    example = source[row]
-    for name in METADATA_FEATURES:
-      columns[name].append(example[name])
+  for start in range(0, len(source), _METADATA_CHUNK):   # parallel reads.
+    rows = range(start, min(start + _METADATA_CHUNK, len(source)))
+    for example in source.__getitems__(list(rows)):
+      for name in METADATA_FEATURES:
+        columns[name].append(example[name])
   return FrameSource(
       sequence_ids=np.asarray(columns["sequence_id"], np.int32),
       frame_indices=np.asarray(columns["frame_index"], np.int32),
