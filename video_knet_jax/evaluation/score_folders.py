@@ -62,6 +62,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from datasets.kitti_step.facts import KITTI_STEP
 from video_knet_jax.evaluation import coco_panoptic
 from video_knet_jax.evaluation.miou import MeanIoU, vspw_mask_to_label
 from video_knet_jax.evaluation.segment_counts import count_pairs
@@ -175,7 +176,8 @@ def kitti_frames(frames):
 def _kitti_worker(sequences):
   stq = kitti_step_stq("official", KITTI_DIVISOR)
   stq_vk = kitti_step_stq("video_knet", KITTI_DIVISOR)
-  vpq = VideoPanopticQuality(19, (11, 13), 255, KITTI_DIVISOR, (1, 2, 3, 4), "video_knet")
+  vpq = VideoPanopticQuality(KITTI_STEP.num_classes, KITTI_STEP.thing_ids, KITTI_STEP.void_label,
+                             KITTI_DIVISOR, (1, 2, 3, 4), "video_knet")
   for seq, frames in sequences:
     for gt_path, pred_path, gt, pred in kitti_frames(frames):
       try:
