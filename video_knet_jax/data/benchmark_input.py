@@ -9,6 +9,8 @@ Build the data set first (a separate process, so its memory is not counted):
       --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
   python -m video_knet_jax.data.benchmark_input \
       --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
+  # Another config's own data set (as its config.data names it):
+  python -m video_knet_jax.data.benchmark_input --nogenerated --config=CONFIG
 """
 import os
 import resource
@@ -21,7 +23,9 @@ from absl import flags
 _CONFIG = flags.DEFINE_string("config", "configs/kitti_step.py",
                               "Config whose data block (crop, batch, refs, "
                               "augmentation) is used.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "/tmp/input_bench", "TFDS data_dir.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "TFDS data_dir ('': "
+                                "/tmp/input_bench for generated sets, else "
+                                "the config's).")
 _SEQUENCES = flags.DEFINE_integer("sequences", 2, "Generated train sequences.")
 _FRAMES = flags.DEFINE_integer("frames_per_sequence", 24, "Frames per sequence.")
 _HEIGHT = flags.DEFINE_integer("height", 384, "Generated frame height.")
@@ -31,6 +35,9 @@ _BATCH = flags.DEFINE_integer("batch_size", 0, "Clips per batch (0: the "
 _BATCHES = flags.DEFINE_integer("batches", 20, "Batches timed after warm-up.")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Batches read before timing.")
 _BUILD_ONLY = flags.DEFINE_bool("build_only", False, "Prepare the set and stop.")
+_GENERATED = flags.DEFINE_bool("generated", True, "Replace the config's data "
+                               "set by a generated STEP-format set of the "
+                               "flags' size; --nogenerated keeps config.data.")
 
 
 def _peak_rss_mib() -> float:
@@ -44,8 +51,12 @@ def _config():
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
+  if not _GENERATED.value:
+    if _DATA_DIR.value:
+      config.data.data_dir = _DATA_DIR.value
+    return config
   config.data.name = "synthetic_step"
-  config.data.data_dir = _DATA_DIR.value
+  config.data.data_dir = _DATA_DIR.value or "/tmp/input_bench"
   config.data.synthetic = dict(
       seed=0, num_train_sequences=_SEQUENCES.value, num_val_sequences=1,
       first_val_sequence=max(1000, _SEQUENCES.value),
@@ -68,7 +79,10 @@ def main(argv):
     raise app.UsageError("Run with --build_only first (same flags).")
   rss_imports = _peak_rss_mib()
   batch_size = _BATCH.value or int(config.train.batch_size)
-  frames = _SEQUENCES.value * _FRAMES.value
+  builder = prepare.make_builder(config)
+  frames = builder.info.splits[config.data.train_split].num_examples
+  size = (f"{_HEIGHT.value}x{_WIDTH.value}" if _GENERATED.value
+          else f"{config.data.name}'s size")
   ds = input_pipeline.make_train_dataset(config, batch_size=batch_size)
   it = ds.as_numpy_iterator()
   for _ in range(_WARMUP.value):
@@ -78,7 +92,7 @@ def main(argv):
     next(it)
   seconds = time.perf_counter() - start
   clips = _BATCHES.value * batch_size
-  print(f"split: {frames} frames of {_HEIGHT.value}x{_WIDTH.value}; batch "
+  print(f"split: {frames} frames of {size}; batch "
         f"{batch_size} clips of {1 + int(config.data.num_refs)} frames, crop "
         f"{tuple(config.data.crop_size)}")
   print(f"peak RSS: {_peak_rss_mib():.0f} MiB (after imports: "
