@@ -26,7 +26,7 @@ from video_knet_jax import optim
 from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.losses import video_loss
-from video_knet_jax.models import resnet
+from video_knet_jax.models import backbones
 from video_knet_jax.models import video_knet
 
 
@@ -57,7 +57,7 @@ def init_variables(model, config, rng) -> dict:
 
 
 def frozen_filter(config) -> Callable[[tuple[str, ...]], bool]:
-  return resnet.frozen_param_filter(config)
+  return backbones.frozen_param_filter(config)
 
 
 def create_train_state(config, model, mesh, rng

@@ -4,7 +4,7 @@
 optionally the previous frame's kernels to a dict keyed by the constants of
 `video_knet_jax.common` (section 11 pseudo-code):
 
-  C2..C5 = ResNet(x); P2..P5 = FPN(C)                      extract_feats
+  C2..C5 = ResNet or Swin(x); P2..P5 = FPN(C)                      extract_feats
   kernels, masks, x_feats = ConvKernelHead(P)              rpn_head
   for s in stages: kernels, masks, cls = stage_s(...)      roi_head
   (last stage: fusion / linking with previous kernels)
@@ -22,25 +22,32 @@ import functools
 from typing import Any, Dict, List, Optional, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from video_knet_jax import common
+from video_knet_jax.models import backbones
 from video_knet_jax.models import embedding_head
 from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
-from video_knet_jax.models import resnet
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 SIZE_DIVISOR = 32
 
 
 def compute_dtype(model_config) -> Any:
-  """`config.model.dtype` ('float32' default, 'bfloat16') as a jnp dtype."""
+  """`config.model.dtype` ('float32' default, 'bfloat16', 'auto') as a jnp dtype.
+
+  'auto' (the paper-recipe configs) is bfloat16 when JAX's default backend is a
+  GPU or TPU and float32 on CPU, decided when the model is built.
+  """
   name = model_config.get("dtype", "float32")
+  if name == "auto":
+    name = "bfloat16" if jax.default_backend() in ("gpu", "tpu") else "float32"
   if name not in _DTYPES:
-    raise ValueError(f"config.model.dtype={name!r}; expected one of {sorted(_DTYPES)}.")
+    raise ValueError(f"config.model.dtype={name!r}; expected 'auto' or one of {sorted(_DTYPES)}.")
   return _DTYPES[name]
 
 
@@ -57,7 +64,7 @@ class VideoKNet(nn.Module):
     dtype = compute_dtype(c)
     d = c.feat_channels
     self.num_classes = c.num_thing_classes + c.num_stuff_classes
-    self.backbone = resnet.build_resnet(c.backbone, dtype)
+    self.backbone = backbones.build_backbone(c.backbone, dtype)
     self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=self.num_classes,
@@ -70,7 +77,8 @@ class VideoKNet(nn.Module):
     stage = functools.partial(
         kernel_update_head.KernelUpdateHead, num_classes=self.num_classes,
         num_heads=u.num_heads, ffn_channels=u.ffn_channels, num_cls_fcs=u.num_cls_fcs,
-        num_mask_fcs=u.num_mask_fcs, mask_thr=u.mask_thr, dtype=dtype)
+        num_mask_fcs=u.num_mask_fcs, mask_thr=u.mask_thr,
+        link_type=t.get("link_type", "ffn"), dtype=dtype)
     self.temporal = is_temporal(c)
     self.roi_head = kernel_update_head.RoIHead(mask_head=functools.partial(
         kernel_update_head.KernelIterHead, num_stages=c.num_stages, stage=stage,
@@ -89,7 +97,12 @@ class VideoKNet(nn.Module):
     if images.shape[1] % SIZE_DIVISOR or images.shape[2] % SIZE_DIVISOR:
       raise ValueError(f"VideoKNet: H, W = {images.shape[1:3]} must be multiples of "
                        f"{SIZE_DIVISOR} (config.data.size_divisor).")
-    return self.neck(self.backbone(images, train=train))
+    levels = self.backbone(images, train=train)
+    expected = self.config.fpn.get("in_channels")
+    if expected is not None and tuple(f.shape[-1] for f in levels) != tuple(expected):
+      raise ValueError(f"config.model.fpn.in_channels={tuple(expected)} but the backbone gives "
+                       f"{tuple(f.shape[-1] for f in levels)} channels.")
+    return self.neck(levels)
 
   def heads(self, feats: Sequence[jnp.ndarray],
             previous_kernels: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
