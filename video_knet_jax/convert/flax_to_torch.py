@@ -106,3 +106,19 @@ def _as_float32(x: np.ndarray) -> np.ndarray:
   if np.issubdtype(x.dtype, np.floating) or x.dtype.name == "bfloat16":
     return np.asarray(x, dtype=np.float32, order="C")
   return np.asarray(x, order="C")
+
+
+def to_swin_imagenet(state: Mapping[str, np.ndarray]) -> "collections.OrderedDict[str, np.ndarray]":
+  """The Swin backbone of an exported state_dict in the official classification layout.
+
+  Keeps `backbone.*` minus the detector's norm0..norm3 and strips the prefix,
+  so `{'model': result}` loads into the official `SwinTransformer` (or the
+  original `SwinTransformerDIY`) non-strictly: it has no classifier `head`,
+  final `norm` or `attn_mask` buffers, which the backbone never had.
+  """
+  if not any(k.startswith("backbone.patch_embed.") for k in state):
+    raise ValueError("to_swin_imagenet: the state_dict has no Swin backbone "
+                     "('backbone.patch_embed.*').")
+  return collections.OrderedDict(
+      (k[len("backbone."):], v) for k, v in state.items()
+      if k.startswith("backbone.") and not re.match(r"backbone\.norm\d\.", k))
