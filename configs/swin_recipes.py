@@ -8,7 +8,8 @@ out_indices 0..3, frozen_stages -1, with_cp False)`, AdamW on everything
 besides the backbone lr multiplier), and for the KITTI-STEP `..._joint_update`
 recipes kernel fusion plus the "update" tracking link (section 2).
 
-Used as `configs/kitti_step.py:swin_b`, `:swin_l` (and `:swin_b,debug`).
+Used as `configs/kitti_step.py:swin_b`, `:swin_l` (and `:swin_b,debug`); the image
+K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
 """
 import ml_collections
 
@@ -56,3 +57,14 @@ def apply_swin_debug(config: ml_collections.ConfigDict) -> None:
   b.depths = (2, 2, 2, 2)   # keeps a shifted block in every stage.
   b.num_heads = (1, 2, 4, 8)
   config.model.fpn.in_channels = tuple(b.embed_dims * 2**i for i in range(4))
+
+
+def apply_image_knet_swin(config: ml_collections.ConfigDict, size: str) -> None:
+  """The Cityscapes-STEP image K-Net Swin recipe's model (`knet_s3_swin_{b,l}_fpn.py`).
+
+  For `configs/cityscapes_step.py:swin_b`: the Swin backbone on the image K-Net
+  (`config.model.temporal.enabled=False`: no linking, fusion or embedding head);
+  the original trains it with samples_per_gpu=1 (its R50 form: 2).
+  """
+  apply_swin_backbone(config, size)
+  config.model.temporal.enabled = False

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.convert import model_fixtures
+import swin_recipes  # configs/ (on sys.path via model_fixtures)  # pylint: disable=g-bad-import-order
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import reference_keys
 
@@ -86,8 +87,11 @@ def test_image_knet_mode_exports_the_original_image_knet_layout():
 ])
 def test_swin_models_have_the_original_parameters_and_export_layout(arg, image, reference,
                                                                     num_params):
-  cfg = model_fixtures.config(arg, link_all_stages=True)
-  cfg.model.temporal.enabled = not image
+  if image:   # the Cityscapes-STEP image K-Net recipe's model.
+    cfg = model_fixtures.config(link_all_stages=True)
+    swin_recipes.apply_image_knet_swin(cfg, arg)
+  else:
+    cfg = model_fixtures.config(arg, link_all_stages=True)
   abstract = model_fixtures.abstract(cfg)
   assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(abstract["params"])) == num_params
   assert not abstract.get("batch_stats")   # LayerNorm only: no running statistics.

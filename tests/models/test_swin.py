@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from video_knet_jax.models import swin
 
@@ -68,3 +69,21 @@ def test_swin_b_at_kitti_size_gives_strides_4_to_32():
   outs = jax.eval_shape(model.apply, variables, x)
   assert [o.shape for o in outs] == [(1, 96, 312, 128), (1, 48, 156, 256), (1, 24, 78, 512),
                                      (1, 12, 39, 1024)]
+
+
+def test_frozen_stages_follow_mmdet_swin():
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, "configs")
+  import kitti_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.models import backbones  # pylint: disable=g-import-not-at-top
+  config = kitti_step.get_config("swin_b")
+  assert not backbones.frozen_param_filter(config)("backbone/patch_embed/proj/kernel")  # -1.
+  config.model.backbone.frozen_stages = 2   # patch_embed + layers.0.
+  is_frozen = backbones.frozen_param_filter(config)
+  assert is_frozen("backbone/patch_embed/proj/kernel")
+  assert is_frozen(("backbone", "layers", "0", "blocks", "1", "attn", "qkv", "kernel"))
+  assert not is_frozen("backbone/layers/1/blocks/0/norm1/scale")
+  assert not is_frozen("backbone/norm0/scale") and not is_frozen("neck/fpn_convs/0/conv/kernel")
+  config.model.backbone.name = "vit"
+  with pytest.raises(ValueError, match="backbone.name='vit'"):
+    backbones.build_backbone(config.model.backbone)

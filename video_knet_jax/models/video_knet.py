@@ -4,7 +4,7 @@
 optionally the previous frame's kernels to a dict keyed by the constants of
 `video_knet_jax.common` (section 11 pseudo-code):
 
-  C2..C5 = ResNet or Swin(x); P2..P5 = FPN(C)                      extract_feats
+  C2..C5 = ResNet|Swin(x); P2..P5 = FPN(C)                 extract_feats
   kernels, masks, x_feats = ConvKernelHead(P)              rpn_head
   for s in stages: kernels, masks, cls = stage_s(...)      roi_head
   (last stage: fusion / linking with previous kernels)
@@ -52,7 +52,7 @@ def compute_dtype(model_config) -> Any:
 
 
 class VideoKNet(nn.Module):
-  """The Video K-Net model (R50 / KITTI-STEP layout).
+  """The Video K-Net model (R50 or Swin; KITTI-STEP layout; or the image K-Net).
 
   Attributes:
     config: `config.model` (see configs/kitti_step.py `get_model_config`).
