@@ -62,6 +62,7 @@ PEAK_FLOPS = {
 def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   """Compiles and times the train step; returns the figures."""
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
   from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
@@ -99,7 +100,7 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   if steps == 0:   # --steps=0: compile only, report XLA's memory figures.
     return {"device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
             "height": height, "width": width, "batch": batch,
-            "dtype": str(config.model.get("dtype", "float32")),
+            "dtype": jnp.dtype(video_knet.compute_dtype(config.model)).name,
             "compile_s": round(compile_s, 2), "flops_per_step": flops, **memory}
 
   state, measurements = compiled(state, device_batch)  # Warm-up.
@@ -115,7 +116,7 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   median = statistics.median(times)
   frames = batch * (1 + config.data.num_refs)
   device = jax.devices()[0]
-  dtype = str(config.model.get("dtype", "float32"))
+  dtype = jnp.dtype(video_knet.compute_dtype(config.model)).name   # "auto" resolved.
   peak = PEAK_FLOPS.get(device.device_kind, {}).get(dtype)
   result = {
       "device": device.device_kind, "num_devices": jax.device_count(),
