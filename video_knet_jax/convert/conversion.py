@@ -37,16 +37,17 @@ def export(config, checkpoint: str, output: str, *, step=None, fill_dead_links=T
     return state
   if layout != ORIGINAL:
     raise ValueError(f"export layout {layout!r}; expected {ORIGINAL!r} or {SWIN_IMAGENET!r}.")
-  reference = {e.key: (e.shape, e.dtype)
-               for e in reference_keys.load(reference_keys.VIDEO_KNET_R50)}
   ours = {k: (tuple(v.shape), str(v.dtype)) for k, v in state.items()}
-  layout = "the original R50 layout" if ours == reference else "a non-R50 / non-original layout"
+  matches = [name for name in reference_keys.ALL
+             if ours == {e.key: (e.shape, e.dtype) for e in reference_keys.load(name)}]
+  layout = (f"the original layout ({matches[0]})" if matches
+            else "not one of the original layouts (another size or variant)")
   logging.info("Exporting %d tensors (%d elements), %s.", len(state),
                sum(int(np.prod(v.shape)) for v in state.values()), layout)
   meta = {"source": "video_knet_jax", "checkpoint": str(checkpoint),
           "num_classes": int(config.model.num_thing_classes + config.model.num_stuff_classes),
           "num_thing_classes": int(config.model.num_thing_classes),
-          "original_layout": ours == reference}
+          "original_layout": bool(matches)}
   torch_files.save_state_dict(output, state, meta)
   logging.info("Wrote %s.", output)
   return state
