@@ -42,3 +42,20 @@ def test_rounds_alternate_and_a_baseline_checkout_runs_the_base(monkeypatch):
   assert result["variant_over_base_step_time"] == 0.5
   assert result["variant_over_base_cpu_time"] == 0.5
   assert result["base"]["rounds"] == 3
+
+
+def test_memory_figures_convert_xla_analysis_to_gib():
+  class Analysis:   # what `compiled.memory_analysis()` returns (bytes).
+    argument_size_in_bytes = 3 * 2**30
+    output_size_in_bytes = 3 * 2**30
+    alias_size_in_bytes = 2 * 2**30   # donated state reused for the output.
+    temp_size_in_bytes = 2**29
+    generated_code_size_in_bytes = 2**20
+
+  class Compiled:
+    def memory_analysis(self):
+      return Analysis()
+
+  figures = benchmark._memory_figures(Compiled())  # pylint: disable=protected-access
+  assert figures["mem_argument_gib"] == 3.0 and figures["mem_temp_gib"] == 0.5
+  assert figures["mem_total_gib"] == 3.0 + 3.0 - 2.0 + 0.5

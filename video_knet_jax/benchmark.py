@@ -36,7 +36,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Model config.")
 _HEIGHT = flags.DEFINE_integer("height", 384, "Padded input height.")
 _WIDTH = flags.DEFINE_integer("width", 1248, "Padded input width.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Global clips per step.")
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps after compilation.")
+_STEPS = flags.DEFINE_integer(
+    "steps", 5, "Timed steps after compilation (0: compile only, memory figures).")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "Append a row to this file.")
 _XLA_FLAGS = flags.DEFINE_string(
     "xla_flags", "", "Appended to XLA_FLAGS before JAX starts, e.g. "
@@ -61,6 +62,7 @@ PEAK_FLOPS = {
 def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   """Compiles and times the train step; returns the figures."""
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
   from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
@@ -71,8 +73,17 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   mesh = sharding.make_mesh(config.mesh)
   sharding.check_batch_size(batch, mesh)
   model = video_knet.build_model(config)
-  state, tx, state_sharding = train_lib.create_train_state(
-      config, model, mesh, jax.random.key(0))
+  if steps == 0:   # memory only: compile against the abstract state, never initialise it.
+    built = {}
+    def build(rng):
+      state, built["tx"], built["sharding"] = train_lib.create_train_state(
+          config, model, mesh, rng)
+      return state
+    state = jax.eval_shape(build, jax.random.key(0))
+    tx, state_sharding = built["tx"], built["sharding"]
+  else:
+    state, tx, state_sharding = train_lib.create_train_state(
+        config, model, mesh, jax.random.key(0))
   step_fn = train_lib.jit_train_step(
       train_lib.make_train_step(config, model, tx), state_sharding, mesh)
   host_batch = random_batch.random_clip_batch(config, batch, height, width)
@@ -85,6 +96,12 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   if isinstance(cost, (list, tuple)):
     cost = cost[0] if cost else {}
   flops = float((cost or {}).get("flops", float("nan")))
+  memory = _memory_figures(compiled)
+  if steps == 0:   # --steps=0: compile only, report XLA's memory figures.
+    return {"device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
+            "height": height, "width": width, "batch": batch,
+            "dtype": jnp.dtype(video_knet.compute_dtype(config.model)).name,
+            "compile_s": round(compile_s, 2), "flops_per_step": flops, **memory}
 
   state, measurements = compiled(state, device_batch)  # Warm-up.
   jax.block_until_ready(measurements)
@@ -99,7 +116,7 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   median = statistics.median(times)
   frames = batch * (1 + config.data.num_refs)
   device = jax.devices()[0]
-  dtype = str(config.model.get("dtype", "float32"))
+  dtype = jnp.dtype(video_knet.compute_dtype(config.model)).name   # "auto" resolved.
   peak = PEAK_FLOPS.get(device.device_kind, {}).get(dtype)
   result = {
       "device": device.device_kind, "num_devices": jax.device_count(),
@@ -112,9 +129,29 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
       "tflops_per_s": round(flops / median / 1e12, 3),
       "loss": float(measurements["loss"]),
   }
+  result.update(memory)
   if peak:
     result["mfu"] = round(flops / median / (peak * jax.device_count()), 4)
   return result
+
+
+def _memory_figures(compiled) -> dict:
+  """`compiled.memory_analysis()` in GiB (per device; None where the backend has none)."""
+  try:
+    analysis = compiled.memory_analysis()
+  except Exception:  # pylint: disable=broad-except  (not every backend implements it)
+    return {}
+  if analysis is None:
+    return {}
+  gib = lambda n: round(float(n) / 2**30, 3)
+  fields = ("argument_size_in_bytes", "output_size_in_bytes", "alias_size_in_bytes",
+            "temp_size_in_bytes", "generated_code_size_in_bytes")
+  out = {f"mem_{f.replace('_size_in_bytes', '')}_gib": gib(getattr(analysis, f, 0))
+         for f in fields}
+  # Live at once: arguments + outputs not aliased to (donated) arguments + temporaries.
+  out["mem_total_gib"] = round(out["mem_argument_gib"] + out["mem_output_gib"]
+                               - out["mem_alias_gib"] + out["mem_temp_gib"], 3)
+  return out
 
 
 def _run_in_subprocess(args, cwd: str | None = None) -> dict:

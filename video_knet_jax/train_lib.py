@@ -26,7 +26,7 @@ from video_knet_jax import optim
 from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.losses import video_loss
-from video_knet_jax.models import resnet
+from video_knet_jax.models import backbones
 from video_knet_jax.models import video_knet
 
 
@@ -57,7 +57,7 @@ def init_variables(model, config, rng) -> dict:
 
 
 def frozen_filter(config) -> Callable[[tuple[str, ...]], bool]:
-  return resnet.frozen_param_filter(config)
+  return backbones.frozen_param_filter(config)
 
 
 def create_train_state(config, model, mesh, rng
@@ -126,17 +126,18 @@ def merge_init_from(state: TrainState, loaded: dict, *, strict: bool
 # =============================================================================
 def make_train_step(config, model, tx) -> Callable:
   """Returns `step(state, batch) -> (state, measurements)` (not yet jitted)."""
-  train_bn = not config.model.backbone.norm_eval
+  train_bn = not config.model.backbone.get("norm_eval", True)  # Swin: LayerNorm only.
 
-  def loss_fn(params, batch_stats, batch):
+  def loss_fn(params, batch_stats, batch, rng):
     variables = {"params": params, "batch_stats": batch_stats}
+    rngs = {"dropout": rng}   # Swin drop path (stochastic depth).
     if train_bn:
       frame_outputs, updates = model.apply(
-          variables, batch[common.IMAGE], train=True,
+          variables, batch[common.IMAGE], train=True, rngs=rngs,
           method=video_knet.VideoKNet.clip_forward, mutable=["batch_stats"])
       new_stats = updates["batch_stats"]
     else:
-      frame_outputs = model.apply(variables, batch[common.IMAGE], train=True,
+      frame_outputs = model.apply(variables, batch[common.IMAGE], train=True, rngs=rngs,
                                   method=video_knet.VideoKNet.clip_forward)
       new_stats = batch_stats
     loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
@@ -146,8 +147,9 @@ def make_train_step(config, model, tx) -> Callable:
 
   def train_step(state: TrainState, batch: dict):
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    rng = jax.random.fold_in(jax.random.key(config.seed), state.step)
     (loss, (parts, new_stats)), grads = grad_fn(state.params,
-                                                state.batch_stats, batch)
+                                                state.batch_stats, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     measurements = dict(parts)

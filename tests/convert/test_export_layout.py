@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.convert import model_fixtures
+import swin_recipes  # configs/ (on sys.path via model_fixtures)  # pylint: disable=g-bad-import-order
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import reference_keys
 
@@ -61,3 +62,41 @@ def test_unnamed_flax_variable_is_an_error():
   variables = {"params": {"backbone": {"stem": {"kernel": np.zeros((3, 3, 3, 8), np.float32)}}}}
   with pytest.raises(ValueError, match="no PyTorch name.*backbone/stem/kernel"):
     flax_to_torch.flax_to_torch(variables)
+
+
+IMAGE_REFERENCE = [tuple(e) for e in reference_keys.load(reference_keys.KNET_IMAGE_R50)]
+
+
+def test_image_knet_mode_exports_the_original_image_knet_layout():
+  cfg = model_fixtures.config(link_all_stages=True)
+  cfg.model.temporal.enabled = False   # the original's image `KNet`.
+  abstract = model_fixtures.abstract(cfg)
+  assert "track_head" not in abstract["params"] and "embed_fcs" not in abstract["params"]
+  # 37,419,660 parameters (original_state_dict_keys_knet_image.json 'num_parameters').
+  assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(abstract["params"])) == 37_419_660
+  state = flax_to_torch.flax_to_torch(_zeros(abstract), fill_dead_links=False)
+  assert _layout(state) == IMAGE_REFERENCE
+  assert len(state) == 502
+
+
+@pytest.mark.parametrize("arg, image, reference, num_params", [
+    # (config argument, image K-Net, key list, original 'num_parameters').
+    ("swin_b", False, reference_keys.VIDEO_KNET_SWINB, 111_163_396),
+    ("swin_l", False, reference_keys.VIDEO_KNET_SWINL, 219_662_304),
+    ("swin_b", True, reference_keys.KNET_IMAGE_SWINB, 100_165_124),
+])
+def test_swin_models_have_the_original_parameters_and_export_layout(arg, image, reference,
+                                                                    num_params):
+  if image:   # the Cityscapes-STEP image K-Net recipe's model.
+    cfg = model_fixtures.config(link_all_stages=True)
+    swin_recipes.apply_image_knet_swin(cfg, arg)
+  else:
+    cfg = model_fixtures.config(arg, link_all_stages=True)
+  abstract = model_fixtures.abstract(cfg)
+  assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(abstract["params"])) == num_params
+  assert not abstract.get("batch_stats")   # LayerNorm only: no running statistics.
+  state = flax_to_torch.flax_to_torch(_zeros(abstract), fill_dead_links=False)
+  assert _layout(state) == [tuple(e) for e in reference_keys.load(reference)]
+  index = state["backbone.layers.2.blocks.17.attn.relative_position_index"]
+  assert index.dtype == np.int64 and index.shape == (49, 49)
+  assert (index.min(), index.max(), index[0, 0], index[0, 48], index[48, 0]) == (0, 168, 84, 0, 168)

@@ -9,6 +9,7 @@ from tests.convert import model_fixtures
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import reference_keys
 from video_knet_jax.convert import sources
+from video_knet_jax.convert import torch_files
 from video_knet_jax.convert import torch_to_flax
 from flax import traverse_util
 
@@ -132,7 +133,49 @@ def test_torchvision_resnet_import_then_export_gives_the_same_tensors(r50_link_a
 
 
 def test_source_detection_errors():
-  with pytest.raises(NotImplementedError, match="Swin"):
-    sources.detect({"patch_embed.proj.weight": 0, "layers.0.blocks.0.norm1.weight": 0})
+  assert sources.detect({"patch_embed.proj.weight": 0, "layers.0.blocks.0.norm1.weight": 0}) \
+      == sources.SWIN_IMAGENET
   with pytest.raises(ValueError, match="cannot tell"):
     sources.detect({"encoder.weight": 0})
+
+
+def test_official_swin_checkpoint_imports_and_exports_back_identically(tmp_path):
+  """A generated `{'model': ...}` Swin file (official names, buffers, head) round trips."""
+  torch = pytest.importorskip("torch")
+  cfg = model_fixtures.config("swin_b,debug")
+  abstract = model_fixtures.abstract(cfg)
+  exported = flax_to_torch.flax_to_torch(model_fixtures.random_variables(abstract, seed=4))
+  official = {k: v for k, v in flax_to_torch.to_swin_imagenet(exported).items()}
+  rng = np.random.RandomState(5)
+  extra = {"norm.weight": rng.standard_normal(128), "norm.bias": rng.standard_normal(128),
+           "head.weight": rng.standard_normal((10, 128)), "head.bias": rng.standard_normal(10)}
+  for k in list(official):   # the released files keep the shift masks of odd blocks.
+    if k.endswith("relative_position_index") and int(k.split(".")[3]) % 2:
+      extra[k.replace("relative_position_index", "attn_mask")] = rng.standard_normal((4, 49, 49))
+  path = str(tmp_path / "swin_tiny_22k.pth")
+  torch.save({"model": {k: torch.from_numpy(np.asarray(v, np.float32) if v.dtype != np.int64
+                                            else v) for k, v in {**official, **extra}.items()}},
+             path)
+
+  state, _ = torch_files.load_state_dict(path)
+  variables, report = torch_to_flax.torch_to_flax(state, abstract, path=path)  # strict.
+  assert report.source == sources.SWIN_IMAGENET
+  dropped = {k for k, _ in report.dropped}
+  index_keys = {k for k in official if k.endswith("relative_position_index")}
+  assert dropped == set(extra) | index_keys
+  assert len(index_keys) == 8 and not report.missing and not report.unexpected
+  assert {k for k in report.expected_missing if k.startswith("backbone.")} == {
+      f"backbone.norm{i}.{n}" for i in range(4) for n in ("weight", "bias")}
+  assert set(report.loaded) == set(official) - index_keys
+
+  back = flax_to_torch.to_swin_imagenet(flax_to_torch.flax_to_torch(
+      torch_to_flax.fill_left_at_init(variables, model_fixtures.random_variables(abstract))))
+  assert list(back) == list(official)
+  for k, v in official.items():
+    assert back[k].dtype == v.dtype, k
+    np.testing.assert_array_equal(back[k], v, err_msg=k)
+  # A checkpoint for another window size is refused (its index differs).
+  other = dict(state, **{"layers.0.blocks.0.attn.relative_position_index":
+                         state["layers.0.blocks.0.attn.relative_position_index"][::-1].copy()})
+  with pytest.raises(torch_to_flax.ConversionError, match="relative_position_index"):
+    torch_to_flax.torch_to_flax(other, abstract)

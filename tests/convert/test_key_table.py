@@ -6,7 +6,7 @@ from video_knet_jax.convert import key_table
 from video_knet_jax.convert import reference_keys
 
 
-@pytest.mark.parametrize("name", [reference_keys.VIDEO_KNET_R50, reference_keys.KNET_IMAGE_R50])
+@pytest.mark.parametrize("name", reference_keys.ALL)
 def test_every_reference_key_resolves_both_ways(name):
   for entry in reference_keys.load(name):
     match = key_table.match_torch_key(entry.key)
@@ -30,6 +30,14 @@ def test_every_reference_key_resolves_both_ways(name):
     ("roi_head.mask_head.1.cls_fcs.1.bias", (("params", "roi_head/mask_head/1/cls_fcs/1/bias"),)),
     ("embed_fcs.1.weight", (("params", "embed_fcs/1/scale"),)),
     ("backbone.bn1.num_batches_tracked", ()),
+    ("backbone.layers.2.blocks.5.attn.relative_position_bias_table",
+     (("params", "backbone/layers/2/blocks/5/attn/relative_position_bias_table"),)),
+    ("backbone.layers.2.blocks.5.attn.relative_position_index", ()),
+    ("backbone.layers.0.downsample.reduction.weight",
+     (("params", "backbone/layers/0/downsample/reduction/kernel"),)),
+    ("backbone.norm3.bias", (("params", "backbone/norm3/bias"),)),
+    ("roi_head.mask_head.2.attention_previous_update_track.fc_norm.weight",
+     (("params", "roi_head/mask_head/2/attention_previous_update_track/fc_norm/scale"),)),
 ])
 def test_hand_picked_paths(key, expected):
   assert key_table.match_torch_key(key).flax_paths == expected

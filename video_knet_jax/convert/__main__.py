@@ -3,7 +3,7 @@ r"""PyTorch <-> Flax checkpoint conversion for Video K-Net.
   # Flax (variables dir, training workdir or 'random') -> original state_dict:
   python -m video_knet_jax.convert export --config=configs/kitti_step.py \
       --checkpoint=DIR --output=model.pth            # or model.safetensors
-  # Original Video K-Net / image K-Net / torchvision ResNet -> Orbax variables:
+  # Original Video K-Net / image K-Net / torchvision ResNet / official Swin -> Orbax variables:
   python -m video_knet_jax.convert import --config=configs/kitti_step.py \
       --torch=knet_r50_city.pth --output=DIR [--source=auto] [--nostrict]
 
@@ -40,6 +40,10 @@ _FILL_DEAD_LINKS = flags.DEFINE_bool(
     "fill_dead_links", True,
     "export: copy last-stage linking layers into earlier stages when the model has "
     "link_all_stages=False (the original layout has them everywhere, unused).")
+_LAYOUT = flags.DEFINE_enum(
+    "layout", conversion.ORIGINAL, [conversion.ORIGINAL, conversion.SWIN_IMAGENET],
+    "export: the original model's state_dict, or only the Swin backbone in the official "
+    "ImageNet checkpoint layout ({'model': ...}, no 'backbone.' prefix).")
 _OUTPUT = flags.DEFINE_string("output", None, "Output file (export) or directory (import).")
 _REPORT = flags.DEFINE_string("report", None, "import: also write the report as JSON here.")
 
@@ -55,7 +59,7 @@ def main(argv):
     if not _CHECKPOINT.value:
       raise app.UsageError("export needs --checkpoint=DIR or --checkpoint=random.")
     conversion.export(_CONFIG.value, _CHECKPOINT.value, _OUTPUT.value, step=_STEP.value,
-                      fill_dead_links=_FILL_DEAD_LINKS.value)
+                      fill_dead_links=_FILL_DEAD_LINKS.value, layout=_LAYOUT.value)
     return
   if not _TORCH.value:
     raise app.UsageError("import needs --torch=FILE.")

@@ -16,22 +16,38 @@ from video_knet_jax.convert import torch_files
 from video_knet_jax.convert import torch_to_flax
 
 
-def export(config, checkpoint: str, output: str, *, step=None, fill_dead_links=True) -> dict:
-  """Writes the original-layout state_dict of `checkpoint`; returns it (numpy)."""
+ORIGINAL, SWIN_IMAGENET = "original", "swin_imagenet"
+
+
+def export(config, checkpoint: str, output: str, *, step=None, fill_dead_links=True,
+           layout: str = ORIGINAL) -> dict:
+  """Writes the original-layout state_dict of `checkpoint`; returns it (numpy).
+
+  `layout='swin_imagenet'` writes only the Swin backbone, in the official
+  classification checkpoint's names and `{'model': ...}` wrapper.
+  """
   variables = model_variables.load_variables(config, checkpoint, step)
   _check_structure(variables, model_variables.abstract_variables(config), checkpoint)
   state = flax_to_torch.flax_to_torch(variables, fill_dead_links=fill_dead_links,
                                       log=logging.info)
-  reference = {e.key: (e.shape, e.dtype)
-               for e in reference_keys.load(reference_keys.VIDEO_KNET_R50)}
+  if layout == SWIN_IMAGENET:
+    state = flax_to_torch.to_swin_imagenet(state)
+    torch_files.save_state_dict(output, state, wrapper="model")
+    logging.info("Wrote the Swin backbone (%d tensors) to %s.", len(state), output)
+    return state
+  if layout != ORIGINAL:
+    raise ValueError(f"export layout {layout!r}; expected {ORIGINAL!r} or {SWIN_IMAGENET!r}.")
   ours = {k: (tuple(v.shape), str(v.dtype)) for k, v in state.items()}
-  layout = "the original R50 layout" if ours == reference else "a non-R50 / non-original layout"
+  matches = [name for name in reference_keys.ALL
+             if ours == {e.key: (e.shape, e.dtype) for e in reference_keys.load(name)}]
+  layout = (f"the original layout ({matches[0]})" if matches
+            else "not one of the original layouts (another size or variant)")
   logging.info("Exporting %d tensors (%d elements), %s.", len(state),
                sum(int(np.prod(v.shape)) for v in state.values()), layout)
   meta = {"source": "video_knet_jax", "checkpoint": str(checkpoint),
           "num_classes": int(config.model.num_thing_classes + config.model.num_stuff_classes),
           "num_thing_classes": int(config.model.num_thing_classes),
-          "original_layout": ours == reference}
+          "original_layout": bool(matches)}
   torch_files.save_state_dict(output, state, meta)
   logging.info("Wrote %s.", output)
   return state

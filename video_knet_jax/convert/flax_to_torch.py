@@ -30,7 +30,8 @@ def flax_to_torch(variables: Mapping[str, Any], *, fill_dead_links: bool = True,
 
   Returns:
     An OrderedDict in the original registration order: float32 tensors, int64
-    `num_batches_tracked` (= 0) for every BatchNorm.
+    `num_batches_tracked` (= 0) for every BatchNorm and the int64 Swin
+    `relative_position_index` buffer of every window attention.
 
   Raises:
     ValueError: a Flax leaf that the key table cannot name (naming-contract drift).
@@ -61,6 +62,9 @@ def flax_to_torch(variables: Mapping[str, Any], *, fill_dead_links: bool = True,
     state[torch_key] = _as_float32(key_table.to_torch(match, leaves))
     if match.kind is key_table.Kind.BATCHNORM and match.module not in bn_modules:
       bn_modules.append(match.module)
+  for torch_key, (match, slots) in grouped.items():  # Swin index buffers, from the tables.
+    if match.kind is key_table.Kind.WINDOW_ATTN:
+      state[f"{match.module}.relative_position_index"] = key_table.relative_index(slots[0])
   for module in bn_modules:
     counter = [l for l in key_table.LEAVES[key_table.Kind.BATCHNORM]
                if l.transform is key_table.Transform.COUNTER][0]
@@ -102,3 +106,19 @@ def _as_float32(x: np.ndarray) -> np.ndarray:
   if np.issubdtype(x.dtype, np.floating) or x.dtype.name == "bfloat16":
     return np.asarray(x, dtype=np.float32, order="C")
   return np.asarray(x, order="C")
+
+
+def to_swin_imagenet(state: Mapping[str, np.ndarray]) -> "collections.OrderedDict[str, np.ndarray]":
+  """The Swin backbone of an exported state_dict in the official classification layout.
+
+  Keeps `backbone.*` minus the detector's norm0..norm3 and strips the prefix,
+  so `{'model': result}` loads into the official `SwinTransformer` (or the
+  original `SwinTransformerDIY`) non-strictly: it has no classifier `head`,
+  final `norm` or `attn_mask` buffers, which the backbone never had.
+  """
+  if not any(k.startswith("backbone.patch_embed.") for k in state):
+    raise ValueError("to_swin_imagenet: the state_dict has no Swin backbone "
+                     "('backbone.patch_embed.*').")
+  return collections.OrderedDict(
+      (k[len("backbone."):], v) for k, v in state.items()
+      if k.startswith("backbone.") and not re.match(r"backbone\.norm\d\.", k))

@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from video_knet_jax.models import swin
+
 PARAMS = "params"
 BATCH_STATS = "batch_stats"
 
@@ -34,6 +36,7 @@ class Transform(enum.Enum):
   QKV_BIAS = "qkv_bias"      # torch [3E] <-> 3 x Flax [H, E/H].
   OUT_WEIGHT = "out_weight"  # torch [E, E] <-> Flax DenseGeneral [H, E/H, E].
   COUNTER = "counter"        # BN num_batches_tracked: no Flax leaf; int64 0 on export.
+  REL_INDEX = "rel_index"    # Swin relative_position_index: no Flax leaf; rebuilt on export.
 
 
 class Kind(enum.Enum):
@@ -42,6 +45,7 @@ class Kind(enum.Enum):
   NORM = "norm"              # nn.LayerNorm / nn.GroupNorm (affine).
   BATCHNORM = "batchnorm"    # nn.BatchNorm2d / SyncBN (running stats -> batch_stats).
   MHA = "mha"                # nn.MultiheadAttention (packed in_proj).
+  WINDOW_ATTN = "window_attn"  # Swin WindowAttention's own tensors (qkv/proj are LINEAR).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +85,11 @@ LEAVES: dict[Kind, tuple[Leaf, ...]] = {
         Leaf("out_proj.weight", PARAMS, ("out/kernel",), Transform.OUT_WEIGHT),
         Leaf("out_proj.bias", PARAMS, ("out/bias",), Transform.IDENTITY),
     ),
+    Kind.WINDOW_ATTN: (
+        Leaf("relative_position_bias_table", PARAMS, ("relative_position_bias_table",),
+             Transform.IDENTITY),
+        Leaf("relative_position_index", None, (), Transform.REL_INDEX),
+    ),
 }
 
 # One iterative-head stage, and the layer names a KernelUpdator contains.
@@ -99,6 +108,13 @@ MODULE_TABLE: tuple[tuple[str, Kind], ...] = (
     (r"backbone\.layer\d+\.\d+\.bn[123]", Kind.BATCHNORM),
     (r"backbone\.layer\d+\.\d+\.downsample\.0", Kind.CONV),
     (r"backbone\.layer\d+\.\d+\.downsample\.1", Kind.BATCHNORM),
+    # ---- backbone: SwinTransformerDIY (extensions section 1.3).
+    (r"backbone\.patch_embed\.proj", Kind.CONV),
+    (r"backbone\.(?:patch_embed\.norm|norm\d|layers\.\d+\.blocks\.\d+\.norm[12]|"
+     r"layers\.\d+\.downsample\.norm)", Kind.NORM),
+    (r"backbone\.layers\.\d+\.blocks\.\d+\.attn", Kind.WINDOW_ATTN),
+    (r"backbone\.(?:layers\.\d+\.blocks\.\d+\.(?:attn\.(?:qkv|proj)|mlp\.fc[12])|"
+     r"layers\.\d+\.downsample\.reduction)", Kind.LINEAR),
     # ---- neck: mmdet FPN (8.2).
     (r"neck\.(?:lateral_convs|fpn_convs)\.\d+\.conv", Kind.CONV),
     # ---- rpn_head: ConvKernelHead + SemanticFPNWrapper (8.3).
@@ -219,7 +235,7 @@ def to_flax(match: Match, tensor: np.ndarray,
   if t is Transform.OUT_WEIGHT:
     _expect_ndim(match, tensor, 2)
     return (np.transpose(tensor).reshape(flax_shapes[0]),)
-  if t is Transform.COUNTER:
+  if t in (Transform.COUNTER, Transform.REL_INDEX):
     return ()
   raise ValueError(f"Unhandled transform {t} for {match.torch_key}.")
 
@@ -242,6 +258,8 @@ def to_torch(match: Match, leaves: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.transpose(w.reshape(-1, w.shape[-1]))
   if t is Transform.COUNTER:
     return np.zeros((), np.int64)
+  if t is Transform.REL_INDEX:
+    raise ValueError(f"{match.torch_key} is rebuilt from its bias table (`relative_index`).")
   raise ValueError(f"Unhandled transform {t} for {match.torch_key}.")
 
 
@@ -249,3 +267,9 @@ def _expect_ndim(match: Match, tensor: np.ndarray, ndim: int) -> None:
   if tensor.ndim != ndim:
     raise ValueError(f"{match.torch_key}: expected a {ndim}-D tensor for a {match.kind.value} "
                      f"layer, got shape {tuple(tensor.shape)}.")
+
+
+def relative_index(bias_table: np.ndarray) -> np.ndarray:
+  """The Swin `relative_position_index` buffer [w*w, w*w] (int64) of a (2w-1)^2-row table."""
+  window = swin.window_size_of_table(bias_table.shape[0])
+  return swin.relative_position_index(window)

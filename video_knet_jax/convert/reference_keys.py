@@ -1,8 +1,8 @@
 """The original state_dict layouts (key, shape, dtype, in registration order).
 
 `reference_keys/*.tsv` list the tensors the original PyTorch code builds for the
-KITTI-STEP R50 Video K-Net and the Cityscapes-STEP R50 image K-Net (the
-reference's section 8). They serve as the strict export target in tests and
+KITTI-STEP R50 / Swin-B / Swin-L Video K-Net and the Cityscapes-STEP R50 / Swin-B
+image K-Net (the reference's section 8; shared/reference/original_state_dict_keys_*.json). They serve as the strict export target in tests and
 as the source of the registration order for any exported key set.
 """
 import functools
@@ -12,6 +12,13 @@ from typing import Iterable, NamedTuple
 
 VIDEO_KNET_R50 = "video_knet_r50"
 KNET_IMAGE_R50 = "knet_image_r50"
+VIDEO_KNET_SWINB = "video_knet_swinb"
+VIDEO_KNET_SWINL = "video_knet_swinl"
+KNET_IMAGE_SWINB = "knet_image_swinb"
+ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB)
+# Lists whose registration orders together cover every module family (ResNet,
+# Swin, ffn link, fusion + update link); see `registration_sort_key`.
+ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB)
 
 _DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
 
@@ -27,7 +34,7 @@ def load(name: str) -> tuple[Entry, ...]:
   """Entries of `reference_keys/{name}.tsv`, in the original registration order."""
   path = os.path.join(_DIR, name + ".tsv")
   if not os.path.exists(path):
-    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}.")
+    raise ValueError(f"No reference key list {path!r}; known: {', '.join(ALL)}.")
   entries = []
   with open(path) as f:
     for line in f:
@@ -43,10 +50,14 @@ def _pattern(parts: Iterable[str]) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _child_order(name: str) -> dict[tuple[str, ...], dict[str, int]]:
-  """For each parent (digits as '#'), the order its named children were registered."""
+def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
+  """For each parent (digits as '#'), the order its named children were registered.
+
+  Several lists merge: a name first seen in a later list ranks after the
+  earlier lists' names under the same parent (one model never mixes families).
+  """
   order: dict[tuple[str, ...], dict[str, int]] = {}
-  for entry in load(name):
+  for entry in (e for name in names for e in load(name)):
     parts = entry.key.split(".")
     for i, part in enumerate(parts):
       if not part.isdigit():
@@ -55,14 +66,14 @@ def _child_order(name: str) -> dict[tuple[str, ...], dict[str, int]]:
   return order
 
 
-def registration_sort_key(key: str, reference: str = VIDEO_KNET_R50):
+def registration_sort_key(key: str, reference: tuple[str, ...] = ORDER_SOURCES):
   """Sort key putting torch keys in the original module registration order.
 
   Generalises the reference order to other depths/widths: ModuleList indices
   sort numerically, named children by their first appearance under the same
   parent in the reference; names the reference lacks go last, alphabetically.
   """
-  order = _child_order(reference)
+  order = _child_order((reference,) if isinstance(reference, str) else tuple(reference))
   parts = key.split(".")
   out = []
   for i, part in enumerate(parts):
@@ -74,11 +85,13 @@ def registration_sort_key(key: str, reference: str = VIDEO_KNET_R50):
   return tuple(out)
 
 
-def sort_keys(keys: Iterable[str], reference: str = VIDEO_KNET_R50) -> list[str]:
+def sort_keys(keys: Iterable[str], reference: tuple[str, ...] = ORDER_SOURCES) -> list[str]:
   return sorted(keys, key=functools.partial(registration_sort_key, reference=reference))
 
 
-# Tensors of the temporal (video-only) modules, for source-kind rules.
+# Tensors of the temporal (video-only) modules, for source-kind rules
+# (`attention_previous*` / `link_ffn*` cover the ffn link, the update link
+# `*_track` and the fusion `*_link` layers).
 TEMPORAL_KEY = re.compile(
     r"^(?:roi_head\.mask_head\.\d+\.(?:attention_previous|link_ffn)\w*\.|track_head\.|"
     r"embed_fcs\.|fc_embed\.)")

@@ -12,7 +12,7 @@ from video_knet_jax.convert import reference_keys
 VIDEO_KNET = "video_knet"
 KNET_IMAGE = "knet_image"
 TORCHVISION_RESNET = "torchvision_resnet"
-SWIN = "swin"
+SWIN_IMAGENET = "swin_imagenet"
 AUTO = "auto"
 
 
@@ -37,6 +37,23 @@ def _torchvision(key: str) -> tuple[Optional[str], str]:
   return "backbone." + key, ""
 
 
+# Official Swin classification checkpoints (`{'model': state_dict}`): the same
+# names as the original's backbone (extensions section 1.5) without 'backbone.'.
+_SWIN_DROPPED = (
+    (re.compile(r"^head\."), "ImageNet classifier (no counterpart)"),
+    (re.compile(r"^norm\.(?:weight|bias)$"),
+     "final LayerNorm of the classifier (the detector has its own norm0..norm3)"),
+    (re.compile(r"\.attn_mask$"), "shift attention mask buffer (rebuilt from the input shape)"),
+)
+
+
+def _swin_imagenet(key: str) -> tuple[Optional[str], str]:
+  for pattern, reason in _SWIN_DROPPED:
+    if pattern.search(key):
+      return None, reason
+  return "backbone." + key, ""
+
+
 SOURCES: dict[str, Source] = {
     VIDEO_KNET: Source(VIDEO_KNET, "original Video K-Net (VideoKNetQuansiEmbedFCJointTrain)",
                        _identity, None),
@@ -44,6 +61,8 @@ SOURCES: dict[str, Source] = {
                        _identity, reference_keys.TEMPORAL_KEY),
     TORCHVISION_RESNET: Source(TORCHVISION_RESNET, "torchvision-layout ImageNet ResNet",
                                _torchvision, re.compile(r"^(?!backbone\.)")),
+    SWIN_IMAGENET: Source(SWIN_IMAGENET, "official ImageNet Swin Transformer (swin_*_22k.pth)",
+                          _swin_imagenet, re.compile(r"^(?!backbone\.)|^backbone\.norm\d\.")),
 }
 
 
@@ -51,30 +70,23 @@ def detect(state_dict: Mapping[str, object], path: str = "") -> str:
   """Names the source kind of a state_dict from its keys."""
   keys = list(state_dict)
   if any(k.startswith("backbone.") for k in keys):
-    if any(k.startswith("backbone.patch_embed.") for k in keys):
-      _unsupported_swin(path)
     if any(reference_keys.TEMPORAL_KEY.match(k) for k in keys):
       return VIDEO_KNET
     return KNET_IMAGE
   if "conv1.weight" in state_dict and any(k.startswith("layer1.0.") for k in keys):
     return TORCHVISION_RESNET
-  if any(k.startswith("patch_embed.") for k in keys):
-    _unsupported_swin(path)
+  if any(k.startswith("patch_embed.") for k in keys) and any(k.startswith("layers.")
+                                                             for k in keys):
+    return SWIN_IMAGENET
   raise ValueError(
       f"{path or 'state_dict'}: cannot tell what kind of checkpoint this is (first keys: "
       f"{keys[:5]}). Expected an original (Video) K-Net state_dict ('backbone.*', 'neck.*', ...) "
-      f"or a torchvision ResNet ('conv1.weight', 'layer1.0.*').")
+      f"a torchvision ResNet ('conv1.weight', 'layer1.0.*') or an official Swin "
+      f"('patch_embed.*', 'layers.*').")
 
 
 def get(name: str, path: str = "") -> Source:
-  if name == SWIN:
-    _unsupported_swin(path)
   if name not in SOURCES:
-    raise ValueError(f"Unknown source kind {name!r}; expected one of {sorted(SOURCES)} or 'auto'.")
+    raise ValueError(f"{path or 'state_dict'}: unknown source kind {name!r}; expected one of "
+                     f"{sorted(SOURCES)} or 'auto'.")
   return SOURCES[name]
-
-
-def _unsupported_swin(path: str):
-  raise NotImplementedError(
-      f"{path or 'state_dict'} holds a Swin Transformer; the Flax model has no Swin backbone "
-      "yet, so there is nothing to import it into.")

@@ -83,8 +83,10 @@ def _strip_module(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def save_state_dict(path: str, state_dict: Mapping[str, np.ndarray],
-                    meta: Optional[Mapping[str, Any]] = None) -> None:
+                    meta: Optional[Mapping[str, Any]] = None, wrapper: str = "state_dict") -> None:
   """Writes an mmcv-style `{'state_dict', 'meta'}` .pth, or a .safetensors file.
+
+  `wrapper='model'` writes `{'model', 'meta'}` (official Swin checkpoints).
 
   Key order is kept in .pth files (safetensors sorts keys). `meta` should hold
   only plain Python values (str, int, float, lists/dicts of them) so
@@ -101,4 +103,6 @@ def save_state_dict(path: str, state_dict: Mapping[str, np.ndarray],
   torch = _import_torch()
   tensors = collections.OrderedDict(
       (k, torch.from_numpy(np.array(v, copy=True))) for k, v in state_dict.items())
-  torch.save({"state_dict": tensors, "meta": meta}, path)
+  if wrapper not in _WRAPPER_KEYS:
+    raise ValueError(f"save_state_dict: wrapper {wrapper!r} not one of {_WRAPPER_KEYS}.")
+  torch.save({wrapper: tensors, "meta": meta}, path)

@@ -121,6 +121,15 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template: Mapping[str, A
     if match.leaf.transform is key_table.Transform.COUNTER:
       report.dropped.append((src_key, "BatchNorm counter (not a Flax variable)"))
       continue
+    if match.leaf.transform is key_table.Transform.REL_INDEX:
+      table = state_dict.get(src_key.replace("relative_position_index",
+                                             "relative_position_bias_table"))
+      if table is not None and not np.array_equal(np.asarray(tensor),
+                                                  key_table.relative_index(np.asarray(table))):
+        report.shape_mismatch.append((src_key, tuple(np.shape(tensor)), "another window size"))
+      else:
+        report.dropped.append((src_key, "Swin relative_position_index (a constant of the model)"))
+      continue
     targets = match.flax_paths
     if any(t not in flat_template for t in targets):
       m = _STAGE_LINK.match(key)
@@ -170,7 +179,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template: Mapping[str, A
 def _torch_shape(match: key_table.Match, flax_shapes) -> tuple:
   """The torch shape the model expects for `match` (for messages)."""
   zeros = tuple(np.zeros(s, np.float32) for s in flax_shapes)
-  if match.leaf.transform is key_table.Transform.COUNTER:
+  if match.leaf.transform in (key_table.Transform.COUNTER, key_table.Transform.REL_INDEX):
     return ()
   return tuple(key_table.to_torch(match, zeros).shape)
 

@@ -35,6 +35,7 @@ class KernelUpdateHead(nn.Module):
     num_cls_fcs, num_mask_fcs: (Linear no-bias, LN, ReLU) blocks per branch.
     mask_thr: binarisation threshold for feature assembling.
     with_link: build the kernel-linking layers (3.5).
+    link_type: 'ffn' (R50 configs) or 'update' (Swin configs); see `temporal`.
     with_fusion: build the kernel-fusion layers (3.6).
     dtype: compute dtype.
   """
@@ -45,6 +46,7 @@ class KernelUpdateHead(nn.Module):
   num_mask_fcs: int = 1
   mask_thr: float = 0.5
   with_link: bool = False
+  link_type: str = "ffn"
   with_fusion: bool = False
   dtype: Any = jnp.float32
 
@@ -84,10 +86,17 @@ class KernelUpdateHead(nn.Module):
 
     track = obj
     if self.with_link:
+      if self.link_type == "ffn":
+        link = temporal.link_kernels
+      elif self.link_type == "update":   # P: the unfused previous kernels.
+        link = functools.partial(temporal.update_link_kernels, assembled=assembled)
+      else:
+        raise ValueError(f"config.model.temporal.link_type={self.link_type!r}; "
+                         "expected 'ffn' or 'update'.")
       if previous_kernels is not None:
-        track = temporal.link_kernels(obj, previous_kernels.astype(self.dtype), **temporal_kw)
+        track = link(obj, previous_kernels.astype(self.dtype), **temporal_kw)
       elif self.is_initializing():
-        temporal.link_kernels(obj, obj, **temporal_kw)
+        link(obj, obj, **temporal_kw)
 
     def fcs(num, name):
       block = (functools.partial(nn.Dense, d, use_bias=False, kernel_init=XAVIER,

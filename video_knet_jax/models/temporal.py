@@ -1,5 +1,12 @@
 """Temporal kernel layers: linking (section 3.5) and fusion (section 3.6).
 
+Two tracking links exist in the original: `previous_type='ffn'` (R50 configs,
+`link_kernels`, layers `attention_previous*`/`link_ffn*`) and
+`previous_type='update'` (Swin configs, `update_link_kernels`, suffix
+`_track`, which first updates the previous kernels with the current frame's
+assembled features). Fusion (`fuse_kernels`, suffix `_link`) is the Swin
+configs' `previous_link='update_dynamic_cov'`.
+
 Both are functions, not modules: torch registers these layers directly on the
 stage head (`roi_head.mask_head.{s}.attention_previous...`), so they must be
 called inside the stage head's compact `__call__` and create their layers in
@@ -40,11 +47,32 @@ def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.nda
     K_p' = KernelUpdator(assembled, K_prev)
     c = LN(K + MHA(q=K, k=v=K_p')); K_fused = LN(c + FFN(c))
   """
-  d = kernels.shape[-1]
+  return _update_attend_then_ffn(kernels, previous, assembled, suffix="_link",
+                                 num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
+
+
+def update_link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.ndarray, *,
+                        num_heads: int, ffn_channels: int, dtype: Any = jnp.float32
+                        ) -> jnp.ndarray:
+  """Kernel linking `previous_type='update'` (Swin configs; extensions section 2.2 (b)).
+
+  kernels (the stage's output kernels `obj`), previous (the *unfused* previous
+  kernels), assembled: [B, N, D] -> track kernels [B, N, D].
+    P_t = KernelUpdator_track(assembled, K_prev)
+    t = LN(K + MHA(q=K, k=v=P_t)); K_track = LN(t + FFN(t))
+  """
+  return _update_attend_then_ffn(kernels, previous, assembled, suffix="_track",
+                                 num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
+
+
+def _update_attend_then_ffn(query, previous, assembled, *, suffix: str, num_heads: int,
+                            ffn_channels: int, dtype: Any) -> jnp.ndarray:
+  """`attention_previous_update{suffix}` updates `previous` with `assembled`, then attend + FFN."""
+  d = query.shape[-1]
   prev = kernel_updator.KernelUpdator(d, d, kernel_init=nn.initializers.xavier_uniform(),
                                       dtype=dtype,
-                                      name="attention_previous_update_link")(assembled, previous)
-  return _attend_then_ffn(kernels, prev, suffix="_link",
+                                      name="attention_previous_update" + suffix)(assembled, previous)
+  return _attend_then_ffn(query, prev, suffix=suffix,
                           num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
 
 
@@ -53,7 +81,8 @@ def _attend_then_ffn(query, memory, *, suffix: str, num_heads: int, ffn_channels
   """t = LN(q + MHA(q, k=v=memory)); LN(t + FFN(t)), with the original's layer names.
 
   Layers: `attention_previous{suffix}`, `attention_previous_norm{suffix}`,
-  `link_ffn{suffix}`, `link_ffn_norm{suffix}` (suffix '' = linking, '_link' = fusion).
+  `link_ffn{suffix}`, `link_ffn_norm{suffix}` (suffix '' = ffn linking, '_track' =
+  update linking, '_link' = fusion).
   """
   d = query.shape[-1]
   t = transformer_layers.MultiheadAttention(d, num_heads, dtype=dtype,

@@ -1,4 +1,9 @@
-"""KernelUpdator and VideoKernelUpdateHead (one iterative stage, with linking)."""
+"""KernelUpdator and VideoKernelUpdateHead (one iterative stage, with linking and fusion).
+
+`previous_type='ffn'` (R50) or `'update'` (Swin) tracking link; `fusion=True`
+adds the Swin configs' kernel fusion (`previous_link='update_dynamic_cov'`),
+extensions section 2.2.
+"""
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -86,7 +91,7 @@ class VideoKernelUpdateHead(nn.Module):
   """One stage: assemble, update, interact (MHA), FFN, cls/mask heads; link if previous."""
 
   def __init__(self, channels=256, heads=8, ffn=2048, num_classes=19, num_cls_fcs=1,
-               num_mask_fcs=1, mask_thr=0.5):
+               num_mask_fcs=1, mask_thr=0.5, previous_type="ffn", fusion=False):
     super().__init__()
     c = channels
     self.channels, self.mask_thr = c, mask_thr
@@ -100,11 +105,40 @@ class VideoKernelUpdateHead(nn.Module):
     self.fc_cls = nn.Linear(c, num_classes)
     self.mask_fcs = _fcs(c, num_mask_fcs)
     self.fc_mask = nn.Linear(c, c)
-    # previous_type == 'ffn': built in every stage, used only where previous is given.
-    self.attention_previous = MultiheadAttention(c, heads)
-    self.attention_previous_norm = nn.LayerNorm(c)
-    self.link_ffn = FFN(c, ffn)
-    self.link_ffn_norm = nn.LayerNorm(c)
+    # Built in every stage, used only where previous kernels are given.
+    self.previous_type, self.fusion = previous_type, fusion
+    if previous_type == "ffn":
+      self.attention_previous = MultiheadAttention(c, heads)
+      self.attention_previous_norm = nn.LayerNorm(c)
+      self.link_ffn = FFN(c, ffn)
+      self.link_ffn_norm = nn.LayerNorm(c)
+    else:   # 'update': the track branch (suffix _track) starts with its own KernelUpdator.
+      self.attention_previous_update_track = KernelUpdator(c)
+      self.attention_previous_track = MultiheadAttention(c, heads)
+      self.attention_previous_norm_track = nn.LayerNorm(c)
+      self.link_ffn_track = FFN(c, ffn)
+      self.link_ffn_norm_track = nn.LayerNorm(c)
+    if fusion:
+      self.attention_previous_update_link = KernelUpdator(c)
+      self.attention_previous_link = MultiheadAttention(c, heads)
+      self.attention_previous_norm_link = nn.LayerNorm(c)
+      self.link_ffn_link = FFN(c, ffn)
+      self.link_ffn_norm_link = nn.LayerNorm(c)
+
+  def _update_attend_ffn(self, suffix, query, previous, x_feat):
+    """KernelUpdator{suffix}(x_feat, previous) as memory; LN(q + MHA); LN(t + FFN(t)).
+
+    query [B,N,1,C], previous [B,N,C,1,1], x_feat [B,N,C] -> [B,N,1,C].
+    """
+    b, n, _, c = query.shape
+    prev = getattr(self, "attention_previous_update" + suffix)(
+        x_feat.reshape(b * n, c), previous.reshape(b * n, 1, c))         # [B*N,1,C]
+    q = query.reshape(b, n, c).permute(1, 0, 2)
+    kv = prev.reshape(b, n, c).permute(1, 0, 2)
+    t = getattr(self, "attention_previous_norm" + suffix)(
+        getattr(self, "attention_previous" + suffix)(q, kv, kv))
+    t = t.permute(1, 0, 2).reshape(b, n, 1, c)
+    return getattr(self, "link_ffn_norm" + suffix)(getattr(self, "link_ffn" + suffix)(t))
 
   def forward(self, x, proposal_feat, mask_preds, previous_obj_feats=None):
     """x [B,C,h,w], proposal_feat [B,N,C,1,1], mask_preds [B,N,h,w]."""
@@ -115,13 +149,17 @@ class VideoKernelUpdateHead(nn.Module):
     hard = (mask_preds.sigmoid() > self.mask_thr).float()
     x_feat = torch.einsum("bnhw,bchw->bnc", hard, x)
     proposal_feat = proposal_feat.reshape(b, n, c, -1).permute(0, 1, 3, 2)   # [B,N,1,C]
+    if self.fusion and previous_obj_feats is not None:   # fused kernels replace the input.
+      proposal_feat = self._update_attend_ffn("_link", proposal_feat, previous_obj_feats, x_feat)
     obj = self.kernel_update_conv(x_feat, proposal_feat)
     obj = obj.reshape(b, n, -1).permute(1, 0, 2)                             # [N,B,C]
     obj = self.attention_norm(self.attention(obj))
     obj = obj.permute(1, 0, 2).reshape(b, n, -1, c)                          # [B,N,1,C]
     obj = self.ffn_norm(self.ffn(obj))
     obj_track = None
-    if previous_obj_feats is not None:
+    if previous_obj_feats is not None and self.previous_type == "update":
+      obj_track = self._update_attend_ffn("_track", obj, previous_obj_feats, x_feat)
+    elif previous_obj_feats is not None:
       q = obj.reshape(b, n, -1).permute(1, 0, 2)
       kv = previous_obj_feats.reshape(b, n, -1).permute(1, 0, 2)
       t = self.attention_previous_norm(self.attention_previous(q, kv, kv))

@@ -1,4 +1,4 @@
-"""The whole Video K-Net (R50 KITTI-STEP layout) at test time, one frame per call."""
+"""The whole Video K-Net (R50 or Swin KITTI-STEP layout) at test time, one frame per call."""
 import dataclasses
 
 import torch
@@ -7,6 +7,7 @@ from torch.nn import functional as F
 
 from tests.convert.torch_reference.backbone_neck import FPN, ResNet
 from tests.convert.torch_reference.kernel_head import ConvKernelHead
+from tests.convert.torch_reference.swin import SwinTransformer
 from tests.convert.torch_reference.update_head import VideoKernelUpdateHead
 
 
@@ -30,6 +31,13 @@ class Hparams:
   mask_thr: float = 0.5
   embed_channels: int = 256
   track_num_fcs: int = 2
+  backbone: str = "resnet"          # or 'swin' (then the swin_* fields below).
+  swin_embed: int = 128
+  swin_depths: tuple = (2, 2, 18, 2)
+  swin_heads: tuple = (4, 8, 16, 32)
+  swin_window: int = 7
+  previous_type: str = "ffn"        # Swin configs: 'update'.
+  fusion: bool = False              # Swin configs: True.
 
 
 class RoIHead(nn.Module):
@@ -38,7 +46,8 @@ class RoIHead(nn.Module):
     super().__init__()
     self.mask_head = nn.ModuleList([
         VideoKernelUpdateHead(hp.channels, hp.heads, hp.ffn, hp.num_classes, hp.num_cls_fcs,
-                              hp.num_mask_fcs, hp.mask_thr) for _ in range(hp.num_stages)])
+                              hp.num_mask_fcs, hp.mask_thr, hp.previous_type, hp.fusion)
+        for _ in range(hp.num_stages)])
 
 
 class TrackHead(nn.Module):
@@ -63,7 +72,11 @@ class VideoKNet(nn.Module):
     super().__init__()
     self.hp = hp
     c = hp.channels
-    self.backbone = ResNet(hp.stage_blocks, hp.base_width)
+    if hp.backbone == "swin":
+      self.backbone = SwinTransformer(hp.swin_embed, hp.swin_depths, hp.swin_heads,
+                                      hp.swin_window)
+    else:
+      self.backbone = ResNet(hp.stage_blocks, hp.base_width)
     self.neck = FPN(self.backbone.out_channels, c)
     self.rpn_head = ConvKernelHead(c, hp.groups, hp.num_proposals, hp.num_classes,
                                    hp.num_thing_classes, hp.pe_num_feats, hp.pe_temperature)
