@@ -38,7 +38,8 @@ class PanopticFacts:
     thing_train_ids: semantic ids that carry track ids.
     void_label: the semantic id of unlabelled pixels.
     split_videos: split name -> number of videos (images for image sets).
-    split_frames: split name -> number of frames stored for it.
+    split_frames: split name -> number of frames stored for it (None: not
+      checked).
     labelled_splits: splits that come with panoptic labels.
     frame_height: every image must be this tall (VIPSeg's 720p), or None.
   """
@@ -47,7 +48,7 @@ class PanopticFacts:
   thing_train_ids: tuple[int, ...]
   void_label: int
   split_videos: Mapping[str, int]
-  split_frames: Mapping[str, int]
+  split_frames: Mapping[str, int | None]
   labelled_splits: tuple[str, ...]
   frame_height: int | None = None
 
@@ -68,7 +69,7 @@ class PanopticFacts:
                        num_frames: int) -> None:
     """Raises MissingSplitError unless the split has the facts' size."""
     want = (self.split_videos[split], self.split_frames[split])
-    if (num_videos, num_frames) != want:
+    if num_videos != want[0] or want[1] not in (None, num_frames):
       raise errors.MissingSplitError(
           f"Split {split!r} under {where}: found {num_videos} videos / "
           f"{num_frames} frames, {self.name} has {want[0]} / {want[1]}.")
