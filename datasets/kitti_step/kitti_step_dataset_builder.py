@@ -152,14 +152,14 @@ def _check_label_values(facts, path, semantic, instance) -> None:
     raise errors.BadLabelValueError(
         f"Label {path} has semantic ids {bad[:10]} outside "
         f"0..{facts.num_classes - 1} and {facts.void_label}.")
-  if instance.max(initial=0) >= facts_lib.PANOPTIC_DIVISOR:
+  if instance.max(initial=0) >= facts.label_divisor:
     raise errors.BadLabelValueError(
         f"Label {path} has instance id {int(instance.max())} >= "
-        f"{facts_lib.PANOPTIC_DIVISOR}; panoptic ids would collide.")
+        f"{facts.label_divisor}; panoptic ids would collide.")
 
 
 def _thing_ids(facts, semantic, instance) -> np.ndarray:
-  is_thing = np.isin(semantic, facts.thing_train_ids) & (instance > 0)
+  is_thing = np.isin(semantic, facts.thing_ids) & (instance > 0)
   ids = label_codec.panoptic_ids(semantic[is_thing], instance[is_thing])
   return np.unique(ids).astype(np.int32)
 

@@ -2,11 +2,22 @@
 import dataclasses
 from typing import Any, Mapping
 
+from datasets import facts as dataset_facts
 from datasets.kitti_step import facts as facts_lib
 
 # Bump when the generator's output changes, so cached builds are not reused.
 # 2: val sequences start at first_val_sequence, not after the train sequences.
 GENERATOR_VERSION = 2
+
+# The generated set draws KITTI-STEP's label space (config.data.name
+# 'synthetic_step' in datasets/facts.py).
+LABEL_SPACE = dataset_facts.DatasetFacts(
+    name="synthetic_step",
+    class_names=facts_lib.KITTI_STEP.class_names,
+    thing_ids=facts_lib.KITTI_STEP.thing_ids,
+    void_label=facts_lib.KITTI_STEP.void_label,
+    label_divisor=facts_lib.KITTI_STEP.label_divisor,
+    colors=facts_lib.KITTI_STEP.colors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +76,12 @@ class SyntheticSpec:
     """The frozen record the KITTI-STEP builder checks the tree against."""
     sequences = self.split_sequences()
     return facts_lib.StepFacts(
-        name="synthetic_step",
-        class_names=facts_lib.CITYSCAPES_CLASS_NAMES,
-        thing_train_ids=facts_lib.KITTI_STEP.thing_train_ids,
-        void_label=facts_lib.VOID_LABEL,
+        name=LABEL_SPACE.name,
+        class_names=LABEL_SPACE.class_names,
+        thing_ids=LABEL_SPACE.thing_ids,
+        void_label=LABEL_SPACE.void_label,
+        label_divisor=LABEL_SPACE.label_divisor,
+        colors=LABEL_SPACE.colors,
         split_sequences=sequences,
         split_frames={split: len(seqs) * self.frames_per_sequence
                       for split, seqs in sequences.items()},

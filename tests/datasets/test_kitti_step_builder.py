@@ -73,8 +73,8 @@ def test_label_codec_g_and_b_channels():
 def test_kitti_step_facts():
   f = facts_lib.KITTI_STEP
   assert f.num_classes == 19
-  assert [f.class_names[i] for i in f.thing_train_ids] == ["person", "car"]
-  assert len(f.stuff_train_ids) == 17 and 11 not in f.stuff_train_ids
+  assert [f.class_names[i] for i in f.thing_ids] == ["person", "car"]
+  assert len(f.stuff_ids) == 17 and 11 not in f.stuff_ids
   assert not set(f.split_sequences["train"]) & set(f.split_sequences["val"])
   assert sorted(f.split_sequences["train"] + f.split_sequences["val"]) == list(
       range(21))
