@@ -52,6 +52,7 @@ def get_model_config() -> ml_collections.ConfigDict:
 
   # Temporal parts (section 3.5-3.7).
   m.temporal = ml_collections.ConfigDict()
+  m.temporal.enabled = True                 # False: the original's image K-Net (no temporal layers).
   m.temporal.link = True                    # kernel linking before the embedding head.
   m.temporal.fusion = False                 # kernel fusion (the Swin configs' path).
   m.temporal.link_all_stages = False        # True: original layout (dead stage-0/1 layers).

@@ -61,3 +61,18 @@ def test_unnamed_flax_variable_is_an_error():
   variables = {"params": {"backbone": {"stem": {"kernel": np.zeros((3, 3, 3, 8), np.float32)}}}}
   with pytest.raises(ValueError, match="no PyTorch name.*backbone/stem/kernel"):
     flax_to_torch.flax_to_torch(variables)
+
+
+IMAGE_REFERENCE = [tuple(e) for e in reference_keys.load(reference_keys.KNET_IMAGE_R50)]
+
+
+def test_image_knet_mode_exports_the_original_image_knet_layout():
+  cfg = model_fixtures.config(link_all_stages=True)
+  cfg.model.temporal.enabled = False   # the original's image `KNet`.
+  abstract = model_fixtures.abstract(cfg)
+  assert "track_head" not in abstract["params"] and "embed_fcs" not in abstract["params"]
+  # 37,419,660 parameters (original_state_dict_keys_knet_image.json 'num_parameters').
+  assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(abstract["params"])) == 37_419_660
+  state = flax_to_torch.flax_to_torch(_zeros(abstract), fill_dead_links=False)
+  assert _layout(state) == IMAGE_REFERENCE
+  assert len(state) == 502

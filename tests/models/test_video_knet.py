@@ -135,3 +135,25 @@ def test_clip_forward_matches_per_frame_apply(debug):
   # The key frame is linked to the reference: track kernels differ from its own kernels.
   assert np.abs(np.asarray(key[common.TRACK_KERNELS] - key[common.KERNELS])).max() > 1e-3
 
+
+
+def test_image_knet_mode_is_the_video_model_without_temporal_layers(debug):
+  config, model, variables, clip = debug
+  image_config = kitti_step.get_config("debug")
+  image_config.model.temporal.enabled = False
+  image_model = video_knet.build_model(image_config)
+  images = clip[:, 0]
+  abstract = jax.eval_shape(image_model.init, jax.random.key(0), images)
+  # Its variables are the video model's minus the tracking embedding and link layers.
+  flat_video = dict(jax.tree_util.tree_flatten_with_path(variables)[0])
+  image_vars = jax.tree_util.tree_map_with_path(lambda p, s: flat_video[p], abstract)
+  out = image_model.apply(image_vars, images)
+  expected = model.apply(variables, images)
+  assert common.TRACK_EMBEDDINGS not in out
+  for key in (common.MASK_LOGITS, common.CLS_LOGITS, common.KERNELS):
+    np.testing.assert_array_equal(out[key], expected[key])
+  np.testing.assert_array_equal(out[common.TRACK_KERNELS], out[common.KERNELS])
+  with pytest.raises(ValueError, match="image K-Net"):
+    image_model.apply(image_vars, images, out[common.KERNELS])
+  with pytest.raises(ValueError, match="temporal.enabled"):
+    video_knet.clip_forward(image_model, image_vars, clip)

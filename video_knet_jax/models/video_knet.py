@@ -10,6 +10,10 @@ optionally the previous frame's kernels to a dict keyed by the constants of
   (last stage: fusion / linking with previous kernels)
   embeddings = track_head(fc_embed(embed_fcs(track kernels of the P things)))
 
+`config.model.temporal.enabled=False` builds the original's image `KNet`
+instead: no linking, no fusion, no embedding/track head and no
+TRACK_EMBEDDINGS output (TRACK_KERNELS == KERNELS).
+
 Masks stay at stride 8; `resize.upsample_masks` brings them to stride 2 for
 the losses. The parameter tree mirrors the torch state_dict
 (notes/param_naming.md), so one key table converts checkpoints.
@@ -67,13 +71,16 @@ class VideoKNet(nn.Module):
         kernel_update_head.KernelUpdateHead, num_classes=self.num_classes,
         num_heads=u.num_heads, ffn_channels=u.ffn_channels, num_cls_fcs=u.num_cls_fcs,
         num_mask_fcs=u.num_mask_fcs, mask_thr=u.mask_thr, dtype=dtype)
+    self.temporal = is_temporal(c)
     self.roi_head = kernel_update_head.RoIHead(mask_head=functools.partial(
         kernel_update_head.KernelIterHead, num_stages=c.num_stages, stage=stage,
-        link=t.link, fusion=t.fusion, link_all_stages=t.link_all_stages))
-    self.embed_fcs = embedding_head.make_embed_fcs(d, dtype)
-    self.fc_embed = embedding_head.make_fc_embed(d, dtype)
-    self.track_head = embedding_head.TrackHead(
-        fc_channels=d, embed_channels=t.embed_channels, num_fcs=t.track_num_fcs, dtype=dtype)
+        link=self.temporal and t.link, fusion=self.temporal and t.fusion,
+        link_all_stages=t.link_all_stages))
+    if self.temporal:  # the image K-Net has no tracking embedding.
+      self.embed_fcs = embedding_head.make_embed_fcs(d, dtype)
+      self.fc_embed = embedding_head.make_fc_embed(d, dtype)
+      self.track_head = embedding_head.TrackHead(
+          fc_channels=d, embed_channels=t.embed_channels, num_fcs=t.track_num_fcs, dtype=dtype)
 
   def extract_feats(self, images: jnp.ndarray, train: bool = False) -> Sequence[jnp.ndarray]:
     """images [B, H, W, 3] -> FPN levels P2..P5, each [B, H/s, W/s, D]."""
@@ -88,14 +95,15 @@ class VideoKNet(nn.Module):
             previous_kernels: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
     """FPN levels (+ previous frame's KERNELS [B, N, D]) -> the output dict."""
     rpn = self.rpn_head(feats)
+    if previous_kernels is not None and not self.temporal:
+      raise ValueError("previous_kernels given to an image K-Net "
+                       "(config.model.temporal.enabled=False has no temporal layers).")
     if previous_kernels is not None and previous_kernels.shape != rpn[kernel_head.KERNELS].shape:
       raise ValueError(f"previous_kernels has shape {previous_kernels.shape}; expected "
                        f"{rpn[kernel_head.KERNELS].shape} (a previous output's KERNELS).")
     roi = self.roi_head(rpn[kernel_head.X_FEATS], rpn[kernel_head.KERNELS],
                         rpn[kernel_head.MASKS], previous_kernels)
-    num_p = self.config.num_proposals
     track = roi[kernel_update_head.TRACK]
-    embeddings = self.track_head(self.fc_embed(self.embed_fcs(track[:, :num_p])))
     out = {
         common.RPN_MASK_LOGITS: rpn[kernel_head.THING_MASKS],
         common.RPN_SEG_LOGITS: rpn[kernel_head.SEG_LOGITS],
@@ -105,8 +113,11 @@ class VideoKNet(nn.Module):
         common.CLS_LOGITS: roi[kernel_update_head.STAGE_CLS][-1],
         common.KERNELS: roi[kernel_update_head.OBJ],
         common.TRACK_KERNELS: track,
-        common.TRACK_EMBEDDINGS: embeddings,
     }
+    if self.temporal:
+      num_p = self.config.num_proposals
+      out[common.TRACK_EMBEDDINGS] = self.track_head(
+          self.fc_embed(self.embed_fcs(track[:, :num_p])))
     return {k: v.astype(jnp.float32) for k, v in out.items()}
 
   def __call__(self, images: jnp.ndarray, previous_kernels: Optional[jnp.ndarray] = None, *,
@@ -124,6 +135,9 @@ class VideoKNet(nn.Module):
     linking/fusion gradients reach the reference branch, as in training).
     Returns [key, ref1, ref2, ...].
     """
+    if not self.temporal:
+      raise ValueError("clip_forward needs the temporal model; config.model.temporal.enabled "
+                       "is False (image K-Net: call the model per frame).")
     if images.ndim != 5:
       raise ValueError(f"clip_forward expects images [B, T, H, W, 3], got {images.shape}.")
     b, t = images.shape[:2]
@@ -144,6 +158,11 @@ def _take_frame(key: str, value: jnp.ndarray, b: int, t: int, i: int) -> jnp.nda
   shape = value.shape
   value = value.reshape(*shape[:axis], b, t, *shape[axis + 1:])
   return jnp.take(value, i, axis=axis + 1)
+
+
+def is_temporal(model_config) -> bool:
+  """`config.model.temporal.enabled` (default True); False = the original's image `KNet`."""
+  return bool(model_config.temporal.get("enabled", True))
 
 
 def build_model(config) -> VideoKNet:
