@@ -21,45 +21,28 @@ from etils import epath
 from PIL import Image as PILImage
 
 from datasets import errors
-from datasets.kitti_step import facts as step_facts
+from datasets import facts as dataset_facts
 from datasets.kitti_step import label_codec
 
 # Integer example keys keep (sequence, frame) order with disable_shuffling.
 KEY_STRIDE = 1_000_000
 
 
-@dataclasses.dataclass(frozen=True)
-class PanopticFacts:
-  """What a (video) panoptic data set is made of.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PanopticFacts(dataset_facts.DatasetFacts):
+  """A (video) panoptic data set: its label space (DatasetFacts) and splits.
 
-  Attributes:
-    name: short name, used in error messages.
-    class_names: one name per semantic id 0..num_classes-1 (data set order).
-    thing_train_ids: semantic ids that carry track ids.
-    void_label: the semantic id of unlabelled pixels.
+  Attributes (besides DatasetFacts'):
     split_videos: split name -> number of videos (images for image sets).
     split_frames: split name -> number of frames stored for it (None: not
       checked).
     labelled_splits: splits that come with panoptic labels.
     frame_height: every image must be this tall (VIPSeg's 720p), or None.
   """
-  name: str
-  class_names: tuple[str, ...]
-  thing_train_ids: tuple[int, ...]
-  void_label: int
   split_videos: Mapping[str, int]
   split_frames: Mapping[str, int | None]
   labelled_splits: tuple[str, ...]
   frame_height: int | None = None
-
-  @property
-  def num_classes(self) -> int:
-    return len(self.class_names)
-
-  @property
-  def stuff_train_ids(self) -> tuple[int, ...]:
-    return tuple(c for c in range(self.num_classes)
-                 if c not in self.thing_train_ids)
 
   @property
   def splits(self) -> tuple[str, ...]:
@@ -155,11 +138,11 @@ def labelled_example(facts: PanopticFacts, label_path, image_bytes: bytes,
     raise errors.BadLabelValueError(
         f"Label {label_path} has semantic ids {bad[:10]} outside "
         f"0..{facts.num_classes - 1} and {facts.void_label}.")
-  if instance.max(initial=0) >= step_facts.PANOPTIC_DIVISOR:
+  if instance.max(initial=0) >= facts.label_divisor:
     raise errors.IdCollisionError(
         f"Label {label_path}: track id {int(instance.max())} >= "
-        f"{step_facts.PANOPTIC_DIVISOR}; panoptic ids would collide.")
-  is_thing = np.isin(semantic, facts.thing_train_ids) & (instance > 0)
+        f"{facts.label_divisor}; panoptic ids would collide.")
+  is_thing = np.isin(semantic, facts.thing_ids) & (instance > 0)
   thing_ids = np.unique(label_codec.panoptic_ids(semantic[is_thing],
                                                  instance[is_thing]))
   return {

@@ -91,7 +91,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             file_name=file_name)
         continue
       semantic, track, label_path = read_label(
-          root, split, image_path, size, self.facts.thing_train_ids)
+          root, split, image_path, size, self.facts.thing_ids)
       yield index, frame_examples.labelled_example(
           self.facts, label_path, image_bytes, semantic, track,
           sequence_id=index, frame_index=0, file_name=file_name)
@@ -124,7 +124,7 @@ def find_images(root: epath.Path, split: str) -> list[epath.Path]:
   return [path for *_, path in sorted(found)]
 
 
-def read_label(root, split, image_path, image_size, thing_train_ids):
+def read_label(root, split, image_path, image_size, thing_ids):
   """(semantic [H, W], track [H, W], labelTrainIds path) of one image."""
   stem = image_path.name[:-len("_leftImg8bit.png")]
   gt_dir = root / "gtFine" / split / image_path.parent.name
@@ -151,7 +151,7 @@ def read_label(root, split, image_path, image_size, thing_train_ids):
         f"{instance_path} pixel (y={y}, x={x}) holds {instance[y, x]} (class "
         f"{class_of_instance[y, x]}) but {label_path} says class "
         f"{label[y, x]}.")
-  is_step_thing = has_instance & np.isin(label, thing_train_ids)
+  is_step_thing = has_instance & np.isin(label, thing_ids)
   track = np.where(is_step_thing,
                    instance % facts_lib.INSTANCE_DIVISOR + 1, 0)
   return label, track, label_path

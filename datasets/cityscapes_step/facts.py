@@ -6,14 +6,17 @@ only person and car carry instance ids (the original's
 `KNetInsAdapterCherryPick(cherry=[11, 13])`): the other six Cityscapes thing
 classes are used as stuff. Split sizes are Cityscapes' fine splits.
 """
+from datasets import cityscapes_labels
 from datasets import frame_examples
 from datasets.kitti_step import facts as step_facts
 
 CITYSCAPES_STEP = frame_examples.PanopticFacts(
     name="cityscapes_step",
-    class_names=step_facts.CITYSCAPES_CLASS_NAMES,
-    thing_train_ids=step_facts.KITTI_STEP.thing_train_ids,   # person, car.
-    void_label=step_facts.VOID_LABEL,
+    class_names=cityscapes_labels.CLASS_NAMES,
+    thing_ids=step_facts.KITTI_STEP.thing_ids,   # person, car.
+    void_label=cityscapes_labels.VOID_LABEL,
+    label_divisor=step_facts.PANOPTIC_DIVISOR,
+    colors=cityscapes_labels.COLORS,
     split_videos={"train": 2975, "val": 500, "test": 1525},
     split_frames={"train": 2975, "val": 500, "test": 1525},
     labelled_splits=("train", "val"),

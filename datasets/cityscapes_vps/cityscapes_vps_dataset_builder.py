@@ -94,7 +94,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return generators
 
   def _generate_examples(self, root, frames):
-    class_of = {c: (c, c in self.facts.thing_train_ids)
+    class_of = {c: (c, c in self.facts.thing_ids)
                 for c in range(self.facts.num_classes)}
     tracks, video = None, None
     for frame in frames:

@@ -7,6 +7,7 @@ the original Cityscapes fine frame): 2,400 / 300 / 300 labelled frames. Train
 ships only its labelled frames (`train/img`), val and test all 30
 (`img_all`); test labels are not public.
 """
+from datasets import cityscapes_labels
 from datasets import frame_examples
 from datasets.kitti_step import facts as step_facts
 
@@ -16,9 +17,11 @@ FINE_FRAME_INDEX = 19   # 0-based index of the `_leftImg8bit` frame.
 
 CITYSCAPES_VPS = frame_examples.PanopticFacts(
     name="cityscapes_vps",
-    class_names=step_facts.CITYSCAPES_CLASS_NAMES,
-    thing_train_ids=tuple(range(11, 19)),
-    void_label=step_facts.VOID_LABEL,
+    class_names=cityscapes_labels.CLASS_NAMES,
+    thing_ids=tuple(range(11, 19)),   # person .. bicycle, model order.
+    void_label=cityscapes_labels.VOID_LABEL,
+    label_divisor=step_facts.PANOPTIC_DIVISOR,
+    colors=cityscapes_labels.COLORS,
     split_videos={"train": 400, "val": 50, "test": 50},
     split_frames={"train": 2400, "val": 1500, "test": 1500},
     labelled_splits=("train", "val"),

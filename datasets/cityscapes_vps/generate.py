@@ -120,14 +120,14 @@ def write_tree(out_dir, spec: CityscapesVpsSpec) -> epath.Path:
 
 def categories() -> list[dict]:
   facts = facts_lib.CITYSCAPES_VPS
-  return [{"id": c, "name": name, "isthing": int(c in facts.thing_train_ids),
-           "supercategory": "thing" if c in facts.thing_train_ids else "stuff"}
+  return [{"id": c, "name": name, "isthing": int(c in facts.thing_ids),
+           "color": list(facts.colors[c])}
           for c, name in enumerate(facts.class_names)]
 
 
 def _segments(semantic, instance, segment_of, used_ids, rng):
   """[H, W] COCO ids and the JSON segments of one labelled frame."""
-  things = facts_lib.CITYSCAPES_VPS.thing_train_ids
+  things = facts_lib.CITYSCAPES_VPS.thing_ids
   semantic = semantic.astype(np.int64)
   value = np.where(instance > 0,
                    semantic * step_facts.PANOPTIC_DIVISOR + instance, semantic)

@@ -97,7 +97,8 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
   rng = np.random.default_rng([spec.seed, 11])
   used_ids = {0}
   categories = [{"id": c, "name": name,
-                 "isthing": int(c in facts_lib.THING_IDS)}
+                 "isthing": int(c in facts_lib.THING_IDS),
+                 "color": list(facts_lib.COLORS[c])}
                 for c, name in enumerate(facts_lib.CLASS_NAMES)]
   (root / builder_lib.CATEGORIES_JSON).write_text(json.dumps(categories))
   sequence = 0

@@ -87,7 +87,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return generators
 
   def _generate_examples(self, root, frames):
-    class_of = {c: (c, c in self.facts.thing_train_ids)
+    class_of = {c: (c, c in self.facts.thing_ids)
                 for c in range(self.facts.num_classes)}
     tracks, sequence = None, None
     for frame in frames:
@@ -127,7 +127,7 @@ def check_categories(path: epath.Path, facts) -> None:
   except (KeyError, TypeError, ValueError) as e:
     raise errors.BadJsonError(
         f"{path}: expected a list of {{id, name, isthing}}: {e!r}") from e
-  expected = {c: (name, c in facts.thing_train_ids)
+  expected = {c: (name, c in facts.thing_ids)
               for c, name in enumerate(facts.class_names)}
   if found != expected:
     diff = sorted(set(found.items()) ^ set(expected.items()))[:4]

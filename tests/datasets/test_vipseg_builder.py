@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from datasets import errors
+from datasets import facts as dataset_facts
 from datasets.kitti_step import label_codec
 from datasets.vipseg import facts as facts_lib
 from datasets.vipseg import generate
@@ -39,11 +40,20 @@ def _read(builder, split, raw_image=False):
 
 
 def test_facts():
-  f = facts_lib.VIPSEG
-  assert f.num_classes == 124 and len(f.thing_train_ids) == 58
-  assert len(f.stuff_train_ids) == 66
-  assert f.class_names[60] == "person" and 60 in f.thing_train_ids
-  assert f.class_names[0] == "wall" and 0 in f.stuff_train_ids
+  f = dataset_facts.facts_for_name("vipseg")
+  assert f is facts_lib.VIPSEG
+  assert dataset_facts.facts_for_name("cityscapes_vps").thing_names == (
+      "person", "rider", "car", "truck", "bus", "train", "motorcycle",
+      "bicycle")
+  assert dataset_facts.facts_for_name("cityscapes_step").thing_names == (
+      "person", "car")
+  assert f.num_classes == 124 and len(f.thing_ids) == 58
+  assert len(f.stuff_ids) == 66
+  assert f.class_names[60] == "person" and 60 in f.thing_ids
+  assert f.class_names[0] == "wall" and 0 in f.stuff_ids
+  # Model order: the 58 things (door first), then the 66 stuff classes.
+  assert f.model_to_semantic[:2] == (2, 4) and f.model_to_semantic[58] == 0
+  assert f.colors[60] == (11, 200, 200)
 
 
 def test_round_trip(tree, tmp_path):
