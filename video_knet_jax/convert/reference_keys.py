@@ -12,6 +12,7 @@ from typing import Iterable, NamedTuple
 
 VIDEO_KNET_R50 = "video_knet_r50"
 KNET_IMAGE_R50 = "knet_image_r50"
+VIDEO_KNET_VIPSEG_R50 = "video_knet_vipseg_r50"   # 124 classes (58 things).
 
 _DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
 
@@ -27,7 +28,8 @@ def load(name: str) -> tuple[Entry, ...]:
   """Entries of `reference_keys/{name}.tsv`, in the original registration order."""
   path = os.path.join(_DIR, name + ".tsv")
   if not os.path.exists(path):
-    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}.")
+    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}, "
+                     f"{VIDEO_KNET_VIPSEG_R50}.")
   entries = []
   with open(path) as f:
     for line in f:
