@@ -46,6 +46,7 @@ def get_config(arg: str = ""):
   # Test at the 720p frames; 16:9 frames are 1280 wide (wider frames need a
   # larger canvas: the eval pipeline names the file).
   d.eval_size = (720, 1280)
+  d.submission_format = "vipseg"          # pan_pred/<video>/*.png + pred.json.
   # The original pads before normalising (pad value 0 -> -mean/std); this
   # pipeline pads after (0) as for KITTI-STEP: a known difference.
 
