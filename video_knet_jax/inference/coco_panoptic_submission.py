@@ -9,8 +9,9 @@ R + 256 G + 65536 B, 0 = void) plus `pred.json` listing each frame's segments
   vipseg:         pan_pred/<video>/<frame>.png and pred.json
                   {"annotations": [{video_id, annotations: [...]}]}
                   (VIPSeg-Dataset eval_vpq_vspw.py), every frame.
-Segment ids are semantic + 256 * track id (track 0 for stuff), so one class
-and track keep one id over a video and ids stay below 2**24.
+Segment ids are 1 + semantic + 256 * track id (track 0 for stuff; 0 stays
+void), so one class and track keep one id over a video and ids stay below
+2**24.
 """
 import json
 import os
@@ -30,7 +31,9 @@ def segment_ids(semantic: np.ndarray, ids: np.ndarray,
     raise ValueError("COCO panoptic PNG: track ids must be in [0, 65535].")
   if semantic.min(initial=0) < 0 or semantic.max(initial=0) > 255:
     raise ValueError("COCO panoptic PNG: semantic ids must be in [0, 255].")
-  return np.where(semantic == void_label, 0, semantic + 256 * ids)
+  if void_label < 255 and semantic.max(initial=0) == 255:
+    raise ValueError("COCO panoptic PNG: class 255 only as the void label.")
+  return np.where(semantic == void_label, 0, 1 + semantic + 256 * ids)
 
 
 class SubmissionWriter:
@@ -48,7 +51,7 @@ class SubmissionWriter:
     """Writes one frame (file_name: the stored image path); returns its PNG."""
     seg = segment_ids(semantic, ids, self.void_label)
     values, areas = np.unique(seg, return_counts=True)
-    segments = [{"id": int(v), "category_id": int(v % 256), "iscrowd": 0,
+    segments = [{"id": int(v), "category_id": int((v - 1) % 256), "iscrowd": 0,
                  "area": int(a)} for v, a in zip(values, areas) if v]
     base = os.path.basename(file_name)
     stem = os.path.splitext(base)[0]
