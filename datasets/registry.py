@@ -60,16 +60,20 @@ def spec(config):
   return entry.spec(**{k: int(v) for k, v in values.items()})
 
 
-def make_builder(config, data_dir: epath.Path) -> tfds.core.DatasetBuilder:
-  """The (possibly unprepared) builder of a registered `config.data.name`."""
+def make_builder(config, data_dir: epath.Path,
+                 **builder_kwargs) -> tfds.core.DatasetBuilder:
+  """The (possibly unprepared) builder of a registered `config.data.name`;
+  `builder_kwargs` (e.g. file_format) go to the TFDS builder."""
   entry = DATASETS[config.data.name]
   generated = spec(config)
   if generated is None:
-    return entry.builder(config=entry.real_config, data_dir=os.fspath(data_dir))
+    return entry.builder(config=entry.real_config,
+                         data_dir=os.fspath(data_dir), **builder_kwargs)
   builder_config = entry.builder_config(
       name=generated.config_name(), facts=generated.facts(),
       description=f"Generated {config.data.name} set {generated}.")
-  return entry.builder(config=builder_config, data_dir=os.fspath(data_dir))
+  return entry.builder(config=builder_config, data_dir=os.fspath(data_dir),
+                       **builder_kwargs)
 
 
 def manual_dir(config, data_dir: epath.Path) -> str | None:
