@@ -82,7 +82,7 @@ def _evaluate_model() -> int:
   metrics = evaluate_lib.evaluate_variables(
       _CONFIG.value, variables, output_dir, split=_SPLIT.value,
       association=_ASSOCIATION.value, max_sequences=_MAX_SEQUENCES.value)
-  print(f"\n{_ASSOCIATION.value} association, {metrics['num_frames']} frames "
+  print(f"\n{metrics['association']} association, {metrics['num_frames']} frames "
         f"({source}):\n{evaluate_lib.format_table(metrics)}\n"
         f"Results in {output_dir}")
   return 0

@@ -3,12 +3,15 @@ r"""Builds a data set from Python (the `tfds build` CLI needs apache_beam).
   # KITTI-STEP from a manually downloaded tree (either layout, docs/DATA.md):
   python -m datasets.build --dataset=kitti_step \
       --manual_dir=/data/kitti-step --data_dir=~/tensorflow_datasets
+  # Cityscapes-STEP / Cityscapes-VPS / VIPSeg from their trees (docs/DATA.md):
+  python -m datasets.build --dataset=vipseg --manual_dir=/data/VIPSeg_720P
   # The synthetic set of a config (what training does on first use):
   python -m datasets.build --config=configs/synthetic_step.py
   # Only write the synthetic tree (e.g. to look at it), in either layout:
   python -m datasets.build --dataset=synthetic_step --tree_only \
       --manual_dir=/tmp/synthetic_tree --layout=video_knet
 """
+import importlib
 import os
 import sys
 
@@ -16,8 +19,9 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-_DATASET = flags.DEFINE_enum("dataset", None, ["kitti_step", "synthetic_step"],
-                             "Data set to build (or use --config).")
+_DATASET = flags.DEFINE_enum("dataset", None, [
+    "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",
+    "vipseg"], "Data set to build (or use --config).")
 config_flags.DEFINE_config_file("config", None, "A training config; its "
                                 "config.data selects and sizes the data set.")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "KITTI-STEP tree (input) "
@@ -34,11 +38,10 @@ def _config():
   config = flags.FLAGS.config
   if config is None:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-    import kitti_step  # pylint: disable=g-import-not-at-top
-    import synthetic_step  # pylint: disable=g-import-not-at-top
     if _DATASET.value is None:
       raise app.UsageError("Pass --dataset or --config.")
-    module = kitti_step if _DATASET.value == "kitti_step" else synthetic_step
+    # configs/<dataset>.py holds each data set's recipe.
+    module = importlib.import_module(_DATASET.value)
     config = module.get_config()
   if _MANUAL_DIR.value:
     config.data.manual_dir = _MANUAL_DIR.value

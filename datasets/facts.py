@@ -94,6 +94,9 @@ class DatasetFacts:
 _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "kitti_step": "datasets.kitti_step.facts:KITTI_STEP",
     "synthetic_step": "datasets.synthetic_step.spec:LABEL_SPACE",
+    "cityscapes_step": "datasets.cityscapes_step.facts:CITYSCAPES_STEP",
+    "cityscapes_vps": "datasets.cityscapes_vps.facts:CITYSCAPES_VPS",
+    "vipseg": "datasets.vipseg.facts:VIPSEG",
 }
 
 

@@ -21,6 +21,7 @@ SEQUENCE_ID = "sequence_id"      # [B] int32.
 FRAME_INDEX = "frame_index"      # [B, T] int32.
 PANOPTIC = "panoptic"            # [.., H, W] int32 semantic * 1000 + instance (eval).
 ORIGINAL_SIZE = "original_size"  # (H0, W0) of an eval frame before padding.
+FILE_NAME = "file_name"          # str, an eval frame's image path in its data set.
 
 # ----------------------------------------------------------------------------
 # Model output keys (`VideoKNet.apply(...)` returns a dict with these).

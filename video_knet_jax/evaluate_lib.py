@@ -20,6 +20,7 @@ from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib
 from video_knet_jax.evaluation import vpq as vpq_lib
+from video_knet_jax.inference import coco_panoptic_submission
 from video_knet_jax.inference import kitti_step_png
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.inference import visualize
@@ -69,6 +70,8 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
   prepare.ensure_dataset(config)
   os.makedirs(output_dir, exist_ok=True)
   model = video_knet.build_model(config)
+  if not video_knet.is_temporal(config.model):
+    association = "mask_iou"   # the image K-Net has no embeddings.
   predictor = predictor_lib.VideoPredictor(model, variables, config,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)
@@ -76,6 +79,14 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
   stq, vpq = make_metrics(facts)
 
   prediction_dir = os.path.join(output_dir, "predictions")
+  # Data sets labelled every `gap` frames (Cityscapes-VPS: 5) are run through
+  # every frame but scored, and submitted, on the labelled ones only.
+  gap = int(config.data.get("labelled_frame_gap", 1))
+  submission_format = config.data.get("submission_format", "kitti_step")
+  submission = None
+  if write_predictions and submission_format != "kitti_step":
+    submission = coco_panoptic_submission.SubmissionWriter(
+        prediction_dir, submission_format, config.data.ignore_label)
   picture_dir = os.path.join(output_dir, "pictures")
   gif_frames = []
   num_frames, start = 0, time.time()
@@ -87,6 +98,11 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
     results = predictor.predict_eval_sequence(frames)
     for frame, result in zip(frames, results):
       frame_index = int(frame[common.FRAME_INDEX])
+      if submission is not None and (frame_index + 1) % gap == 0:
+        submission.add(frame[common.FILE_NAME], sequence_id, result.semantic,
+                       result.ids)
+      if common.PANOPTIC not in frame:
+        continue   # an unlabelled frame: predicted (online), not scored.
       pred = predictor_lib.panoptic_label(result.semantic, result.ids,
                                           LABEL_DIVISOR)
       gt = _reencode_gt(frame[common.PANOPTIC], facts.label_divisor)
@@ -96,7 +112,7 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
       counts = segment_counts.count_pairs(gt, pred)
       stq.update_counts(counts, sequence_id)
       vpq.update_counts(counts, sequence_id)
-      if write_predictions:
+      if write_predictions and submission is None:
         kitti_step_png.write_kitti_step_png(
             kitti_step_png.submission_path(prediction_dir, sequence_id,
                                            frame_index),
@@ -126,7 +142,12 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
     gif_frames[0].save(os.path.join(output_dir, "sequence.gif"),
                        save_all=True, append_images=gif_frames[1:],
                        duration=200, loop=0)
+  if submission is not None:
+    submission.close()
   metrics = summarize(stq.result(), vpq.result())
+  if gap > 1:   # windows of n labelled frames span (n - 1) * gap frames.
+    for n in VPQ_WINDOWS:
+      metrics[f"VPQ_span{(n - 1) * gap}"] = metrics[f"VPQ_k{n}"]
   metrics["num_frames"] = num_frames
   metrics["association"] = association
   with open(os.path.join(output_dir, METRICS_FILE), "w") as f:

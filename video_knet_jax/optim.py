@@ -18,6 +18,11 @@ FROZEN, BACKBONE, DEFAULT = "frozen", "backbone", "default"
 
 def steps_per_epoch(config: ml_collections.ConfigDict) -> int:
   """Steps in one epoch: frames x dataset repeats / global batch."""
+  if config.train.num_train_frames <= 0:
+    raise ValueError(
+        "config.train.num_train_frames must be the train split's frame count "
+        "to turn epochs into steps (or set config.train.num_steps and "
+        "config.optim.decay_steps).")
   frames = config.train.num_train_frames * config.train.dataset_repeats
   return max(1, frames // config.train.batch_size)
 

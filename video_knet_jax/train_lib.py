@@ -25,6 +25,7 @@ from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import shapes
 from video_knet_jax import sharding
+from video_knet_jax.losses import image_loss
 from video_knet_jax.losses import video_loss
 from video_knet_jax.models import backbones
 from video_knet_jax.models import video_knet
@@ -50,8 +51,13 @@ def dummy_clip(config: ml_collections.ConfigDict, batch_size: int = 1
 
 
 def init_variables(model, config, rng) -> dict:
-  """Model variables; `clip_forward` traces the linking path too."""
-  variables = model.init(rng, dummy_clip(config), method=video_knet.VideoKNet.clip_forward)
+  """Model variables; `clip_forward` traces the linking path too (an image
+  K-Net, `config.model.temporal.enabled=False`, is traced on one frame)."""
+  if not video_knet.is_temporal(config.model):
+    variables = model.init(rng, dummy_clip(config)[:, 0])
+  else:
+    variables = model.init(rng, dummy_clip(config),
+                           method=video_knet.VideoKNet.clip_forward)
   return {"params": variables["params"],
           "batch_stats": variables.get("batch_stats", {})}
 
@@ -127,20 +133,27 @@ def merge_init_from(state: TrainState, loaded: dict, *, strict: bool
 def make_train_step(config, model, tx) -> Callable:
   """Returns `step(state, batch) -> (state, measurements)` (not yet jitted)."""
   train_bn = not config.model.backbone.get("norm_eval", True)  # Swin: LayerNorm only.
+  temporal = video_knet.is_temporal(config.model)
 
   def loss_fn(params, batch_stats, batch, rng):
     variables = {"params": params, "batch_stats": batch_stats}
     rngs = {"dropout": rng}   # Swin drop path (stochastic depth).
+    # The image K-Net sees frame 0 of single-frame clips (num_refs = 0).
+    images = batch[common.IMAGE] if temporal else batch[common.IMAGE][:, 0]
+    method = video_knet.VideoKNet.clip_forward if temporal else None
     if train_bn:
       frame_outputs, updates = model.apply(
-          variables, batch[common.IMAGE], train=True, rngs=rngs,
-          method=video_knet.VideoKNet.clip_forward, mutable=["batch_stats"])
+          variables, images, train=True, rngs=rngs, method=method,
+          mutable=["batch_stats"])
       new_stats = updates["batch_stats"]
     else:
-      frame_outputs = model.apply(variables, batch[common.IMAGE], train=True, rngs=rngs,
-                                  method=video_knet.VideoKNet.clip_forward)
+      frame_outputs = model.apply(variables, images, train=True, rngs=rngs,
+                                  method=method)
       new_stats = batch_stats
-    loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
+    if temporal:
+      loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
+    else:
+      loss, parts = image_loss.image_knet_loss(frame_outputs, batch, config)
     return loss, (parts, new_stats)
 
   schedule = optim.learning_rate_schedule(config)

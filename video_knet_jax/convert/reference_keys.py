@@ -15,7 +15,9 @@ KNET_IMAGE_R50 = "knet_image_r50"
 VIDEO_KNET_SWINB = "video_knet_swinb"
 VIDEO_KNET_SWINL = "video_knet_swinl"
 KNET_IMAGE_SWINB = "knet_image_swinb"
-ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB)
+VIDEO_KNET_VIPSEG_R50 = "video_knet_vipseg_r50"   # 124 classes (58 things).
+ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB,
+       VIDEO_KNET_VIPSEG_R50)
 # Lists whose registration orders together cover every module family (ResNet,
 # Swin, ffn link, fusion + update link); see `registration_sort_key`.
 ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB)

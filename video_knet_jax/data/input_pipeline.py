@@ -286,7 +286,8 @@ def _eval_frame(ex, canvas):
   padding[:h0, :w0] = False
   out = {common.IMAGE: image, common.PADDING_MASK: padding,
          common.FRAME_INDEX: int(ex["frame_index"]),
-         common.ORIGINAL_SIZE: (h0, w0)}
+         common.ORIGINAL_SIZE: (h0, w0),
+         common.FILE_NAME: ex["file_name"].decode()}
   if ex["has_label"]:
     out[common.PANOPTIC] = ex["panoptic"].astype(np.int32)
   return out

@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from jax.experimental import multihost_utils
 
+from datasets import registry
 from datasets.kitti_step import kitti_step_dataset_builder as kitti_step_builder
 from datasets.synthetic_step import generate as synthetic_generate
 from datasets.synthetic_step import spec as synthetic_spec
@@ -49,8 +50,11 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
     return kitti_step_builder.Builder(config=step_config,
                                       data_dir=os.fspath(root),
                                       file_format=FILE_FORMAT)
+  if config.data.name in registry.DATASETS:
+    return registry.make_builder(config, root)
   raise ValueError(f"config.data.name={config.data.name!r}; expected "
-                   f"{KITTI_STEP!r} or {SYNTHETIC_STEP!r}.")
+                   f"{KITTI_STEP!r}, {SYNTHETIC_STEP!r} or one of "
+                   f"{sorted(registry.DATASETS)}.")
 
 
 def hide_gpus_from_tf() -> None:
@@ -84,6 +88,8 @@ def _prepare(config, builder) -> None:
     manual_dir = synthetic_generate.write_tree(
         data_dir_root(config) / "downloads" / "manual" / spec.config_name(),
         spec)
+  elif config.data.name in registry.DATASETS:
+    manual_dir = registry.manual_dir(config, data_dir_root(config))
   else:
     manual_dir = config.data.manual_dir or None
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(

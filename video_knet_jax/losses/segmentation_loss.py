@@ -115,9 +115,29 @@ def rpn_losses(mask_logits: jax.Array, seg_logits: jax.Array,
           mask_losses.mask_dice_loss(mask_logits, targets, matched)),
       "rpn_loss_rank": lc.rpn_rank * class_losses.mean_cross_entropy(
           mask_logits, rank, rank_ignore),
-      "rpn_loss_seg": lc.rpn_seg * class_losses.mean_cross_entropy(
-          seg_logits, seg, num_classes),
+      "rpn_loss_seg": lc.rpn_seg * _semantic_loss(seg_logits, seg, lc),
   }
+
+
+def _semantic_loss(seg_logits: jax.Array, labels: jax.Array, lc) -> jax.Array:
+  """rpn seg loss on [B, C, H, W] logits, labels [B, H, W] (C = ignored).
+
+  'ce' (the video recipe): mmdet softmax CE, ignored pixels in the mean.
+  'focal' (the image K-Net pretraining, section 7.1): mmdet sigmoid focal,
+  an ignored pixel is all-negative (mmdet's background label), mean over
+  every pixel and class.
+  """
+  num_classes = seg_logits.shape[1]
+  kind = lc.get("rpn_seg_type", "ce")
+  if kind == "ce":
+    return class_losses.mean_cross_entropy(seg_logits, labels, num_classes)
+  if kind == "focal":
+    onehot = jax.nn.one_hot(labels, num_classes, axis=1)   # C -> all zero.
+    return jnp.mean(class_losses.sigmoid_focal_loss(
+        jnp.moveaxis(seg_logits, 1, -1), jnp.moveaxis(onehot, 1, -1), 1.0,
+        alpha=lc.focal_alpha, gamma=lc.focal_gamma))
+  raise ValueError(f"config.loss.rpn_seg_type={kind!r}; expected 'ce' or "
+                   "'focal'.")
 
 
 class StageTargets(NamedTuple):

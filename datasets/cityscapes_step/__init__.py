@@ -1,0 +1,1 @@
+"""Cityscapes-STEP: Cityscapes fine images with KITTI-STEP's label space."""

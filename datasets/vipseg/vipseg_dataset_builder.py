@@ -1,0 +1,186 @@
+"""TFDS builder for VIPSeg at 720p, one example per frame.
+
+Reads the tree the data set's own scripts produce (docs/DATA.md):
+`change2_720p.py` (frames resized to height 720, bilinear; masks nearest),
+`create_panoptic_video_labels.py` and `splitjson.py`:
+  VIPSeg_720P/images/<video>/<frame>.jpg
+  VIPSeg_720P/panomasksRGB/<video>/<frame>.png     COCO panoptic RGB ids
+  VIPSeg_720P/panoptic_gt_VIPSeg_{train,val}.json  per-video segments
+  VIPSeg_720P/panoVIPSeg_categories.json
+  VIPSeg_720P/{train,val}.txt                      the data set's video lists
+sequence_id is the video's line in its list and frame_index its rank among
+the video's frames sorted by name (as Video K-Net's `vipseg_dvps.py`). The
+JPEG bytes are stored unchanged; labels go to the KITTI-STEP layout
+(`datasets/frame_examples.py`) with R = VIPSeg class id 0..123, 255 = void.
+"""
+import dataclasses
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from datasets import coco_panoptic_video
+from datasets import errors
+from datasets import frame_examples
+from datasets.vipseg import facts as facts_lib
+
+CATEGORIES_JSON = "panoVIPSeg_categories.json"
+IMAGE_DIR, LABEL_DIR = "images", "panomasksRGB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+  sequence_id: int
+  frame_index: int
+  image_path: epath.Path
+  label_path: epath.Path
+  segments: tuple
+
+
+@dataclasses.dataclass(eq=False)
+class VipsegConfig(tfds.core.BuilderConfig):
+  facts: frame_examples.PanopticFacts = dataclasses.field(
+      default=facts_lib.VIPSEG, repr=False)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """VIPSeg video panoptic segmentation (124 classes), one example per frame."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  BUILDER_CONFIGS = [VipsegConfig(name="vipseg_720p",
+                                  description="VIPSeg 720p (manual download).")]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+  Download VIPSeg (https://github.com/VIPSeg-Dataset/VIPSeg-Dataset), then
+  in the unpacked folder run the data set's scripts change2_720p.py,
+  create_panoptic_video_labels.py and splitjson.py, copy train.txt, val.txt
+  and panoVIPSeg_categories.json into VIPSeg_720P/, and point the manual dir
+  at VIPSeg_720P/ (docs/DATA.md).
+  """
+
+  @property
+  def facts(self) -> frame_examples.PanopticFacts:
+    return self.builder_config.facts
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=("VIPSeg 720p frames; label R = class id (0..123), "
+                     "G*256+B = track id (per video)."),
+        features=frame_examples.features("jpeg"),
+        homepage="https://github.com/VIPSeg-Dataset/VIPSeg-Dataset",
+        disable_shuffling=True,
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = frame_examples.manual_dir(dl_manager)
+    if not (root / IMAGE_DIR).is_dir():
+      raise errors.MissingManualDirError(
+          f"VIPSeg manual directory {root} has no {IMAGE_DIR}/; point it at "
+          "VIPSeg_720P/ (see docs/DATA.md).")
+    check_categories(root / CATEGORIES_JSON, self.facts)
+    generators = {}
+    for split in self.facts.splits:
+      videos = read_video_list(root / f"{split}.txt")
+      frames = find_frames(root, split, videos)
+      self.facts.check_split_size(root, split, len(videos), len(frames))
+      generators[split] = self._generate_examples(root, frames)
+    return generators
+
+  def _generate_examples(self, root, frames):
+    class_of = {c: (c, c in self.facts.thing_ids)
+                for c in range(self.facts.num_classes)}
+    tracks, sequence = None, None
+    for frame in frames:
+      if frame.sequence_id != sequence:
+        sequence = frame.sequence_id
+        tracks = coco_panoptic_video.VideoTracks(class_of,
+                                                 self.facts.void_label)
+      image_bytes, _, size = frame_examples.read_image(
+          frame.image_path, ("JPEG",), ("RGB",))
+      frame_examples.check_height(self.facts, frame.image_path, size)
+      _, rgb, label_size = frame_examples.read_image(
+          frame.label_path, ("PNG",), ("RGB",))
+      frame_examples.check_same_size(frame.label_path, label_size,
+                                     frame.image_path, size)
+      semantic, track = tracks.decode(
+          frame.label_path, coco_panoptic_video.rgb_to_id(rgb),
+          list(frame.segments))
+      yield (frame_examples.example_key(frame.sequence_id, frame.frame_index),
+             frame_examples.labelled_example(
+                 self.facts, frame.label_path, image_bytes, semantic, track,
+                 sequence_id=frame.sequence_id, frame_index=frame.frame_index,
+                 file_name=str(frame.image_path.relative_to(root))))
+
+
+def read_video_list(path: epath.Path) -> list[str]:
+  if not path.exists():
+    raise errors.MissingSplitError(f"Missing video list {path}.")
+  return [line.strip() for line in path.read_text().splitlines()
+          if line.strip()]
+
+
+def check_categories(path: epath.Path, facts) -> None:
+  """The shipped category table must be the facts' (ids, names, things)."""
+  categories = coco_panoptic_video.load_json(path)
+  try:
+    found = {int(c["id"]): (c["name"], bool(c["isthing"])) for c in categories}
+  except (KeyError, TypeError, ValueError) as e:
+    raise errors.BadJsonError(
+        f"{path}: expected a list of {{id, name, isthing}}: {e!r}") from e
+  expected = {c: (name, c in facts.thing_ids)
+              for c, name in enumerate(facts.class_names)}
+  if found != expected:
+    diff = sorted(set(found.items()) ^ set(expected.items()))[:4]
+    raise errors.UnknownCategoryError(
+        f"{path} does not list {facts.name}'s {facts.num_classes} categories; "
+        f"first differences (id, (name, isthing)): {diff}.")
+
+
+def find_frames(root: epath.Path, split: str,
+                videos: list[str]) -> list[Frame]:
+  """Every frame of the split's videos with its label and JSON segments."""
+  json_path = root / f"panoptic_gt_VIPSeg_{split}.json"
+  data = coco_panoptic_video.load_json(json_path)
+  try:
+    per_video = {v["video_id"]: {a["file_name"]: a["segments_info"]
+                                 for a in v["annotations"]}
+                 for v in data["annotations"]}
+  except (KeyError, TypeError) as e:
+    raise errors.BadJsonError(
+        f"{json_path}: expected annotations[{{video_id, annotations[{{"
+        f"file_name, segments_info}}]}}]: {e!r}") from e
+  unknown = sorted(set(per_video) - set(videos))
+  if unknown:
+    raise errors.BadJsonError(
+        f"{json_path} has videos {unknown[:5]} that {split}.txt does not "
+        "list.")
+  frames = []
+  for sequence_id, video in enumerate(videos):
+    video_dir = root / IMAGE_DIR / video
+    if not video_dir.is_dir():
+      raise errors.MissingSplitError(
+          f"Video {video} of {split}.txt: directory {video_dir} does not "
+          "exist.")
+    if video not in per_video:
+      raise errors.MissingLabelError(
+          f"Video {video} of {split}.txt has no entry in {json_path}.")
+    annotations = dict(per_video[video])
+    images = sorted(p for p in video_dir.iterdir() if p.suffix == ".jpg")
+    for frame_index, image_path in enumerate(images):
+      label_name = image_path.stem + ".png"
+      label_path = root / LABEL_DIR / video / label_name
+      segments = annotations.pop(label_name, None)
+      if segments is None:
+        raise errors.MissingLabelError(
+            f"Image {image_path} has no entry in {json_path}.")
+      if not label_path.exists():
+        raise errors.MissingLabelError(
+            f"{json_path} lists {video}/{label_name} but {label_path} does "
+            "not exist.")
+      frames.append(Frame(sequence_id, frame_index, image_path, label_path,
+                          tuple(segments)))
+    if annotations:
+      raise errors.MissingLabelError(
+          f"{json_path} lists {video}/{min(annotations)}, which has no image "
+          f"in {video_dir}.")
+  return frames

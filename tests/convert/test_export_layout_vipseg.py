@@ -1,0 +1,29 @@
+"""The VIPSeg R50 Video K-Net exports exactly the original's state_dict layout."""
+import sys
+
+import jax
+import numpy as np
+
+from video_knet_jax.convert import flax_to_torch
+from video_knet_jax.convert import model_variables
+from video_knet_jax.convert import reference_keys
+
+sys.path.insert(0, "configs")
+import vipseg  # pylint: disable=wrong-import-position
+
+
+def test_vipseg_r50_export_equals_reference_exactly():
+  config = vipseg.get_config()
+  config.model.temporal.link_all_stages = True   # the original's layout.
+  abstract = model_variables.abstract_variables(config)
+  zeros = jax.tree.map(
+      lambda s: np.broadcast_to(np.zeros((), s.dtype), s.shape), abstract)
+  state = flax_to_torch.flax_to_torch(zeros, fill_dead_links=False)
+  reference = [tuple(e) for e in reference_keys.load(
+      reference_keys.VIDEO_KNET_VIPSEG_R50)]
+  assert [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()] == (
+      reference)
+  assert len(state) == 549
+  # 41,802,032 parameters + 53,173 buffer elements.
+  assert sum(int(np.prod(v.shape)) for v in state.values()) == 41_802_032 + 53_173
+  assert state["roi_head.mask_head.2.fc_cls.weight"].shape == (124, 256)

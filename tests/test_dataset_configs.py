@@ -1,0 +1,66 @@
+"""The Cityscapes-STEP, Cityscapes-VPS and VIPSeg configs: paper numbers,
+':debug' is the same recipe smaller, and the label space matches the facts."""
+import sys
+
+import pytest
+
+from datasets import facts as dataset_facts
+from datasets import registry
+
+sys.path.insert(0, "configs")
+import cityscapes_step  # pylint: disable=wrong-import-position
+import cityscapes_vps  # pylint: disable=wrong-import-position
+import vipseg  # pylint: disable=wrong-import-position
+
+MODULES = [cityscapes_step, cityscapes_vps, vipseg]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_debug_is_the_same_recipe_smaller_on_a_generated_set(module):
+  full, debug = module.get_config(), module.get_config("debug")
+  assert set(full.keys()) == set(debug.keys())
+  assert debug.model.feat_channels < full.model.feat_channels
+  assert len(debug.loss.stage_weights) == debug.model.num_stages
+  assert not full.data.generated and debug.data.generated
+  assert registry.spec(debug) is not None and registry.spec(full) is None
+  for config in (full, debug):   # raises naming a field on disagreement.
+    facts = dataset_facts.facts_for_config(config)
+    assert facts.name == config.data.name
+  with pytest.raises(ValueError, match="debugg"):
+    module.get_config("debugg")
+
+
+def test_cityscapes_step_is_the_image_knet_pretraining():
+  c = cityscapes_step.get_config()
+  assert not c.model.temporal.enabled and c.data.num_refs == 0
+  assert c.data.thing_train_ids == (11, 13)
+  assert (c.loss.mask_assign_stride, c.model.kernel_head.feat_downsample_stride,
+          c.model.update_head.mask_upsample_stride) == (4, 2, 2)
+  assert (c.loss.rpn_seg_type, c.loss.rank, c.loss.rpn_rank) == ("focal", 0.1, 0.1)
+  assert c.data.crop_size == (1024, 2048) and c.data.scale_range == (0.5, 2.0)
+  assert (c.train.num_epochs, c.train.dataset_repeats, c.optim.decay_epochs) == (
+      8, 8, (7,))
+  assert c.train.batch_size == 16 and c.inference.instance_score_thr == 0.3
+
+
+def test_cityscapes_vps_numbers():
+  c = cityscapes_vps.get_config()
+  assert c.data.thing_train_ids == tuple(range(11, 19))
+  assert (c.model.num_thing_classes, c.model.num_stuff_classes) == (8, 11)
+  assert c.data.ref_offsets == (-5, 5)       # the neighbouring labelled frame.
+  assert c.data.crop_size == (1024, 1024) and c.data.eval_size == (1024, 2048)
+  assert (c.train.batch_size, c.train.dataset_repeats) == (16, 8)
+  assert c.train.num_train_frames == 2400
+
+
+def test_vipseg_numbers():
+  c = vipseg.get_config()
+  assert (c.model.num_thing_classes, c.model.num_stuff_classes) == (58, 66)
+  assert c.data.crop_size == (736, 736) and c.data.scale_range == (1.0, 2.0)
+  assert c.data.base_size[0] == 720 and c.data.ref_offsets == (-2, -1, 1, 2)
+  assert (c.train.num_epochs, c.optim.decay_epochs,
+          c.train.dataset_repeats) == (12, (9, 11), 1)
+  # The train frame count is not a fact of VIPSeg: it must be given.
+  from video_knet_jax import optim  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="num_train_frames"):
+    optim.steps_per_epoch(c)
