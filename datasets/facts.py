@@ -94,6 +94,7 @@ class DatasetFacts:
 _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "kitti_step": "datasets.kitti_step.facts:KITTI_STEP",
     "synthetic_step": "datasets.synthetic_step.spec:LABEL_SPACE",
+    "vspw": "datasets.vspw.facts:VSPW",
 }
 
 
