@@ -56,7 +56,9 @@ def detect(state_dict: Mapping[str, object], path: str = "") -> str:
     if any(reference_keys.TEMPORAL_KEY.match(k) for k in keys):
       return VIDEO_KNET
     return KNET_IMAGE
-  if "conv1.weight" in state_dict and any(k.startswith("layer1.0.") for k in keys):
+  # torchvision ResNet, or mmcv's ResNetV1c ImageNet weights (deep stem 'stem.*').
+  if (("conv1.weight" in state_dict or "stem.0.weight" in state_dict)
+      and any(k.startswith("layer1.0.") for k in keys)):
     return TORCHVISION_RESNET
   if any(k.startswith("patch_embed.") for k in keys):
     _unsupported_swin(path)
