@@ -12,6 +12,7 @@ from video_knet_jax.convert import reference_keys
 VIDEO_KNET = "video_knet"
 KNET_IMAGE = "knet_image"
 TORCHVISION_RESNET = "torchvision_resnet"
+SEMANTIC_KNET = "semantic_knet"
 SWIN = "swin"
 AUTO = "auto"
 
@@ -44,12 +45,16 @@ SOURCES: dict[str, Source] = {
                        _identity, reference_keys.TEMPORAL_KEY),
     TORCHVISION_RESNET: Source(TORCHVISION_RESNET, "torchvision-layout ImageNet ResNet",
                                _torchvision, re.compile(r"^(?!backbone\.)")),
+    SEMANTIC_KNET: Source(SEMANTIC_KNET, "semantic K-Net (mmseg EncoderDecoder: decode_head "
+                          "with kernel_update_head stages)", _identity, None),
 }
 
 
 def detect(state_dict: Mapping[str, object], path: str = "") -> str:
   """Names the source kind of a state_dict from its keys."""
   keys = list(state_dict)
+  if any(k.startswith("decode_head.kernel_update_head.") for k in keys):
+    return SEMANTIC_KNET
   if any(k.startswith("backbone.") for k in keys):
     if any(k.startswith("backbone.patch_embed.") for k in keys):
       _unsupported_swin(path)
