@@ -79,7 +79,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.ignore_label = IGNORE_LABEL
   # Sibling repo's VSPW pipeline (Tube-Link, 4.3): short side 720 x U[1, 2],
   # flip, crop 736; one reference frame at an offset from ref_offsets.
-  config.data.short_side = 720
+  config.data.base_size = (720, 4096)       # (short, long) at scale 1: short side 720.
   config.data.scale_range = (1.0, 2.0)
   config.data.crop_size = (736, 736)
   config.data.flip_prob = 0.5
@@ -87,7 +87,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.size_divisor = 32
   config.data.mean = (123.675, 116.28, 103.53)
   config.data.std = (58.395, 57.12, 57.375)
-  config.data.eval_short_side = 480        # VSPW_480p frames are evaluated as stored.
+  # Evaluation runs on frames as stored (VSPW_480p), padded to size_divisor.
   config.data.generated = ml_collections.ConfigDict()   # only for name='vspw_generated'.
 
   # -------------------------------------------------------------- model
@@ -145,10 +145,9 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.data.generated = ml_collections.ConfigDict(dict(
       seed=0, videos=(("train", 4), ("val", 2)), frames_per_video=20, height=64, width=64,
       noise=12.0))
-  config.data.short_side = 64
+  config.data.base_size = (64, 512)
   config.data.scale_range = (1.0, 1.25)
   config.data.crop_size = (64, 64)
-  config.data.eval_short_side = 64
   config.loss.stage_weights = (1.0, 1.0)
   config.optim.lr = 1e-3
   config.optim.warmup_steps = 5

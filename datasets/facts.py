@@ -95,6 +95,7 @@ _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "kitti_step": "datasets.kitti_step.facts:KITTI_STEP",
     "synthetic_step": "datasets.synthetic_step.spec:LABEL_SPACE",
     "vspw": "datasets.vspw.facts:VSPW",
+    "vspw_generated": "datasets.vspw.facts:VSPW",   # same label space.
 }
 
 
