@@ -69,6 +69,8 @@ def _evaluate_model() -> int:
   if not source:
     raise app.UsageError("Pass --workdir (or --checkpoint).")
   runtime.setup()
+  if _CONFIG.value.model.get("task", "") == "semantic":   # VSPW: semantic K-Net.
+    return _evaluate_semantic(source)
   if _DUMP_FRAMES.value:
     from video_knet_jax.convert import dump_outputs  # pylint: disable=g-import-not-at-top
     dump_outputs.run(_CONFIG.value, source, _DUMP_OUTPUT.value,
@@ -85,6 +87,21 @@ def _evaluate_model() -> int:
   print(f"\n{metrics['association']} association, {metrics['num_frames']} frames "
         f"({source}):\n{evaluate_lib.format_table(metrics)}\n"
         f"Results in {output_dir}")
+  return 0
+
+
+def _evaluate_semantic(source: str) -> int:
+  """mIoU / mVC of a semantic K-Net (train.py writes WORKDIR/variables)."""
+  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import semantic_train_lib  # pylint: disable=g-import-not-at-top
+  saved = os.path.join(source, semantic_train_lib.VARIABLES_SUBDIR)
+  variables = checkpointing.load_variables(saved if os.path.isdir(saved) else source)
+  output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value or source, "eval_semantic")
+  metrics = semantic_evaluate_lib.evaluate_variables(
+      _CONFIG.value, variables, output_dir, split=_SPLIT.value, max_videos=_MAX_SEQUENCES.value)
+  print(f"\n{metrics['num_frames']} frames ({source}): "
+        f"{semantic_evaluate_lib.format_table(metrics)}\nResults in {output_dir}")
   return 0
 
 

@@ -32,6 +32,13 @@ def main(argv):
   from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
   logging.info("Config:\n%s", _CONFIG.value)
+  if _CONFIG.value.model.get("task", "") == "semantic":   # VSPW: semantic K-Net.
+    from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
+    from video_knet_jax import semantic_train_lib  # pylint: disable=g-import-not-at-top
+    semantic_train_lib.train_and_evaluate(
+        _CONFIG.value, _WORKDIR.value,
+        evaluate_fn=semantic_evaluate_lib.evaluate_during_training)
+    return
   train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                evaluate_fn=evaluate_lib.evaluate_during_training)
 

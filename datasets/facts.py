@@ -97,6 +97,8 @@ _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "cityscapes_step": "datasets.cityscapes_step.facts:CITYSCAPES_STEP",
     "cityscapes_vps": "datasets.cityscapes_vps.facts:CITYSCAPES_VPS",
     "vipseg": "datasets.vipseg.facts:VIPSEG",
+    "vspw": "datasets.vspw.facts:VSPW",
+    "vspw_generated": "datasets.vspw.facts:VSPW",   # same label space.
 }
 
 

@@ -145,6 +145,34 @@ MODULE_TABLE: tuple[tuple[str, Kind], ...] = (
     (r"track_head\.(?:fcs\.\d+|fc_embed)", Kind.LINEAR),
 )
 
+# ---- Semantic K-Net (VSPW; video_knet_extensions.md 4.2-4.3): mmseg EncoderDecoder names.
+# Its own family (keys never overlap the Video K-Net ones): ResNetV1c deep stem,
+# the base decode heads (ConvModule = conv + SyncBN), the auxiliary FCN head and
+# `decode_head.kernel_update_head.{s}` stages (+ the fusion layers at the last).
+_HEADS = r"(?:decode_head\.kernel_generate_head|auxiliary_head)\."
+_SEM_STAGE = r"decode_head\.kernel_update_head\.\d+\."
+_SEM_UPDATOR = r"(?:kernel_update_conv|attention_previous_update_link)"
+SEMANTIC_KNET_TABLE: tuple[tuple[str, Kind], ...] = (
+    (r"backbone\.stem\.(?:0|3|6)", Kind.CONV),
+    (r"backbone\.stem\.(?:1|4|7)", Kind.BATCHNORM),
+    (_HEADS + r"[\w.]*\.conv", Kind.CONV),       # ConvModule / separable parts.
+    (_HEADS + r"[\w.]*\.bn", Kind.BATCHNORM),
+    (_HEADS + r"conv_seg", Kind.CONV),
+    (_SEM_STAGE + r"(?:attention|attention_previous_link)\.attn", Kind.MHA),
+    (_SEM_STAGE + r"(?:attention_norm|attention_previous_norm_link|ffn_norm|"
+     r"link_ffn_norm_link)", Kind.NORM),
+    (_SEM_STAGE + _SEM_UPDATOR + r"\.(?:dynamic_layer|input_layer|input_gate|update_gate|"
+     r"fc_layer)", Kind.LINEAR),
+    (_SEM_STAGE + _SEM_UPDATOR + r"\.(?:norm_in|norm_out|input_norm_in|input_norm_out|"
+     r"fc_norm)", Kind.NORM),
+    (_SEM_STAGE + r"feat_transform\.conv", Kind.CONV),
+    (_SEM_STAGE + r"(?:ffn|link_ffn_link)\.layers\.(?:\d+\.0|\d+)", Kind.LINEAR),
+    (_SEM_STAGE + r"mask_fcs\." + _FC_LINEAR, Kind.LINEAR),
+    (_SEM_STAGE + r"mask_fcs\." + _FC_NORM, Kind.NORM),
+    (_SEM_STAGE + r"fc_mask", Kind.LINEAR),
+)
+MODULE_TABLE = MODULE_TABLE + SEMANTIC_KNET_TABLE
+
 _COMPILED = tuple((re.compile(pattern + r"\Z"), kind) for pattern, kind in MODULE_TABLE)
 
 

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import checkpointing
+from video_knet_jax.models import semantic_knet
 from video_knet_jax.models import video_knet
 
 RANDOM = "random"
@@ -14,9 +15,17 @@ RANDOM = "random"
 _INIT_SIZE = 64
 
 
+def build_model(config):
+  """The model of `config`: `SemanticKNet` when config.model.task='semantic', else Video K-Net."""
+  model_config = config.model if "model" in config else config
+  if model_config.get("task", "") == semantic_knet.SEMANTIC:
+    return semantic_knet.build_model(config)
+  return video_knet.build_model(config)
+
+
 def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:
   """Freshly initialised `{'params', 'batch_stats'}` of `build_model(config)` (numpy)."""
-  model = video_knet.build_model(config)
+  model = build_model(config)
   seed = int(config.get("seed", 0)) if seed is None else seed
   images = jnp.zeros((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
   variables = jax.jit(model.init)(jax.random.key(seed), images)
@@ -25,7 +34,7 @@ def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:
 
 def abstract_variables(config) -> dict[str, Any]:
   """`jax.ShapeDtypeStruct`s of the model variables (no compute)."""
-  model = video_knet.build_model(config)
+  model = build_model(config)
   images = jax.ShapeDtypeStruct((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
   return dict(jax.eval_shape(model.init, jax.random.key(0), images))
 

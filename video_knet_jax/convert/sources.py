@@ -13,6 +13,7 @@ VIDEO_KNET = "video_knet"
 KNET_IMAGE = "knet_image"
 TORCHVISION_RESNET = "torchvision_resnet"
 SWIN_IMAGENET = "swin_imagenet"
+SEMANTIC_KNET = "semantic_knet"
 AUTO = "auto"
 
 
@@ -63,17 +64,23 @@ SOURCES: dict[str, Source] = {
                                _torchvision, re.compile(r"^(?!backbone\.)")),
     SWIN_IMAGENET: Source(SWIN_IMAGENET, "official ImageNet Swin Transformer (swin_*_22k.pth)",
                           _swin_imagenet, re.compile(r"^(?!backbone\.)|^backbone\.norm\d\.")),
+    SEMANTIC_KNET: Source(SEMANTIC_KNET, "semantic K-Net (mmseg EncoderDecoder: decode_head "
+                          "with kernel_update_head stages)", _identity, None),
 }
 
 
 def detect(state_dict: Mapping[str, object], path: str = "") -> str:
   """Names the source kind of a state_dict from its keys."""
   keys = list(state_dict)
+  if any(k.startswith("decode_head.kernel_update_head.") for k in keys):
+    return SEMANTIC_KNET
   if any(k.startswith("backbone.") for k in keys):
     if any(reference_keys.TEMPORAL_KEY.match(k) for k in keys):
       return VIDEO_KNET
     return KNET_IMAGE
-  if "conv1.weight" in state_dict and any(k.startswith("layer1.0.") for k in keys):
+  # torchvision ResNet, or mmcv's ResNetV1c ImageNet weights (deep stem 'stem.*').
+  if (("conv1.weight" in state_dict or "stem.0.weight" in state_dict)
+      and any(k.startswith("layer1.0.") for k in keys)):
     return TORCHVISION_RESNET
   if any(k.startswith("patch_embed.") for k in keys) and any(k.startswith("layers.")
                                                              for k in keys):

@@ -56,3 +56,58 @@ class ConvModule(nn.Module):
     if self.activation:
       x = nn.relu(x)
     return x
+
+
+class ConvBNModule(nn.Module):
+  """mmcv `ConvModule` with BatchNorm (mmseg heads): conv -> BN -> optional ReLU.
+
+  Children 'conv' (no bias) and 'bn' (statistics in `batch_stats`), as in the
+  torch state_dict. Padding is explicit and symmetric.
+
+  Attributes:
+    features: output channels.
+    kernel_size: square kernel size.
+    dilation: kernel dilation; padding defaults to dilation * (kernel_size // 2).
+    groups: feature groups (in_channels for a depthwise conv).
+    activation: apply ReLU at the end.
+    norm_eval: always use the running statistics.
+    dtype: compute dtype.
+  """
+  features: int
+  kernel_size: int = 1
+  dilation: int = 1
+  groups: int = 1
+  activation: bool = True
+  norm_eval: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):  # [B, H, W, Cin] -> [B, H, W, features]
+    pad = self.dilation * (self.kernel_size // 2)
+    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
+                padding=((pad, pad), (pad, pad)), kernel_dilation=(self.dilation,) * 2,
+                feature_group_count=self.groups, use_bias=False,
+                kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
+                dtype=self.dtype, name="conv")(x)
+    x = nn.BatchNorm(use_running_average=self.norm_eval or not train, momentum=0.9,
+                     epsilon=NORM_EPS, dtype=self.dtype, name="bn")(x)
+    return nn.relu(x) if self.activation else x
+
+
+class DepthwiseSeparableConvModule(nn.Module):
+  """mmcv `DepthwiseSeparableConvModule`: depthwise kxk ConvBN+ReLU, then 1x1 ConvBN+ReLU.
+
+  Attributes: features, kernel_size, dilation, norm_eval, dtype as ConvBNModule.
+  """
+  features: int
+  kernel_size: int = 3
+  dilation: int = 1
+  norm_eval: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    x = ConvBNModule(x.shape[-1], self.kernel_size, dilation=self.dilation, groups=x.shape[-1],
+                     norm_eval=self.norm_eval, dtype=self.dtype, name="depthwise_conv")(x, train)
+    return ConvBNModule(self.features, 1, norm_eval=self.norm_eval, dtype=self.dtype,
+                        name="pointwise_conv")(x, train)

@@ -7,8 +7,13 @@ Section 3.4 step 6 (gate_sigmoid=True, gate_norm_act=False, activate_out=False):
   g_upd = sigmoid(norm_in(update_gate(G)))          gates the feature term
   K' = g_upd * norm_out(P_out) + g_in * input_norm_out(I_out)
   K' = relu(fc_norm(fc_layer(K')))
+
+With `in_channels` narrower than the inputs (semantic K-Net: rows of 256 for
+512-d kernels) each kernel is processed as independent `in_channels`-wide
+rows with shared weights and the rows are concatenated back, as mmcv's
+KernelUpdator does after its `reshape(-1, in_channels)`.
 """
-from typing import Any
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -24,15 +29,30 @@ class KernelUpdator(nn.Module):
     feat_channels: gate width (D).
     out_channels: output width.
     kernel_init: initializer of every Linear (xavier_uniform in the heads).
+    in_channels: row width (None = the whole last axis, the Video K-Net case).
     dtype: compute dtype.
   """
   feat_channels: int = 256
   out_channels: int = 256
   kernel_init: Any = nn.initializers.xavier_uniform()
+  in_channels: Optional[int] = None
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, feats: jnp.ndarray, kernels: jnp.ndarray) -> jnp.ndarray:
+    width = kernels.shape[-1]
+    rows = self.in_channels
+    if rows is not None and rows != width:
+      if width % rows or feats.shape[-1] != width:
+        raise ValueError(f"KernelUpdator {self.name}: inputs {feats.shape}, {kernels.shape} "
+                         f"cannot be split into rows of in_channels={rows}.")
+      # [..., D] -> [..., D / rows, rows]; rows share the weights.
+      split = lambda a: a.reshape(*a.shape[:-1], width // rows, rows)
+      out = self._update(split(feats), split(kernels))
+      return out.reshape(*out.shape[:-2], -1)
+    return self._update(feats, kernels)
+
+  def _update(self, feats: jnp.ndarray, kernels: jnp.ndarray) -> jnp.ndarray:
     d = self.feat_channels
     dense = lambda n, name: nn.Dense(n, kernel_init=self.kernel_init, dtype=self.dtype,
                                      name=name)

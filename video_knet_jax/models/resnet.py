@@ -1,7 +1,10 @@
 """mmdet/torchvision ResNet (style='pytorch': stride on the 3x3 conv), NHWC.
 
 Names mirror the torch state_dict: conv1, bn1, layer1..layer4 / '0'.. /
-conv1..3, bn1..3, downsample/'0' (conv) + '1' (BN). BatchNorm statistics live
+conv1..3, bn1..3, downsample/'0' (conv) + '1' (BN). The mmseg `ResNetV1c`
+variant (`deep_stem`) replaces conv1/bn1 by stem/{0,1,3,4,6,7} (three 3x3
+conv + BN); dilated variants (`strides`, `dilations`, `contract_dilation`) keep
+stride 8 for the semantic decode heads (video_knet_extensions.md 4.2). BatchNorm statistics live
 in the `batch_stats` collection; with `norm_eval` they are frozen (the
 original trains with `norm_eval=True`). Frozen *parameters* are handled by
 the optimizer through `frozen_param_filter`.
@@ -23,10 +26,10 @@ he_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 def _conv(features: int, kernel: int, stride: int, pad: int, dtype: Any,
-          name: str) -> nn.Conv:
+          name: str, dilation: int = 1) -> nn.Conv:
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                 padding=((pad, pad), (pad, pad)), use_bias=False,
-                 kernel_init=he_init, dtype=dtype, name=name)
+                 padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
+                 use_bias=False, kernel_init=he_init, dtype=dtype, name=name)
 
 
 def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
@@ -35,9 +38,10 @@ def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
 
 
 class Bottleneck(nn.Module):
-  """1x1 -> 3x3 (stride) -> 1x1 with a projection shortcut on block 0."""
+  """1x1 -> 3x3 (stride, dilation) -> 1x1 with a projection shortcut on block 0."""
   width: int
   stride: int = 1
+  dilation: int = 1
   with_downsample: bool = False
   frozen_bn: bool = True
   dtype: Any = jnp.float32
@@ -47,7 +51,8 @@ class Bottleneck(nn.Module):
     ura = self.frozen_bn or not train
     out = nn.relu(_bn(ura, self.dtype, "bn1")(_conv(self.width, 1, 1, 0, self.dtype, "conv1")(x)))
     out = nn.relu(_bn(ura, self.dtype, "bn2")(
-        _conv(self.width, 3, self.stride, 1, self.dtype, "conv2")(out)))
+        _conv(self.width, 3, self.stride, self.dilation, self.dtype, "conv2",
+              self.dilation)(out)))
     out = _bn(ura, self.dtype, "bn3")(_conv(self.width * EXPANSION, 1, 1, 0, self.dtype,
                                             "conv3")(out))
     if self.with_downsample:
@@ -62,17 +67,25 @@ class Bottleneck(nn.Module):
 
 
 class ResLayer(nn.Module):
-  """One ResNet stage: blocks '0'..'n-1'; block 0 strides and projects."""
+  """One ResNet stage: blocks '0'..'n-1'; block 0 strides and projects.
+
+  `first_dilation` is block 0's dilation (mmseg `contract_dilation` halves it;
+  torchvision's `replace_stride_with_dilation` uses the previous stage's).
+  """
   width: int
   num_blocks: int
   stride: int
   frozen_bn: bool = True
+  dilation: int = 1
+  first_dilation: int = 1
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     for i in range(self.num_blocks):
-      x = Bottleneck(self.width, stride=self.stride if i == 0 else 1, with_downsample=(i == 0),
+      x = Bottleneck(self.width, stride=self.stride if i == 0 else 1,
+                     dilation=self.first_dilation if i == 0 else self.dilation,
+                     with_downsample=(i == 0),
                      frozen_bn=self.frozen_bn, dtype=self.dtype, name=str(i))(x, train)
     return x
 
@@ -105,25 +118,49 @@ class ResNet(nn.Module):
     norm_eval: freeze BatchNorm statistics (use running averages always).
     frozen_stages: stem + layer1..k also keep their statistics frozen (mmdet puts
       frozen stages in eval mode); their params are frozen by the optimizer.
+    deep_stem: mmseg ResNetV1c stem (3x3 convs 3->w/2 (s2), w/2->w/2, w/2->w).
+    strides, dilations: per stage; (1, 2, 1, 1) and (1, 1, 2, 4) give the
+      output-stride-8 "d8" backbone of the decode heads.
+    contract_dilation: block 0 of a dilated stage uses half the dilation
+      (mmseg; the same as torchvision's dilated ResNet for (1, 1, 2, 4)).
     dtype: compute dtype.
   """
   stage_blocks: Sequence[int] = (3, 4, 6, 3)
   base_width: int = 64
   norm_eval: bool = True
   frozen_stages: int = -1
+  deep_stem: bool = False
+  strides: Sequence[int] = (1, 2, 2, 2)
+  dilations: Sequence[int] = (1, 1, 1, 1)
+  contract_dilation: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False) -> Tuple[jnp.ndarray, ...]:
     # x: [B, H, W, 3] -> C2 [B, H/4, W/4, 4w], ..., C5 [B, H/32, W/32, 32w]
     ura = self.norm_eval or self.frozen_stages >= 0 or not train
-    x = _conv(self.base_width, 7, 2, 3, self.dtype, "conv1")(x.astype(self.dtype))
-    x = nn.relu(_bn(ura, self.dtype, "bn1")(x))
+    x = x.astype(self.dtype)
+    if self.deep_stem:
+      half = self.base_width // 2
+      conv = lambda n, s: functools.partial(
+          nn.Conv, n, (3, 3), strides=(s, s), padding=((1, 1), (1, 1)), use_bias=False,
+          kernel_init=he_init, dtype=self.dtype)
+      bn = functools.partial(nn.BatchNorm, use_running_average=ura, momentum=BN_MOMENTUM,
+                             epsilon=BN_EPS, dtype=self.dtype)
+      x = containers.Sequential(layers=(
+          conv(half, 2), bn, nn.relu, conv(half, 1), bn, nn.relu,
+          conv(self.base_width, 1), bn, nn.relu), name="stem")(x)
+    else:
+      x = _conv(self.base_width, 7, 2, 3, self.dtype, "conv1")(x)
+      x = nn.relu(_bn(ura, self.dtype, "bn1")(x))
     x = _max_pool_3x3_s2(x)
     outs = []
     for i, n in enumerate(self.stage_blocks):
-      x = ResLayer(self.base_width * 2**i, n, stride=1 if i == 0 else 2,
-                   frozen_bn=self.norm_eval or i + 1 <= self.frozen_stages, dtype=self.dtype,
+      dilation = self.dilations[i]
+      first = dilation // 2 if self.contract_dilation and dilation > 1 else dilation
+      x = ResLayer(self.base_width * 2**i, n, stride=self.strides[i],
+                   frozen_bn=self.norm_eval or i + 1 <= self.frozen_stages, dilation=dilation,
+                   first_dilation=first, dtype=self.dtype,
                    name=f"layer{i + 1}")(x, train)
       outs.append(x)
     return tuple(outs)
@@ -138,10 +175,17 @@ def build_resnet(backbone_config, dtype: Any = jnp.float32) -> ResNet:
   if backbone_config.name != "resnet":
     raise ValueError(f"config.model.backbone.name={backbone_config.name!r}: only 'resnet' "
                      "is implemented.")
+  extra = {}
+  for field in ("deep_stem", "contract_dilation"):
+    if field in backbone_config:
+      extra[field] = bool(backbone_config[field])
+  for field in ("strides", "dilations"):
+    if field in backbone_config:
+      extra[field] = tuple(int(v) for v in backbone_config[field])
   return ResNet(stage_blocks=tuple(backbone_config.stage_blocks),
                 base_width=backbone_config.base_width,
                 norm_eval=backbone_config.norm_eval,
-                frozen_stages=backbone_config.frozen_stages, dtype=dtype)
+                frozen_stages=backbone_config.frozen_stages, dtype=dtype, **extra)
 
 
 def frozen_param_filter(config) -> Callable[[Tuple[str, ...]], bool]:
@@ -156,7 +200,7 @@ def frozen_param_filter(config) -> Callable[[Tuple[str, ...]], bool]:
   frozen_stages = int(model_config.backbone.frozen_stages)
   frozen = set()
   if frozen_stages >= 0:
-    frozen |= {"conv1", "bn1"}
+    frozen |= {"conv1", "bn1", "stem"}
     frozen |= {f"layer{i}" for i in range(1, frozen_stages + 1)}
 
   def is_frozen(path) -> bool:

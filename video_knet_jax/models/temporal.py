@@ -12,7 +12,7 @@ stage head (`roi_head.mask_head.{s}.attention_previous...`), so they must be
 called inside the stage head's compact `__call__` and create their layers in
 that scope under the torch names.
 """
-from typing import Any
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -39,16 +39,19 @@ def link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, *, num_heads: int,
 
 
 def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.ndarray, *,
-                 num_heads: int, ffn_channels: int, dtype: Any = jnp.float32) -> jnp.ndarray:
+                 num_heads: int, ffn_channels: int, dtype: Any = jnp.float32,
+                 updator_rows: Optional[int] = None) -> jnp.ndarray:
   """Kernel fusion (`previous_link='update_dynamic_cov'`): previous kernels reshape the current.
 
   kernels, previous, assembled (the current frame's mask-pooled features):
   [B, N, D] -> fused kernels [B, N, D], used by the stage instead of `kernels`.
     K_p' = KernelUpdator(assembled, K_prev)
     c = LN(K + MHA(q=K, k=v=K_p')); K_fused = LN(c + FFN(c))
+  `updator_rows`: the updator's row width (semantic K-Net splits 512 into 256).
   """
   return _update_attend_then_ffn(kernels, previous, assembled, suffix="_link",
-                                 num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)
+                                 num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype,
+                                 updator_rows=updator_rows)
 
 
 def update_link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.ndarray, *,
@@ -66,11 +69,12 @@ def update_link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: 
 
 
 def _update_attend_then_ffn(query, previous, assembled, *, suffix: str, num_heads: int,
-                            ffn_channels: int, dtype: Any) -> jnp.ndarray:
+                            ffn_channels: int, dtype: Any,
+                            updator_rows: Optional[int] = None) -> jnp.ndarray:
   """`attention_previous_update{suffix}` updates `previous` with `assembled`, then attend + FFN."""
-  d = query.shape[-1]
-  prev = kernel_updator.KernelUpdator(d, d, kernel_init=nn.initializers.xavier_uniform(),
-                                      dtype=dtype,
+  rows = updator_rows or query.shape[-1]
+  prev = kernel_updator.KernelUpdator(rows, rows, kernel_init=nn.initializers.xavier_uniform(),
+                                      in_channels=updator_rows, dtype=dtype,
                                       name="attention_previous_update" + suffix)(assembled, previous)
   return _attend_then_ffn(query, prev, suffix=suffix,
                           num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype)

@@ -1,0 +1,1 @@
+"""VSPW (video scene parsing in the wild): facts, layout, TFDS builder, generator."""

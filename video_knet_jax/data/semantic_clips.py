@@ -1,0 +1,119 @@
+"""Training clips and evaluation videos of a VSPW-format data set (semantic labels only).
+
+Reuses the shared pieces of the panoptic pipeline: ArrayRecord random access
+(`frame_source.open_data_source`), the counter-based `ClipSampler` (key frame +
+one reference at an offset from `config.data.ref_offsets`) and `augment_clip`
+(one draw for the whole clip). Only the label differs: VSPW masks are
+single-channel raw values, shifted to train ids by `datasets.vspw.label_codec`.
+
+Train batch: image [B, 2, H, W, 3] float32 (normalised; key, reference),
+semantic [B, 2, H, W] int32 (255 = ignored / padding).
+"""
+import dataclasses
+import io
+from typing import Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image as PILImage
+
+from datasets.vspw import label_codec
+from video_knet_jax import common
+from video_knet_jax.data import augment
+from video_knet_jax.data import clip_sampling
+
+IMAGE, MASK = "image", "mask"
+
+
+def open_split(builder: tfds.core.DatasetBuilder, split: str):
+  """(random-access source, sequence ids [N], frame indices [N]) of a split."""
+  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+    raise ValueError(f"{builder.data_dir} is not stored as ArrayRecord; delete it and rebuild "
+                     "(video_knet_jax.data.prepare builds ArrayRecord).")
+  source = builder.as_data_source(split=split, decoders={IMAGE: tfds.decode.SkipDecoding(),
+                                                         MASK: tfds.decode.SkipDecoding()})
+  if not len(source):
+    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+  seq = np.asarray([source[r]["sequence_id"] for r in range(len(source))], np.int32)
+  frames = np.asarray([source[r]["frame_index"] for r in range(len(source))], np.int32)
+  return source, seq, frames
+
+
+def augment_params(config) -> augment.AugmentParams:
+  d = config.data
+  return augment.AugmentParams(
+      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
+      crop_size=tuple(d.crop_size), flip_prob=d.flip_prob, size_divisor=d.size_divisor,
+      mean=tuple(d.mean), std=tuple(d.std), ignore_label=d.ignore_label, thing_train_ids=(),
+      panoptic_divisor=1000, require_shared_thing=False)
+
+
+def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0
+                       ) -> tf.data.Dataset:
+  """An infinite dataset of training clips (this host's `batch_size` per step)."""
+  source, seq, frames = open_split(builder, config.data.train_split)
+  sampler = clip_sampling.ClipSampler(
+      seq, frames, [np.zeros((0,), np.int32)] * len(seq), ref_offsets=config.data.ref_offsets,
+      num_refs=1, require_shared_thing=False, seed=config.seed,
+      process_index=jax.process_index())
+  params = augment_params(config)
+  features = builder.info.features
+
+  def draw(n):
+    clip = sampler.clip(int(n))
+    return clip.rows, clip.aug_seed
+
+  def read(rows):
+    examples = [source[int(r)] for r in rows]
+    return (np.asarray([ex[IMAGE] for ex in examples], object),
+            np.asarray([ex[MASK] for ex in examples], object))
+
+  def make_clip(n):
+    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32], stateful=False)
+    images, masks = tf.numpy_function(read, [rows], [tf.string, tf.string], stateful=False)
+    frames_ = [features[IMAGE].decode_example(images[i]) for i in range(2)]
+    labels = [tf.cast(label_codec.tf_raw_to_train_ids(
+        features[MASK].decode_example(masks[i])[..., 0]), tf.int32) for i in range(2)]
+    image, semantic, _, _ = augment.augment_clip(
+        frames_, labels, [tf.zeros_like(l) for l in labels], tf.ensure_shape(seed, [2]), params)
+    return {common.IMAGE: image, common.SEMANTIC: semantic}
+
+  start = start_step * batch_size
+  ds = tf.data.Dataset.range(start, 2**62).map(make_clip, num_parallel_calls=tf.data.AUTOTUNE,
+                                               deterministic=True)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+@dataclasses.dataclass
+class EvalVideo:
+  """One video of the eval split, frames in order."""
+  name: str
+  frame_names: list          # stems, e.g. '00000003'.
+  images: np.ndarray         # [T, H, W, 3] uint8.
+  raw_masks: np.ndarray      # [T, H, W] uint8 raw VSPW values.
+
+
+def iterate_eval_videos(builder, split: str, max_videos: int | None = None
+                        ) -> Iterator[EvalVideo]:
+  """Videos of `split` in split-file order (decoded with PIL, one video at a time)."""
+  source, seq, _ = open_split(builder, split)
+  for n, video_id in enumerate(dict.fromkeys(seq.tolist())):
+    if max_videos is not None and n >= max_videos:
+      return
+    rows = np.flatnonzero(seq == video_id)
+    examples = [source[int(r)] for r in rows]
+    yield EvalVideo(
+        name=examples[0]["video"].decode() if isinstance(examples[0]["video"], bytes)
+        else str(examples[0]["video"]),
+        frame_names=[_stem(ex["file_name"]) for ex in examples],
+        images=np.stack([np.asarray(PILImage.open(io.BytesIO(ex[IMAGE])).convert("RGB"))
+                         for ex in examples]),
+        raw_masks=np.stack([np.asarray(PILImage.open(io.BytesIO(ex[MASK])))
+                            for ex in examples]))
+
+
+def _stem(file_name) -> str:
+  name = file_name.decode() if isinstance(file_name, bytes) else str(file_name)
+  return name.rsplit("/", 1)[-1].rsplit(".", 1)[0]

@@ -1,0 +1,134 @@
+"""Online VSPW evaluation of semantic K-Net: mIoU, mVC_8, mVC_16, VSPW-format predictions.
+
+Each video runs frame by frame; the class kernels of frame t-1 are an
+explicit value passed into frame t (reset at the first frame, which runs
+without fusion). With `config.model.temporal.fusion` off every frame is
+independent (the per-frame baseline). Metrics use the same code as folder
+scoring (`evaluation/score_folders.score_vspw`): one confusion matrix over all
+frames for mIoU (raw 0 and 255 ignored) and the VSPW toolkit's mVC on the raw
+masks. Writes predictions/<video>/<frame>.png (train ids 0..123, the format
+score_vspw reads), overlays/<video>/<frame>.png + <video>.gif for the first
+`config.eval.num_gif_videos` videos, and metrics.json.
+"""
+import json
+import os
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image as PILImage
+
+from datasets import facts as facts_lib
+from datasets.vspw import label_codec
+from video_knet_jax import shapes
+from video_knet_jax.data import prepare
+from video_knet_jax.data import semantic_clips
+from video_knet_jax.evaluation import miou as miou_lib
+from video_knet_jax.evaluation import video_consistency
+from video_knet_jax.inference import visualize
+from video_knet_jax.models import semantic_knet
+
+
+def make_predict_fn(model, config):
+  """(variables, image [1, H, W, 3] normalised, previous kernels or None) ->
+  (train ids [H, W] int32, kernels [1, K, C]); jitted once per (size, has-previous)."""
+
+  @jax.jit
+  def first(variables, image):
+    out = model.apply(variables, image)
+    return _argmax(out, image.shape[1:3]), out[semantic_knet.SEG_KERNELS]
+
+  @jax.jit
+  def later(variables, image, previous):
+    out = model.apply(variables, image, previous)
+    return _argmax(out, image.shape[1:3]), out[semantic_knet.SEG_KERNELS]
+
+  fusion = bool(config.model.temporal.fusion)
+
+  def predict(variables, image, previous):
+    if previous is None or not fusion:
+      return first(variables, image)
+    return later(variables, image, previous)
+  return predict
+
+
+def _argmax(out, size):
+  logits = out[semantic_knet.SEG_LOGITS]                                 # [1, K, h, w]
+  logits = jax.image.resize(logits, (*logits.shape[:2], *size), "bilinear", antialias=False)
+  return jnp.argmax(logits[0], axis=0).astype(jnp.int32)
+
+
+def _normalise_and_pad(image: np.ndarray, config) -> np.ndarray:
+  """[H, W, 3] uint8 -> [1, Ph, Pw, 3] float32, ImageNet-normalised, zero-padded."""
+  h, w = image.shape[:2]
+  ph, pw = shapes.round_up((h, w), config.data.size_divisor)
+  x = (image.astype(np.float32) - np.asarray(config.data.mean, np.float32)) / np.asarray(
+      config.data.std, np.float32)
+  return np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)))[None]
+
+
+def evaluate_variables(config, variables, output_dir: str, split: Optional[str] = None,
+                       max_videos: Optional[int] = None) -> Dict[str, Any]:
+  """Runs every video of the eval split online; returns and writes the metrics."""
+  facts = facts_lib.facts_for_config(config)
+  model = semantic_knet.build_model(config)
+  predict = make_predict_fn(model, config)
+  builder = prepare.ensure_dataset(config)
+  split = split or config.data.eval_split
+  miou = miou_lib.MeanIoU(facts.num_classes)
+  vc = video_consistency.VideoConsistency(tuple(config.eval.vc_windows))
+  palette = np.asarray(facts.colors, np.uint8)
+  num_frames = 0
+  for v, video in enumerate(semantic_clips.iterate_eval_videos(builder, split, max_videos)):
+    previous = None
+    pred_dir = os.path.join(output_dir, "predictions", video.name)
+    os.makedirs(pred_dir, exist_ok=True)
+    overlays = []
+    for t, image in enumerate(video.images):
+      h, w = image.shape[:2]
+      ids, previous = predict(variables, _normalise_and_pad(image, config), previous)
+      pred = np.asarray(ids)[:h, :w].astype(np.uint8)
+      raw = video.raw_masks[t]
+      name = f"{video.name}/{video.frame_names[t]}"
+      miou.update(label_codec.raw_to_train_ids(raw), pred, name=name)
+      vc.update(raw, pred, video.name, name=name)
+      PILImage.fromarray(pred, mode="L").save(
+          os.path.join(pred_dir, f"{video.frame_names[t]}.png"))
+      if v < config.eval.num_gif_videos:
+        overlays.append(visualize.overlay(image, pred, np.zeros_like(pred, np.int32),
+                                          palette=palette))
+      num_frames += 1
+    vc.end_video(video.name)
+    if overlays:
+      _write_overlays(os.path.join(output_dir, "overlays"), video, overlays)
+  metrics = miou.result()
+  metrics.update(vc.result())
+  metrics["num_frames"] = num_frames
+  metrics["fusion"] = bool(config.model.temporal.fusion)
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+    json.dump(metrics, f, indent=1)
+  return metrics
+
+
+def _write_overlays(root, video, overlays) -> None:
+  os.makedirs(os.path.join(root, video.name), exist_ok=True)
+  frames = [PILImage.fromarray(o) for o in overlays]
+  for name, frame in zip(video.frame_names, frames):
+    frame.save(os.path.join(root, video.name, f"{name}.png"))
+  frames[0].save(os.path.join(root, f"{video.name}.gif"), save_all=True,
+                 append_images=frames[1:], duration=200, loop=0)
+
+
+def format_table(metrics: Dict[str, Any]) -> str:
+  windows = sorted(int(k.split("_")[1]) for k in metrics if k.startswith("mVC_"))
+  return "  ".join([f"mIoU {100 * metrics['mIoU']:.2f}"] +
+                   [f"mVC{n} {100 * metrics[f'mVC_{n}']:.2f}" for n in windows])
+
+
+def evaluate_during_training(config, variables, workdir: str) -> Dict[str, Any]:
+  """train.py's end-of-training evaluation: WORKDIR/eval, printed as a table."""
+  metrics = evaluate_variables(config, variables, os.path.join(workdir, "eval"))
+  print(f"eval ({metrics['num_frames']} frames): {format_table(metrics)}", flush=True)
+  return metrics
