@@ -94,6 +94,7 @@ class DatasetFacts:
 _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "kitti_step": "datasets.kitti_step.facts:KITTI_STEP",
     "synthetic_step": "datasets.synthetic_step.spec:LABEL_SPACE",
+    "youtube_vis": "datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
 }
 
 
