@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import checkpointing
+from video_knet_jax.models import knet_track
 from video_knet_jax.models import video_knet
 
 RANDOM = "random"
@@ -14,19 +15,27 @@ RANDOM = "random"
 _INIT_SIZE = 64
 
 
+def _model_and_input_shape(config):
+  """The model of `config.model.family` and the smallest input it takes."""
+  model_config = config.model if "model" in config else config
+  if model_config.get("family", "video_knet") == "knet_track":
+    return knet_track.build_model(config), (1, 1, _INIT_SIZE, _INIT_SIZE, 3)
+  return video_knet.build_model(config), (1, _INIT_SIZE, _INIT_SIZE, 3)
+
+
 def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:
   """Freshly initialised `{'params', 'batch_stats'}` of `build_model(config)` (numpy)."""
-  model = video_knet.build_model(config)
+  model, shape = _model_and_input_shape(config)
   seed = int(config.get("seed", 0)) if seed is None else seed
-  images = jnp.zeros((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  images = jnp.zeros(shape, jnp.float32)
   variables = jax.jit(model.init)(jax.random.key(seed), images)
   return jax.tree.map(np.asarray, dict(variables))
 
 
 def abstract_variables(config) -> dict[str, Any]:
   """`jax.ShapeDtypeStruct`s of the model variables (no compute)."""
-  model = video_knet.build_model(config)
-  images = jax.ShapeDtypeStruct((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  model, shape = _model_and_input_shape(config)
+  images = jax.ShapeDtypeStruct(shape, jnp.float32)
   return dict(jax.eval_shape(model.init, jax.random.key(0), images))
 
 

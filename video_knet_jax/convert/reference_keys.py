@@ -12,6 +12,10 @@ from typing import Iterable, NamedTuple
 
 VIDEO_KNET_R50 = "video_knet_r50"
 KNET_IMAGE_R50 = "knet_image_r50"
+# YouTube-VIS KNetTrack (models/knet_track.py): roi_head + clip-level tracker.
+VIS_R50_YTVIS = "vis_r50_ytvis"
+# Lists whose registration orders together cover every module family.
+ORDER_SOURCES = (VIDEO_KNET_R50, VIS_R50_YTVIS)
 
 _DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
 
@@ -27,7 +31,8 @@ def load(name: str) -> tuple[Entry, ...]:
   """Entries of `reference_keys/{name}.tsv`, in the original registration order."""
   path = os.path.join(_DIR, name + ".tsv")
   if not os.path.exists(path):
-    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}.")
+    raise ValueError(f"No reference key list {path!r}; known: {VIDEO_KNET_R50}, {KNET_IMAGE_R50}, "
+                     f"{VIS_R50_YTVIS}.")
   entries = []
   with open(path) as f:
     for line in f:
@@ -43,10 +48,14 @@ def _pattern(parts: Iterable[str]) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _child_order(name: str) -> dict[tuple[str, ...], dict[str, int]]:
-  """For each parent (digits as '#'), the order its named children were registered."""
+def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
+  """For each parent (digits as '#'), the order its named children were registered.
+
+  Several lists merge: a name first seen in a later list ranks after the
+  earlier lists' names under the same parent.
+  """
   order: dict[tuple[str, ...], dict[str, int]] = {}
-  for entry in load(name):
+  for entry in (e for name in names for e in load(name)):
     parts = entry.key.split(".")
     for i, part in enumerate(parts):
       if not part.isdigit():
@@ -55,14 +64,14 @@ def _child_order(name: str) -> dict[tuple[str, ...], dict[str, int]]:
   return order
 
 
-def registration_sort_key(key: str, reference: str = VIDEO_KNET_R50):
+def registration_sort_key(key: str, reference: tuple[str, ...] = ORDER_SOURCES):
   """Sort key putting torch keys in the original module registration order.
 
   Generalises the reference order to other depths/widths: ModuleList indices
   sort numerically, named children by their first appearance under the same
   parent in the reference; names the reference lacks go last, alphabetically.
   """
-  order = _child_order(reference)
+  order = _child_order((reference,) if isinstance(reference, str) else tuple(reference))
   parts = key.split(".")
   out = []
   for i, part in enumerate(parts):
@@ -74,7 +83,7 @@ def registration_sort_key(key: str, reference: str = VIDEO_KNET_R50):
   return tuple(out)
 
 
-def sort_keys(keys: Iterable[str], reference: str = VIDEO_KNET_R50) -> list[str]:
+def sort_keys(keys: Iterable[str], reference: tuple[str, ...] = ORDER_SOURCES) -> list[str]:
   return sorted(keys, key=functools.partial(registration_sort_key, reference=reference))
 
 
