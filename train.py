@@ -32,6 +32,10 @@ def main(argv):
   from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
   logging.info("Config:\n%s", _CONFIG.value)
+  if _CONFIG.value.model.get("family") == "knet_track":   # YouTube-VIS.
+    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
+    vis_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    return
   train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                evaluate_fn=evaluate_lib.evaluate_during_training)
 
