@@ -11,6 +11,7 @@ from video_knet_jax.convert import reference_keys
 
 VIDEO_KNET = "video_knet"
 KNET_IMAGE = "knet_image"
+KNET_TRACK = "knet_track"
 TORCHVISION_RESNET = "torchvision_resnet"
 SWIN = "swin"
 AUTO = "auto"
@@ -41,7 +42,9 @@ SOURCES: dict[str, Source] = {
     VIDEO_KNET: Source(VIDEO_KNET, "original Video K-Net (VideoKNetQuansiEmbedFCJointTrain)",
                        _identity, None),
     KNET_IMAGE: Source(KNET_IMAGE, "original image K-Net (Cityscapes-STEP / COCO pretraining)",
-                       _identity, reference_keys.TEMPORAL_KEY),
+                       _identity, re.compile(reference_keys.TEMPORAL_KEY.pattern + r"|^tracker\.")),
+    KNET_TRACK: Source(KNET_TRACK, "original clip-level KNetTrack (YouTube-VIS)",
+                       _identity, None),
     TORCHVISION_RESNET: Source(TORCHVISION_RESNET, "torchvision-layout ImageNet ResNet",
                                _torchvision, re.compile(r"^(?!backbone\.)")),
 }
@@ -53,6 +56,8 @@ def detect(state_dict: Mapping[str, object], path: str = "") -> str:
   if any(k.startswith("backbone.") for k in keys):
     if any(k.startswith("backbone.patch_embed.") for k in keys):
       _unsupported_swin(path)
+    if any(k.startswith("tracker.mask_head.") for k in keys):
+      return KNET_TRACK
     if any(reference_keys.TEMPORAL_KEY.match(k) for k in keys):
       return VIDEO_KNET
     return KNET_IMAGE
