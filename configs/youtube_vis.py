@@ -163,7 +163,9 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.data.test_size = (64, 96)
   config.data.canvas = (64, 96)
   config.inference.frame_bucket = 4
-  config.train.num_steps = 20
+  config.train.num_steps = 300
+  config.optim.lr = 1e-3                   # tiny model, few steps: no decay.
+  config.optim.decay_epochs = ()
   config.loss.stage_weights = (1.0, 1.0)
   config.train.batch_size = 2
   config.train.log_every_steps = 1
