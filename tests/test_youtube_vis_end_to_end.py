@@ -43,6 +43,8 @@ def test_debug_train_then_evaluate_writes_a_loadable_results_json(tmp_path):
     for seg in r["segmentations"]:   # every frame an RLE of the video size.
       rle = {"size": seg["size"], "counts": seg["counts"].encode()}
       assert mask_utils.decode(rle).shape == (video["height"], video["width"])
+  for video_id in videos:   # a picture of the tracked masks per video.
+    assert os.path.exists(os.path.join(out, "pictures", f"{video_id}.png"))
   # The official evaluation semantics load and score it.
   stats = ytvis_ap.YouTubeVISEval(gt).evaluate(results)["stats"]
   assert dict(stats)["AP"] == metrics["AP"]

@@ -5,8 +5,8 @@ The same pieces as train_lib (TrainState, the AdamW groups of optim, the
 checkpoints that resume) around the clip-level model and its loss
 (losses/clip_loss.py); data from datasets/youtube_vis via data/vis_clips.py.
 `evaluate` runs whole-video inference on the local val split, scores it with
-evaluation/ytvis_ap (the official cocoapi's AP / AR) and writes the
-benchmark server's results JSON.
+evaluation/ytvis_ap (the official cocoapi's AP / AR), writes the benchmark
+server's results JSON and one picture per video of its top tracks.
 """
 import json
 import os
@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from PIL import Image
 from pycocotools import mask as mask_utils
 
 from datasets.youtube_vis import prepare as ytvis_prepare
@@ -28,6 +29,7 @@ from video_knet_jax import train_lib
 from video_knet_jax.data import vis_clips
 from video_knet_jax.evaluation import ytvis_ap
 from video_knet_jax.inference import vis_inference
+from video_knet_jax.inference import visualize
 from video_knet_jax.losses import clip_loss
 from video_knet_jax.models import knet_track
 
@@ -165,12 +167,15 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   source = builder.as_data_source(split=config.data.eval_split)
   spans = vis_clips.video_spans(source)
   results = []
+  out_dir = os.path.join(workdir, RESULTS_DIR)
+  os.makedirs(os.path.join(out_dir, "pictures"), exist_ok=True)
   for span in spans:
     frames, _ = vis_clips.read_video(source, span)
-    results += vis_inference.predict_video(predict_fn, variables, frames,
-                                           span[0], config)
-  out_dir = os.path.join(workdir, RESULTS_DIR)
-  os.makedirs(out_dir, exist_ok=True)
+    video_results = vis_inference.predict_video(predict_fn, variables, frames,
+                                                span[0], config)
+    results += video_results
+    Image.fromarray(picture(frames, video_results)).save(
+        os.path.join(out_dir, "pictures", f"{span[0]}.png"))
   with open(os.path.join(out_dir, "results.json"), "w") as f:
     json.dump(results, f)
   metrics = {}
@@ -183,6 +188,21 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
       json.dump(metrics, f, indent=1)
   return metrics
+
+
+def picture(frames: np.ndarray, results: list[dict], num_tracks: int = 3
+            ) -> np.ndarray:
+  """The frames side by side with the top `num_tracks` results painted on,
+  each track in its own colour on every frame: [H, T*W, 3] uint8."""
+  out = frames.astype(np.float32)
+  top = sorted(results, key=lambda r: -r["score"])[:num_tracks]
+  colors = visualize.track_colors(np.arange(1, len(top) + 1)).astype(np.float32)
+  for color, r in zip(colors, top):
+    for f, seg in enumerate(r["segmentations"]):
+      m = mask_utils.decode({"size": seg["size"],
+                             "counts": seg["counts"].encode()}).astype(bool)
+      out[f][m] = 0.5 * out[f][m] + 0.5 * color
+  return np.concatenate(list(out.astype(np.uint8)), axis=1)
 
 
 def format_table(metrics: dict) -> str:
