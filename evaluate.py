@@ -71,6 +71,12 @@ def _evaluate_model() -> int:
   runtime.setup()
   if _CONFIG.value.model.get("task", "") == "semantic":   # VSPW: semantic K-Net.
     return _evaluate_semantic(source)
+  if _CONFIG.value.model.get("family") == "knet_track":   # YouTube-VIS.
+    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
+    metrics = vis_lib.evaluate(_CONFIG.value, source, _STEP.value)
+    print(f"\nYouTube-VIS ({source}):\n{vis_lib.format_table(metrics)}\n"
+          f"Results in {os.path.join(source, vis_lib.RESULTS_DIR)}")
+    return 0
   if _DUMP_FRAMES.value:
     from video_knet_jax.convert import dump_outputs  # pylint: disable=g-import-not-at-top
     dump_outputs.run(_CONFIG.value, source, _DUMP_OUTPUT.value,

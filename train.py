@@ -39,6 +39,10 @@ def main(argv):
         _CONFIG.value, _WORKDIR.value,
         evaluate_fn=semantic_evaluate_lib.evaluate_during_training)
     return
+  if _CONFIG.value.model.get("family") == "knet_track":   # YouTube-VIS.
+    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
+    vis_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    return
   train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                evaluate_fn=evaluate_lib.evaluate_during_training)
 

@@ -99,6 +99,7 @@ _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "vipseg": "datasets.vipseg.facts:VIPSEG",
     "vspw": "datasets.vspw.facts:VSPW",
     "vspw_generated": "datasets.vspw.facts:VSPW",   # same label space.
+    "youtube_vis": "datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
 }
 
 

@@ -92,8 +92,9 @@ LEAVES: dict[Kind, tuple[Leaf, ...]] = {
     ),
 }
 
-# One iterative-head stage, and the layer names a KernelUpdator contains.
-_STAGE = r"roi_head\.mask_head\.\d+\."
+# One iterative-head stage (per-frame, or KNetTrack's clip-level `tracker`),
+# and the layer names a KernelUpdator contains.
+_STAGE = r"(?:roi_head|tracker)\.mask_head\.\d+\."
 _UPDATOR = r"(?:kernel_update_conv|attention_previous_update_\w+)"
 # Sequential(Linear, LayerNorm, ReLU) * n: Linear at 3k, LayerNorm at 3k + 1.
 _FC_LINEAR = r"(?:0|3|6|9)"

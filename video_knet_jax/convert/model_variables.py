@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import checkpointing
+from video_knet_jax.models import knet_track
 from video_knet_jax.models import semantic_knet
 from video_knet_jax.models import video_knet
 
@@ -16,26 +17,34 @@ _INIT_SIZE = 64
 
 
 def build_model(config):
-  """The model of `config`: `SemanticKNet` when config.model.task='semantic', else Video K-Net."""
+  """The model of `config`: SemanticKNet (model.task='semantic'), KNetTrack
+  (model.family='knet_track') or Video K-Net."""
+  return _model_and_input_shape(config)[0]
+
+
+def _model_and_input_shape(config):
+  """The model of `config` and the smallest input it takes."""
   model_config = config.model if "model" in config else config
   if model_config.get("task", "") == semantic_knet.SEMANTIC:
-    return semantic_knet.build_model(config)
-  return video_knet.build_model(config)
+    return semantic_knet.build_model(config), (1, _INIT_SIZE, _INIT_SIZE, 3)
+  if model_config.get("family", "video_knet") == "knet_track":
+    return knet_track.build_model(config), (1, 1, _INIT_SIZE, _INIT_SIZE, 3)
+  return video_knet.build_model(config), (1, _INIT_SIZE, _INIT_SIZE, 3)
 
 
 def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:
   """Freshly initialised `{'params', 'batch_stats'}` of `build_model(config)` (numpy)."""
-  model = build_model(config)
+  model, shape = _model_and_input_shape(config)
   seed = int(config.get("seed", 0)) if seed is None else seed
-  images = jnp.zeros((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  images = jnp.zeros(shape, jnp.float32)
   variables = jax.jit(model.init)(jax.random.key(seed), images)
   return jax.tree.map(np.asarray, dict(variables))
 
 
 def abstract_variables(config) -> dict[str, Any]:
   """`jax.ShapeDtypeStruct`s of the model variables (no compute)."""
-  model = build_model(config)
-  images = jax.ShapeDtypeStruct((1, _INIT_SIZE, _INIT_SIZE, 3), jnp.float32)
+  model, shape = _model_and_input_shape(config)
+  images = jax.ShapeDtypeStruct(shape, jnp.float32)
   return dict(jax.eval_shape(model.init, jax.random.key(0), images))
 
 

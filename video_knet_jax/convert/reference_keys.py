@@ -16,11 +16,14 @@ VIDEO_KNET_SWINB = "video_knet_swinb"
 VIDEO_KNET_SWINL = "video_knet_swinl"
 KNET_IMAGE_SWINB = "knet_image_swinb"
 VIDEO_KNET_VIPSEG_R50 = "video_knet_vipseg_r50"   # 124 classes (58 things).
+# YouTube-VIS KNetTrack (models/knet_track.py): roi_head + clip-level tracker.
+VIS_R50_YTVIS = "vis_r50_ytvis"
 ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB,
-       VIDEO_KNET_VIPSEG_R50)
+       VIDEO_KNET_VIPSEG_R50, VIS_R50_YTVIS)
 # Lists whose registration orders together cover every module family (ResNet,
-# Swin, ffn link, fusion + update link); see `registration_sort_key`.
-ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB)
+# Swin, ffn link, fusion + update link, clip-level tracker); see
+# `registration_sort_key`.
+ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB, VIS_R50_YTVIS)
 
 _DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
 

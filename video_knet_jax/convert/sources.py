@@ -11,6 +11,7 @@ from video_knet_jax.convert import reference_keys
 
 VIDEO_KNET = "video_knet"
 KNET_IMAGE = "knet_image"
+KNET_TRACK = "knet_track"
 TORCHVISION_RESNET = "torchvision_resnet"
 SWIN_IMAGENET = "swin_imagenet"
 SEMANTIC_KNET = "semantic_knet"
@@ -59,7 +60,9 @@ SOURCES: dict[str, Source] = {
     VIDEO_KNET: Source(VIDEO_KNET, "original Video K-Net (VideoKNetQuansiEmbedFCJointTrain)",
                        _identity, None),
     KNET_IMAGE: Source(KNET_IMAGE, "original image K-Net (Cityscapes-STEP / COCO pretraining)",
-                       _identity, reference_keys.TEMPORAL_KEY),
+                       _identity, re.compile(reference_keys.TEMPORAL_KEY.pattern + r"|^tracker\.")),
+    KNET_TRACK: Source(KNET_TRACK, "original clip-level KNetTrack (YouTube-VIS)",
+                       _identity, None),
     TORCHVISION_RESNET: Source(TORCHVISION_RESNET, "torchvision-layout ImageNet ResNet",
                                _torchvision, re.compile(r"^(?!backbone\.)")),
     SWIN_IMAGENET: Source(SWIN_IMAGENET, "official ImageNet Swin Transformer (swin_*_22k.pth)",
@@ -75,6 +78,8 @@ def detect(state_dict: Mapping[str, object], path: str = "") -> str:
   if any(k.startswith("decode_head.kernel_update_head.") for k in keys):
     return SEMANTIC_KNET
   if any(k.startswith("backbone.") for k in keys):
+    if any(k.startswith("tracker.mask_head.") for k in keys):
+      return KNET_TRACK
     if any(reference_keys.TEMPORAL_KEY.match(k) for k in keys):
       return VIDEO_KNET
     return KNET_IMAGE

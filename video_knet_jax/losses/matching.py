@@ -42,10 +42,13 @@ def focal_cost(cls_logits: jax.Array, gt_labels: jax.Array, *,
   return jnp.take(cost, labels, axis=1)                # [P, M]
 
 
-def dice_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
-  """DiceCost (unweighted): [P, H, W] logits, [M, H, W] soft masks -> [P, M]."""
-  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)),
-               DICE_COST_CLAMP, 1.0)
+def dice_cost(mask_logits: jax.Array, gt_masks: jax.Array,
+              clamp: float = DICE_COST_CLAMP) -> jax.Array:
+  """DiceCost (unweighted): [P, H, W] logits, [M, H, W] soft masks -> [P, M].
+
+  `clamp` = 0 gives knet_vis's unclamped sigmoid.
+  """
+  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)), clamp, 1.0)
   p = p.reshape(p.shape[0], -1)
   t = gt_masks.reshape(gt_masks.shape[0], -1).astype(jnp.float32)
   num = 2 * jnp.einsum("pk,mk->pm", p, t)
@@ -54,10 +57,10 @@ def dice_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
   return -num / den
 
 
-def mask_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
+def mask_cost(mask_logits: jax.Array, gt_masks: jax.Array,
+              clamp: float = MASK_COST_CLAMP) -> jax.Array:
   """MaskCost (unweighted): minus mean agreement, [P,H,W], [M,H,W] -> [P,M]."""
-  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)),
-               MASK_COST_CLAMP, 1.0)
+  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)), clamp, 1.0)
   p = p.reshape(p.shape[0], -1)
   t = gt_masks.reshape(gt_masks.shape[0], -1).astype(jnp.float32)
   agree = jnp.einsum("pk,mk->pm", p, t) + jnp.einsum("pk,mk->pm", 1 - p, 1 - t)
@@ -66,10 +69,15 @@ def mask_cost(mask_logits: jax.Array, gt_masks: jax.Array) -> jax.Array:
 
 def match_cost(mask_logits, cls_logits, gt_masks, gt_labels, gt_valid, *,
                cls_weight: float, dice_weight: float, mask_weight: float,
-               alpha: float, gamma: float) -> jax.Array:
-  """Total sanitised cost of one image: [P, M]; padded columns cost PAD_COST."""
-  cost = mask_weight * mask_cost(mask_logits, gt_masks)
-  cost += dice_weight * dice_cost(mask_logits, gt_masks)
+               alpha: float, gamma: float, clamp: bool = True) -> jax.Array:
+  """Total sanitised cost of one image: [P, M]; padded columns cost PAD_COST.
+
+  clamp=False: knet_vis's costs (sigmoid not clamped, extensions 3.4).
+  """
+  cost = mask_weight * mask_cost(mask_logits, gt_masks,
+                                 MASK_COST_CLAMP if clamp else 0.0)
+  cost += dice_weight * dice_cost(mask_logits, gt_masks,
+                                  DICE_COST_CLAMP if clamp else 0.0)
   if cls_logits is not None and cls_weight != 0:
     cost += cls_weight * focal_cost(cls_logits, gt_labels, alpha=alpha,
                                     gamma=gamma)
@@ -94,7 +102,7 @@ def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
                      gt_masks: jax.Array, gt_labels: jax.Array,
                      gt_valid: jax.Array, *, cls_weight: float,
                      dice_weight: float, mask_weight: float, alpha: float,
-                     gamma: float) -> jax.Array:
+                     gamma: float, clamp: bool = True) -> jax.Array:
   """Detached, sanitised costs of a batch.
 
   Args:
@@ -106,6 +114,7 @@ def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
     gt_valid: [B, M] bool, False for padding rows.
     cls_weight, dice_weight, mask_weight: cost weights (config.loss.match_*).
     alpha, gamma: focal cost parameters.
+    clamp: clamp the sigmoid in the mask costs (False: knet_vis).
 
   Returns:
     [B, P, M] cost without gradient.
@@ -114,7 +123,7 @@ def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
     raise ValueError(f"matching: prediction size {mask_logits.shape[-2:]} != "
                      f"GT size {gt_masks.shape[-2:]}.")
   kw = dict(cls_weight=cls_weight, dice_weight=dice_weight,
-            mask_weight=mask_weight, alpha=alpha, gamma=gamma)
+            mask_weight=mask_weight, alpha=alpha, gamma=gamma, clamp=clamp)
   mask_logits = jax.lax.stop_gradient(mask_logits)
   if cls_logits is None:
     cost = jax.vmap(lambda m, g, l, v: match_cost(m, None, g, l, v, **kw))(

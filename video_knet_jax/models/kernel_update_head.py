@@ -6,6 +6,11 @@ kernels of an image interact (MHA, post-LN) and pass an FFN; then predict
 classes and new masks (dynamic 1x1 kernels applied to the transformed
 features). At the last stage the previous frame's kernels may be fused into
 the current ones (3.6) and/or linked for tracking (3.5).
+
+The clip-level VIS heads (models/knet_track.py) run the same stage with one
+kernel set per clip: given `frame_weights` [B, T], features and masks hold
+B*T frames and the pooled features are averaged over each clip's frames
+(extensions 3.3); the dynamic kernels then segment every frame of the clip.
 """
 import functools
 import math
@@ -48,14 +53,22 @@ class KernelUpdateHead(nn.Module):
   with_link: bool = False
   link_type: str = "ffn"
   with_fusion: bool = False
+  with_cls: bool = True
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None
+  def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None,
+               frame_weights=None
                ) -> Tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
     """x_feats [B, h, w, D], kernels [B, N, D], mask_logits [B, N, h, w],
-    previous_kernels [B, N, D] or None -> (cls [B, N, C], masks [B, N, h, w],
-    kernels [B, N, D], track kernels [B, N, D] (== kernels without linking)).
+    previous_kernels [B, N, D] or None -> (cls [B, N, C] (None without
+    `with_cls`), masks [B, N, h, w], kernels [B, N, D], track kernels
+    [B, N, D] (== kernels without linking)).
+
+    Clip-level: with `frame_weights` [B, T] (1 = real frame, 0 = padding),
+    x_feats [B*T, h, w, D] and mask_logits [B*T, N, h, w] are the clips'
+    frames and kernels [B, N, D] one set per clip; the pooled features are the
+    weighted mean over frames and masks come back as [B*T, N, h, w].
     """
     d = x_feats.shape[-1]
     if previous_kernels is not None and not (self.with_link or self.with_fusion):
@@ -64,6 +77,11 @@ class KernelUpdateHead(nn.Module):
     x = conv_module.ConvModule(d, 1, use_bias=True, activation=False, kernel_init=XAVIER,
                                dtype=self.dtype, name="feat_transform")(x_feats)
     assembled = kernel_head.masked_sum_pool(mask_logits, x, self.mask_thr)  # [B, N, D]
+    if frame_weights is not None:    # [B*T, N, D] -> clip mean [B, N, D].
+      b, t = frame_weights.shape
+      w = frame_weights.astype(assembled.dtype)
+      assembled = jnp.einsum("btnc,bt->bnc", assembled.reshape(b, t, *assembled.shape[1:]),
+                             w / jnp.maximum(w.sum(1, keepdims=True), 1))
     kernels = kernels.astype(self.dtype)
     temporal_kw = dict(num_heads=self.num_heads, ffn_channels=self.ffn_channels,
                        dtype=self.dtype)
@@ -105,14 +123,18 @@ class KernelUpdateHead(nn.Module):
                nn.relu)
       return containers.Sequential(layers=block * num, name=name)
 
-    cls = fcs(self.num_cls_fcs, "cls_fcs")(obj)
-    cls = nn.Dense(self.num_classes, kernel_init=XAVIER,
-                   bias_init=nn.initializers.constant(
-                       -math.log((1 - CLS_PRIOR_PROB) / CLS_PRIOR_PROB)),
-                   dtype=self.dtype, name="fc_cls")(cls)                 # [B, N, C]
+    cls = None
+    if self.with_cls:
+      cls = fcs(self.num_cls_fcs, "cls_fcs")(obj)
+      cls = nn.Dense(self.num_classes, kernel_init=XAVIER,
+                     bias_init=nn.initializers.constant(
+                         -math.log((1 - CLS_PRIOR_PROB) / CLS_PRIOR_PROB)),
+                     dtype=self.dtype, name="fc_cls")(cls)               # [B, N, C]
     mask_kernels = fcs(self.num_mask_fcs, "mask_fcs")(obj)
     mask_kernels = nn.Dense(d, kernel_init=XAVIER, dtype=self.dtype,
                             name="fc_mask")(mask_kernels)                 # [B, N, D]
+    if frame_weights is not None:    # one kernel set per clip -> every frame.
+      mask_kernels = jnp.repeat(mask_kernels, frame_weights.shape[1], axis=0)
     masks = jnp.einsum("bnc,bhwc->bnhw", mask_kernels, x)                 # [B, N, h, w]
     return cls, masks, obj, track
 

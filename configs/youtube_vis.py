@@ -1,0 +1,173 @@
+"""YouTube-VIS 2019 with the clip-level KNetTrack (extensions section 3).
+
+`get_config()` is the original's R50 recipe (knet_track_r50_1x_youtubevis):
+40 thing classes, 100 proposals, 3 per-frame + 3 clip stages, 5-frame clips
+with short side in {288..512}, AdamW 1e-4 (backbone x0.25), 12 epochs with
+steps at 8 and 11, 2 clips per GPU x 8 GPUs, tested at 640x360.
+`get_config('debug')` shrinks it to a tiny model on a generated
+YouTube-VIS-format set (datasets/youtube_vis/generate.py).
+"""
+import ml_collections
+
+from datasets.youtube_vis import facts as ytvis_facts
+
+NUM_CLASSES = len(ytvis_facts.CLASS_NAMES_2019)
+
+
+def get_model_config() -> ml_collections.ConfigDict:
+  """The full-size R50 KNetTrack architecture (extensions 3.1)."""
+  m = ml_collections.ConfigDict()
+  m.family = "knet_track"                  # models/knet_track.py.
+  m.num_thing_classes = NUM_CLASSES
+  m.num_stuff_classes = 0
+  m.num_proposals = 100
+  m.num_stages = 3                         # per-frame stages (roi_head).
+  m.feat_channels = 256
+
+  m.backbone = ml_collections.ConfigDict()
+  m.backbone.name = "resnet"
+  m.backbone.stage_blocks = (3, 4, 6, 3)
+  m.backbone.base_width = 64
+  m.backbone.frozen_stages = 1
+  m.backbone.norm_eval = True
+
+  m.fpn = ml_collections.ConfigDict()
+  m.fpn.num_outs = 4                       # P2..P5.
+
+  m.semantic_fpn = ml_collections.ConfigDict()
+  m.semantic_fpn.num_groups = 32
+  m.semantic_fpn.pe_num_feats = 128
+  m.semantic_fpn.pe_temperature = 10000.0
+  m.semantic_fpn.upsample_times = 2        # stride 8.
+
+  m.kernel_head = ml_collections.ConfigDict()
+  m.kernel_head.feat_downsample_stride = 2  # rpn masks x2 (stride 4) for losses.
+
+  m.update_head = ml_collections.ConfigDict()
+  m.update_head.num_heads = 8
+  m.update_head.ffn_channels = 2048
+  m.update_head.num_cls_fcs = 1
+  m.update_head.num_mask_fcs = 1
+  m.update_head.mask_upsample_stride = 2    # stride 8 -> stride 4.
+  m.update_head.mask_thr = 0.5
+
+  m.tracker = ml_collections.ConfigDict()
+  m.tracker.num_stages = 3                  # 2 clip-level + 1 per-frame.
+  m.tracker.assign_stages = 2               # stage 2 reuses stage 1's match.
+  m.dtype = "float32"
+  return m
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """The YouTube-VIS R50 recipe; `arg='debug'` shrinks it for a laptop."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "youtube_vis"
+  config.data.data_dir = ""
+  config.data.manual_dir = ""
+  config.data.train_split = "train"        # local sub-splits of labelled train.
+  config.data.eval_split = "val"
+  config.data.val_every = 10               # every 10th video is local val.
+  config.data.num_classes = NUM_CLASSES
+  config.data.clip_length = 5              # frames f-2..f+2 (extensions 3.6).
+  config.data.short_sides = (288, 320, 352, 392, 416, 448, 480, 512)
+  config.data.flip_prob = 0.5
+  config.data.max_instances = 16           # GT instances per clip (padded).
+  config.data.size_divisor = 32
+  config.data.mean = (123.675, 116.28, 103.53)
+  config.data.std = (58.395, 57.12, 57.375)
+  config.data.canvas = (512, 928)          # static training canvas (H, W).
+  config.data.test_size = (360, 640)       # (H, W) keep-ratio box at test.
+  config.data.synthetic = ml_collections.ConfigDict()
+
+  config.model = get_model_config()
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.rpn_mask = 1.0
+  config.loss.rpn_dice = 4.0
+  config.loss.rpn_seg = 1.0
+  config.loss.cls = 2.0
+  config.loss.mask = 1.0
+  config.loss.dice = 4.0
+  config.loss.focal_alpha = 0.25
+  config.loss.focal_gamma = 2.0
+  config.loss.rank = 0.0                   # no rank loss in the VIS recipe.
+  config.loss.stage_weights = (1.0, 1.0, 1.0)
+  config.loss.tracker_stage_weights = (1.0, 1.0, 1.0)
+  config.loss.mask_assign_stride = 4       # targets at stride 4.
+  config.loss.match_cls = 2.0
+  config.loss.match_dice = 4.0
+  config.loss.match_mask = 1.0
+
+  config.inference = ml_collections.ConfigDict()
+  config.inference.max_per_video = 10      # test_cfg.tracker.max_per_img.
+  config.inference.mask_thr = 0.5
+  config.inference.frame_bucket = 16       # clip lengths padded to a multiple.
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lr = 1e-4
+  config.optim.weight_decay = 0.05
+  config.optim.backbone_lr_mult = 0.25
+  config.optim.clip_norm = 1.0
+  config.optim.warmup_steps = 1000
+  config.optim.warmup_ratio = 0.001
+  config.optim.decay_epochs = (8, 11)
+  config.optim.decay_steps = ()
+  config.optim.decay_gamma = 0.1
+  config.optim.policy = "step"
+  config.optim.min_lr_ratio = 0.0
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 16             # 2 clips/GPU x 8 GPUs.
+  config.train.num_epochs = 12
+  config.train.num_steps = -1              # -1: epochs x train frames / batch.
+  config.train.num_train_frames = -1       # -1: counted from the built split.
+  config.train.dataset_repeats = 1
+  config.train.log_every_steps = 50
+  config.train.checkpoint_every_steps = 1000
+  config.train.keep_checkpoints = 3
+
+  config.mesh = (("data", -1),)
+  config.init_from = ml_collections.ConfigDict()
+  config.init_from.checkpoint = ""         # a COCO-instance K-Net (3.5).
+  config.init_from.strict = False
+
+  if arg == "debug":
+    apply_debug(config)
+  elif arg:
+    raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
+  return config
+
+
+def apply_debug(config: ml_collections.ConfigDict) -> None:
+  """A tiny model on a generated YouTube-VIS-format set."""
+  m = config.model
+  m.num_proposals = 8
+  m.num_stages = 2
+  m.feat_channels = 32
+  m.backbone.stage_blocks = (1, 1, 1, 1)
+  m.backbone.base_width = 8
+  m.semantic_fpn.num_groups = 4
+  m.semantic_fpn.pe_num_feats = 16
+  m.update_head.num_heads = 4
+  m.update_head.ffn_channels = 64
+  config.data.synthetic = ml_collections.ConfigDict(dict(
+      seed=0, num_videos=6, frames_per_video=6, height=64, width=96,
+      instances_per_video=3, num_classes_used=4))
+  config.data.val_every = 3
+  config.data.clip_length = 3
+  config.data.short_sides = (64,)
+  config.data.max_instances = 4
+  config.data.test_size = (64, 96)
+  config.data.canvas = (64, 96)
+  config.inference.frame_bucket = 4
+  config.train.num_steps = 300
+  config.optim.lr = 1e-3                   # tiny model, few steps: no decay.
+  config.optim.decay_epochs = ()
+  config.loss.stage_weights = (1.0, 1.0)
+  config.train.batch_size = 2
+  config.train.log_every_steps = 1
+  config.train.checkpoint_every_steps = 5
+  config.optim.warmup_steps = 5

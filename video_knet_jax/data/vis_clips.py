@@ -1,0 +1,116 @@
+"""Training clips and whole videos from the YouTube-VIS builder.
+
+Random access through `builder.as_data_source(split)` (ArrayRecord). Examples
+are stored in (video, frame) order, so a video is a run of `num_frames`
+consecutive indices.
+
+Training clip (extensions 3.6): `clip_length` consecutive frames centred on
+a key frame at least clip_length // 2 from either end (shorter videos are
+never used); a key frame without a (non-crowd) instance is re-drawn. One
+short side from `short_sides` for the clip (keep ratio, long side capped by
+the canvas), one shared horizontal flip, ImageNet normalisation, padding to
+the static canvas `config.data.canvas` (H, W). The clip's instances (crowd
+excluded) fill `max_instances` slots in order of first appearance; extra
+instances are dropped.
+"""
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+
+from video_knet_jax.losses import clip_loss
+
+IMAGE = "image"
+
+
+def video_spans(source) -> list[tuple[int, int, int]]:
+  """(video_id, first index, num_frames) of every video in a data source."""
+  spans, index = [], 0
+  while index < len(source):
+    ex = source[index]
+    n = int(ex["num_frames"])
+    if int(ex["frame_index"]) != 0:
+      raise ValueError(f"Example {index} is frame {ex['frame_index']} of video "
+                       f"{ex['video_id']}; expected a video's first frame.")
+    spans.append((int(ex["video_id"]), index, n))
+    index += n
+  return spans
+
+
+def read_video(source, span) -> tuple[np.ndarray, list[dict[str, Any]]]:
+  """frames [T, H, W, 3] uint8 and the T examples of one video."""
+  _, first, n = span
+  examples = [source[first + t] for t in range(n)]
+  return np.stack([ex["image"] for ex in examples]), examples
+
+
+def _resize(img: np.ndarray, size, resample) -> np.ndarray:
+  return np.asarray(Image.fromarray(img).resize((size[1], size[0]), resample))
+
+
+def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """One padded training clip from its T examples."""
+  d = config.data
+  canvas = tuple(d.canvas)
+  height, width = examples[0]["image"].shape[:2]
+  short = float(rng.choice(np.asarray(d.short_sides)))
+  scale = min(short / min(height, width), canvas[0] / height, canvas[1] / width)
+  size = (max(1, round(height * scale)), max(1, round(width * scale)))
+  flip = rng.random() < d.flip_prob
+  t_len, m = len(examples), int(d.max_instances)
+  image = np.zeros((t_len, *canvas, 3), np.float32)
+  masks = np.zeros((t_len, m, *canvas), np.uint8)
+  present = np.zeros((t_len, m), bool)
+  labels = np.zeros((m,), np.int32)
+  slots: dict[int, int] = {}
+  mean, std = np.asarray(d.mean, np.float32), np.asarray(d.std, np.float32)
+  for t, ex in enumerate(examples):
+    img = _resize(ex["image"], size, Image.BILINEAR).astype(np.float32)
+    if flip:
+      img = img[:, ::-1]
+    image[t, :size[0], :size[1]] = (img - mean) / std
+    for k, inst in enumerate(ex["instance_ids"].tolist()):
+      if ex["is_crowd"][k]:
+        continue
+      if inst not in slots:
+        if len(slots) == m:
+          continue
+        slots[inst] = len(slots)
+        labels[slots[inst]] = ex["labels"][k]
+      s = slots[inst]
+      mk = _resize(ex["masks"][k], size, Image.NEAREST)
+      masks[t, s, :size[0], :size[1]] = mk[:, ::-1] if flip else mk
+      present[t, s] = True
+  valid = np.arange(m) < len(slots)
+  return {IMAGE: image, clip_loss.MASKS: masks, clip_loss.PRESENT: present,
+          clip_loss.LABELS: labels, clip_loss.VALID: valid}
+
+
+def _has_instance(ex) -> bool:
+  return bool(np.any(~np.asarray(ex["is_crowd"], bool)))
+
+
+def train_clips(source, config, seed: int) -> Iterator[dict[str, np.ndarray]]:
+  """Endless random training clips (this host's stream)."""
+  half = int(config.data.clip_length) // 2
+  spans = [s for s in video_spans(source) if s[2] >= 2 * half + 1]
+  if not spans:
+    raise ValueError(f"No video has config.data.clip_length="
+                     f"{config.data.clip_length} frames.")
+  rng = np.random.default_rng(seed)
+  while True:
+    for _ in range(100):
+      _, first, n = spans[rng.integers(len(spans))]
+      key = int(rng.integers(half, n - half))
+      if _has_instance(source[first + key]):
+        break
+    examples = [source[first + t] for t in range(key - half, key + half + 1)]
+    yield make_clip(examples, config, rng)
+
+
+def batches(source, config, batch_size: int, seed: int
+            ) -> Iterator[dict[str, np.ndarray]]:
+  clips = train_clips(source, config, seed)
+  while True:
+    items = [next(clips) for _ in range(batch_size)]
+    yield {k: np.stack([c[k] for c in items]) for k in items[0]}
