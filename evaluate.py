@@ -48,6 +48,9 @@ _DATASET = flags.DEFINE_string("dataset", None, "Score folders of this format.")
 _GROUNDTRUTH = flags.DEFINE_string("groundtruth", None, "Ground-truth dir/file.")
 _PREDICTIONS = flags.DEFINE_string("predictions", None, "Predictions dir/file.")
 _OUTPUT = flags.DEFINE_string("output", "metrics.json", "Scores JSON path.")
+_REFERENCE_AREA_ALIASING = flags.DEFINE_bool(
+    "reference_area_aliasing", False, "cityscapes_vps: VPQ as the official "
+    "script computed it before its 2020-09-30 fix (docs/METRICS.md).")
 
 
 def _score_folders() -> int:
@@ -55,6 +58,8 @@ def _score_folders() -> int:
   argv = [f"--dataset={_DATASET.value}",
           f"--groundtruth={_GROUNDTRUTH.value}",
           f"--predictions={_PREDICTIONS.value}", f"--output={_OUTPUT.value}"]
+  if _REFERENCE_AREA_ALIASING.value:
+    argv.append("--reference_area_aliasing")
   return score_folders.main(argv)
 
 
