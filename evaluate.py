@@ -23,6 +23,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Model config (model evaluation mode).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -82,6 +84,7 @@ def _evaluate_model() -> int:
     print(f"Raw outputs of {_DUMP_FRAMES.value} written to {_DUMP_OUTPUT.value}")
     return 0
   variables = checkpointing.load_variables_or_workdir(source, _STEP.value)
+  evaluate_lib.check_variables_fit(_CONFIG.value, variables, source)
   output_dir = _OUTPUT_DIR.value or os.path.join(
       _WORKDIR.value or source, f"eval_{_ASSOCIATION.value}")
   metrics = evaluate_lib.evaluate_variables(
@@ -102,4 +105,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  sys.exit(app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags))

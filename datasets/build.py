@@ -16,6 +16,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
+
 _DATASET = flags.DEFINE_enum("dataset", None, ["kitti_step", "synthetic_step"],
                              "Data set to build (or use --config).")
 config_flags.DEFINE_config_file("config", None, "A training config; its "
@@ -68,4 +70,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags)

@@ -6,8 +6,8 @@ scored by streaming STQ and VPQ accumulators, written in the KITTI-STEP
 submission format, and a few frames are drawn as overlay pictures plus an
 animated GIF of the first sequence.
 """
-import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -16,6 +16,7 @@ from absl import logging
 from PIL import Image
 
 from datasets.kitti_step import facts as facts_lib
+from video_knet_jax import atomic_files
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib
@@ -70,8 +71,16 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
       num_classes, things, ignore_label=config.data.ignore_label,
       label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
 
-  prediction_dir = os.path.join(output_dir, "predictions")
-  picture_dir = os.path.join(output_dir, "pictures")
+  # Folders are filled under '.partial' names and swapped in when complete,
+  # metrics.json is written last: a kill never leaves a complete-looking result.
+  final_dirs = {name: os.path.join(output_dir, name)
+                for name in ("predictions", "pictures")}
+  partial_dirs = {name: f"{path}{atomic_files.PARTIAL}-{os.getpid()}"
+                  for name, path in final_dirs.items()}
+  for path in partial_dirs.values():
+    shutil.rmtree(path, ignore_errors=True)
+  prediction_dir = partial_dirs["predictions"]
+  picture_dir = partial_dirs["pictures"]
   gif_frames = []
   num_frames, start = 0, time.time()
   for seq_index, (sequence_id, frames) in enumerate(
@@ -115,15 +124,40 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
                  sequence_id, num_frames, num_frames / max(elapsed, 1e-9))
 
   if gif_frames and num_pictures:
-    gif_frames[0].save(os.path.join(output_dir, "sequence.gif"),
+    gif_path = os.path.join(output_dir, "sequence.gif")
+    gif_frames[0].save(gif_path + atomic_files.PARTIAL, format="GIF",
                        save_all=True, append_images=gif_frames[1:],
                        duration=200, loop=0)
+    os.replace(gif_path + atomic_files.PARTIAL, gif_path)
   metrics = summarize(stq.result(), vpq.result())
   metrics["num_frames"] = num_frames
   metrics["association"] = association
-  with open(os.path.join(output_dir, METRICS_FILE), "w") as f:
-    json.dump(metrics, f, indent=2, default=_json_default)
+  for name, path in partial_dirs.items():
+    if os.path.isdir(path):
+      atomic_files.replace_directory(path, final_dirs[name])
+  atomic_files.write_json(os.path.join(output_dir, METRICS_FILE), metrics,
+                          indent=2, default=_json_default)
   return metrics
+
+
+def check_variables_fit(config, variables: Any, source: str) -> None:
+  """Raises CheckpointMismatchError naming `source` unless `variables` has the
+  paths and shapes of `config`'s model."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+  model = video_knet.build_model(config)
+  abstract = jax.eval_shape(
+      lambda rng: train_lib.init_variables(model, config, rng),
+      jax.random.key(0))
+  mismatch = checkpointing.describe_mismatch(
+      abstract, {"params": variables.get("params", {}),
+                 "batch_stats": variables.get("batch_stats", {})})
+  if mismatch:
+    raise checkpointing.CheckpointMismatchError(
+        f"{source}: the checkpoint does not fit the model of --config "
+        f"({mismatch}).")
 
 
 def _json_default(x):

@@ -436,9 +436,8 @@ def main(argv=None) -> int:
     return 2
   text = json.dumps(to_json(metrics), indent=1, sort_keys=True)
   if args.output:
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-      f.write(text + "\n")
+    from video_knet_jax import atomic_files  # pylint: disable=g-import-not-at-top
+    atomic_files.write_text(args.output, text + "\n")   # temp + rename.
   print(json.dumps(summary(metrics), sort_keys=True))
   return 0
 
