@@ -90,7 +90,7 @@ def test_train_resume_with_a_config_of_another_model(tmp_path):
   assert _snapshot(str(tmp_path)) == before   # nothing moved or rewritten.
 
 
-def test_train_workdir_not_writable_or_full(tmp_path, monkeypatch):
+def test_train_workdir_not_writable(tmp_path, monkeypatch):
   from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
   blocked = str(tmp_path / "blocked" / "w")
@@ -197,7 +197,6 @@ def test_score_folders_full_disk_keeps_the_earlier_results(tmp_path, monkeypatch
   _expect(lambda: _score(gt, pred, output), "No space left on device")
   monkeypatch.setattr(os, "fsync", real_fsync)
   assert open(output).read() == "earlier results\n"
-  assert os.listdir(tmp_path) == sorted(os.listdir(tmp_path)) or True
   assert not [n for n in os.listdir(tmp_path) if atomic_files.PARTIAL in n]
 
 
