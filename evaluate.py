@@ -23,6 +23,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Model config (model evaluation mode).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir.")
@@ -48,6 +50,9 @@ _DATASET = flags.DEFINE_string("dataset", None, "Score folders of this format.")
 _GROUNDTRUTH = flags.DEFINE_string("groundtruth", None, "Ground-truth dir/file.")
 _PREDICTIONS = flags.DEFINE_string("predictions", None, "Predictions dir/file.")
 _OUTPUT = flags.DEFINE_string("output", "metrics.json", "Scores JSON path.")
+_REFERENCE_AREA_ALIASING = flags.DEFINE_bool(
+    "reference_area_aliasing", False, "cityscapes_vps: VPQ as the official "
+    "script computed it before its 2020-09-30 fix (docs/METRICS.md).")
 
 
 def _score_folders() -> int:
@@ -55,6 +60,8 @@ def _score_folders() -> int:
   argv = [f"--dataset={_DATASET.value}",
           f"--groundtruth={_GROUNDTRUTH.value}",
           f"--predictions={_PREDICTIONS.value}", f"--output={_OUTPUT.value}"]
+  if _REFERENCE_AREA_ALIASING.value:
+    argv.append("--reference_area_aliasing")
   return score_folders.main(argv)
 
 
@@ -85,6 +92,7 @@ def _evaluate_model() -> int:
     print(f"Raw outputs of {_DUMP_FRAMES.value} written to {_DUMP_OUTPUT.value}")
     return 0
   variables = checkpointing.load_variables_or_workdir(source, _STEP.value)
+  evaluate_lib.check_variables_fit(_CONFIG.value, variables, source)
   output_dir = _OUTPUT_DIR.value or os.path.join(
       _WORKDIR.value or source, f"eval_{_ASSOCIATION.value}")
   metrics = evaluate_lib.evaluate_variables(
@@ -120,4 +128,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  sys.exit(app.run(main))
+  sys.exit(app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags))

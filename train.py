@@ -17,6 +17,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/kitti_step.py or ...py:debug.",
     lock_config=True)
@@ -48,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags)

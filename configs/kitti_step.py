@@ -183,6 +183,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.checkpoint_every_steps = 1000
   config.train.eval_every_steps = 5000     # and at the end; 0 = never (evaluate.py instead).
   config.train.keep_checkpoints = 3
+  # Non-finite loss or gradients: 0 stops at once naming the step; N > 0 skips
+  # such a step's update (state kept, step counted) up to N times in a run.
+  config.train.max_skipped_steps = 0
 
   config.mesh = (("data", -1),)
 

@@ -19,6 +19,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
+
 _DATASET = flags.DEFINE_enum("dataset", None, [
     "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",
     "vipseg"], "Data set to build (or use --config).")
@@ -71,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags)

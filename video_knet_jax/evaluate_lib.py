@@ -6,8 +6,8 @@ scored by streaming STQ and VPQ accumulators, written in the KITTI-STEP
 submission format, and a few frames are drawn as overlay pictures plus an
 animated GIF of the first sequence.
 """
-import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -16,6 +16,7 @@ from absl import logging
 from PIL import Image
 
 from datasets import facts as dataset_facts
+from video_knet_jax import atomic_files
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib
@@ -78,7 +79,16 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
   things = facts.thing_ids
   stq, vpq = make_metrics(facts)
 
-  prediction_dir = os.path.join(output_dir, "predictions")
+  # Folders are filled under '.partial' names and swapped in when complete,
+  # metrics.json is written last: a kill never leaves a complete-looking result.
+  final_dirs = {name: os.path.join(output_dir, name)
+                for name in ("predictions", "pictures")}
+  partial_dirs = {name: f"{path}{atomic_files.PARTIAL}-{os.getpid()}"
+                  for name, path in final_dirs.items()}
+  for path in partial_dirs.values():
+    shutil.rmtree(path, ignore_errors=True)
+  prediction_dir = partial_dirs["predictions"]
+  picture_dir = partial_dirs["pictures"]
   # Data sets labelled every `gap` frames (Cityscapes-VPS: 5) are run through
   # every frame but scored, and submitted, on the labelled ones only.
   gap = int(config.data.get("labelled_frame_gap", 1))
@@ -87,7 +97,6 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
   if write_predictions and submission_format != "kitti_step":
     submission = coco_panoptic_submission.SubmissionWriter(
         prediction_dir, submission_format, config.data.ignore_label)
-  picture_dir = os.path.join(output_dir, "pictures")
   gif_frames = []
   num_frames, start = 0, time.time()
   for seq_index, (sequence_id, frames) in enumerate(
@@ -139,9 +148,11 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
                  sequence_id, num_frames, num_frames / max(elapsed, 1e-9))
 
   if gif_frames and num_pictures:
-    gif_frames[0].save(os.path.join(output_dir, "sequence.gif"),
+    gif_path = os.path.join(output_dir, "sequence.gif")
+    gif_frames[0].save(gif_path + atomic_files.PARTIAL, format="GIF",
                        save_all=True, append_images=gif_frames[1:],
                        duration=200, loop=0)
+    os.replace(gif_path + atomic_files.PARTIAL, gif_path)
   if submission is not None:
     submission.close()
   metrics = summarize(stq.result(), vpq.result())
@@ -150,9 +161,32 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
       metrics[f"VPQ_span{(n - 1) * gap}"] = metrics[f"VPQ_k{n}"]
   metrics["num_frames"] = num_frames
   metrics["association"] = association
-  with open(os.path.join(output_dir, METRICS_FILE), "w") as f:
-    json.dump(metrics, f, indent=2, default=_json_default)
+  for name, path in partial_dirs.items():
+    if os.path.isdir(path):
+      atomic_files.replace_directory(path, final_dirs[name])
+  atomic_files.write_json(os.path.join(output_dir, METRICS_FILE), metrics,
+                          indent=2, default=_json_default)
   return metrics
+
+
+def check_variables_fit(config, variables: Any, source: str) -> None:
+  """Raises CheckpointMismatchError naming `source` unless `variables` has the
+  paths and shapes of `config`'s model."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+  model = video_knet.build_model(config)
+  abstract = jax.eval_shape(
+      lambda rng: train_lib.init_variables(model, config, rng),
+      jax.random.key(0))
+  mismatch = checkpointing.describe_mismatch(
+      abstract, {"params": variables.get("params", {}),
+                 "batch_stats": variables.get("batch_stats", {})})
+  if mismatch:
+    raise checkpointing.CheckpointMismatchError(
+        f"{source}: the checkpoint does not fit the model of --config "
+        f"({mismatch}).")
 
 
 def _json_default(x):

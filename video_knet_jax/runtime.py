@@ -18,7 +18,17 @@ def maybe_initialize_distributed() -> None:
               or int(env.get("SLURM_NTASKS", "1")) > 1
               or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1)
   if launched:
-    jax.distributed.initialize()
+    kwargs = {}
+    if env.get("JAX_NUM_PROCESSES"):
+      # A hand-made launch (e.g. several processes on one machine): JAX reads
+      # only the coordinator address from the environment, not these two.
+      kwargs = dict(coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+                    num_processes=int(env["JAX_NUM_PROCESSES"]),
+                    process_id=int(env["JAX_PROCESS_ID"]))
+    if env.get("JAX_PLATFORMS", "") == "cpu":
+      # Cross-process collectives on CPU need an implementation (gloo).
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(**kwargs)
     logging.info("JAX distributed: process %d of %d.", jax.process_index(),
                  jax.process_count())
 

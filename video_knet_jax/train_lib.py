@@ -173,9 +173,24 @@ def make_train_step(config, model, tx) -> Callable:
     measurements["learning_rate"] = schedule(state.step)
     new_state = state.replace(step=state.step + 1, params=params,
                               batch_stats=new_stats, opt_state=opt_state)
+    if config.train.get("max_skipped_steps", 0) > 0:
+      new_state, measurements["skipped"] = _keep_state_if_nonfinite(
+          state, new_state, loss, grads)
     return new_state, measurements
 
   return train_step
+
+
+def _keep_state_if_nonfinite(state, new_state, loss, grads):
+  """A non-finite loss or gradient leaves params, statistics and optimizer
+  state as they were (only `step` advances); returns (state, skipped 0/1)."""
+  finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+  kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                      (new_state.params, new_state.batch_stats,
+                       new_state.opt_state),
+                      (state.params, state.batch_stats, state.opt_state))
+  return new_state.replace(params=kept[0], batch_stats=kept[1],
+                           opt_state=kept[2]), 1 - finite.astype(jnp.int32)
 
 
 def _mask_frozen(grads, config):
@@ -256,11 +271,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   checkpointer = checkpointing.TrainCheckpointer(
       workdir, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints)
-  if checkpointer.latest_step() is not None:
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-        state)
-    state, _ = checkpointer.restore(abstract)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+      state)
+  # The newest checkpoint that reads back whole (torn ones are set aside).
+  restored = checkpointer.restore_latest_intact(abstract)
+  if restored is not None:
+    state = restored[0]
     logging.info("Resumed from %s at step %d.", checkpointer.directory,
                  int(state.step))
   elif config.init_from.checkpoint:
@@ -286,6 +303,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                                start_step=start_step)
 
   # ------------------------------------------------------------ loop
+  finite_check = _FiniteCheck(int(config.train.get("max_skipped_steps", 0)))
   last = {}
   pending = None       # measurements fetched one step late (no sync stall).
   window_start, window_steps = time.time(), 0
@@ -299,12 +317,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       step += 1
       window_steps += 1
       if pending is not None:
-        _check_finite(*pending)
+        finite_check(*pending)
       pending = (step, measurements)
 
       if step % config.train.log_every_steps == 0 or step == num_steps:
-        _check_finite(*pending)
+        finite_check(*pending)
+        pending = None
         values = {k: float(v) for k, v in jax.device_get(measurements).items()}
+        values["skipped_steps"] = finite_check.skipped
         elapsed = time.time() - window_start
         steps_per_s = window_steps / max(elapsed, 1e-9)
         values["steps_per_sec"] = steps_per_s
@@ -339,14 +359,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   checkpointer.close()
   writer.flush()
+  logging.info("Training done: step %d saved in %s.", step,
+               checkpointer.directory)
   return last
 
 
 def _check_finite(step: int, measurements: dict) -> None:
   loss = float(measurements[common.LOSS_TOTAL])
-  if not np.isfinite(loss):
+  grad_norm = float(measurements.get("grad_norm", 0.0))
+  if not (np.isfinite(loss) and np.isfinite(grad_norm)):
     parts = {k: float(v) for k, v in jax.device_get(measurements).items()}
     bad = sorted(k for k, v in parts.items() if not np.isfinite(v))
     raise FloatingPointError(
         f"Loss is {loss} at step {step} (non-finite parts: {bad}). Lower "
-        "config.optim.lr or check the input data.")
+        "config.optim.lr or check the input data; "
+        "config.train.max_skipped_steps=N skips up to N such steps.")
+
+
+class _FiniteCheck:
+  """Stops on a non-finite step, or counts and logs up to `max_skipped`
+  steps whose update the train step already skipped."""
+
+  def __init__(self, max_skipped: int):
+    self.max_skipped = max_skipped
+    self.skipped = 0
+
+  def __call__(self, step: int, measurements: dict) -> None:
+    if self.max_skipped <= 0 or not int(measurements["skipped"]):
+      _check_finite(step, measurements)
+      return
+    self.skipped += 1
+    parts = {k: float(v) for k, v in jax.device_get(measurements).items()}
+    bad = sorted(k for k, v in parts.items() if not np.isfinite(v))
+    if self.skipped > self.max_skipped:
+      raise FloatingPointError(
+          f"Non-finite step {step} (non-finite parts: {bad}) is skip number "
+          f"{self.skipped}, over config.train.max_skipped_steps="
+          f"{self.max_skipped}. Lower config.optim.lr or check the input data.")
+    logging.warning("Step %d skipped (%d of at most %d): non-finite %s.", step,
+                    self.skipped, self.max_skipped, bad)

@@ -222,10 +222,11 @@ def slow_pq_average(stats, categories, isthing=None):
   return pq / n if n else float("nan")
 
 
-def slow_vpsnet_vpq(videos, categories, n, aliasing=True):
+def slow_vpsnet_vpq(videos, categories, n, aliasing=False):
   """videos: list of lists of (gt_ids, gt_segments list, pred_ids, pred_segments
-  list). Fresh dict copies per n, windows in order, as the reference; with
-  aliasing=False every window gets fresh copies (areas summed as intended)."""
+  list). Every window gets fresh copies, as the reference script at its head;
+  aliasing=True: one copy per n shared by the windows in order, as the script
+  before its 2020-09-30 fix."""
   import copy
   stats = collections.defaultdict(_Cat)
   copy_frames = lambda frames: [

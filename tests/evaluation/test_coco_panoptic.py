@@ -84,13 +84,19 @@ def _aliasing_video():
   return out
 
 
-@pytest.mark.parametrize("aliasing,expected", [(True, (1 + 0.875) / 2), (False, 1.0)])
-def test_reference_area_aliasing(aliasing, expected):
-  # Tube 5 first appears in frame 1. Window [0..2] adds frame 2's area into frame
-  # 1's segment dict in place; window [1..3] then starts from that inflated 4
-  # and reaches 8 instead of 6 -> IoU 6 / 8 = 0.75 for that window.
+@pytest.mark.parametrize("options,expected", [
+    ({}, 1.0),                                            # default: script at its head
+    ({"reference_area_aliasing": False}, 1.0),
+    ({"reference_area_aliasing": True}, (1 + 0.875) / 2),  # script before 2020-09-30
+])
+def test_reference_area_aliasing(options, expected):
+  # Tube 5 first appears in frame 1. The pre-fix script adds frame 2's area into
+  # frame 1's segment dict in place in window [0..2]; window [1..3] then starts
+  # from that inflated 4 and reaches 8 instead of 6 -> IoU 6 / 8 = 0.75 for that
+  # window, and stuff 9 (areas 2 + 2 + 2 both ways) keeps IoU 1: PQ (1 + .75) / 2.
+  # At the script's head every window sums fresh areas: IoU 1 everywhere.
   m = coco_panoptic.CocoVideoPanopticQuality(
-      [{"id": 1, "isthing": 0}, {"id": 2, "isthing": 0}], (1, 3), 5, aliasing)
+      [{"id": 1, "isthing": 0}, {"id": 2, "isthing": 0}], (1, 3), 5, **options)
   for frame in _aliasing_video():
     m.update("v", *frame)
   r = m.result()

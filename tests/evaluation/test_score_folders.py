@@ -107,10 +107,13 @@ def _cityscapes_fixture(root, rng):
   return videos, cats
 
 
-def test_cityscapes_vps_matches_slow_vpsnet(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"reference_area_aliasing": True}])
+def test_cityscapes_vps_matches_slow_vpsnet(tmp_path, options):
   videos, cats = _cityscapes_fixture(str(tmp_path), np.random.default_rng(2))
-  r = score_folders.score("cityscapes_vps", str(tmp_path / "gt"), str(tmp_path / "pred"))
-  per_n = [slow_metrics.slow_vpsnet_vpq(videos, cats, n) for n in (1, 2, 3, 4)]
+  r = score_folders.score("cityscapes_vps", str(tmp_path / "gt"), str(tmp_path / "pred"),
+                          **options)
+  per_n = [slow_metrics.slow_vpsnet_vpq(videos, cats, n, **{
+      "aliasing": options.get("reference_area_aliasing", False)}) for n in (1, 2, 3, 4)]
   assert r["VPQ"] == pytest.approx(np.mean([v[0] for v in per_n]), abs=1e-12)
   assert r["VPQ_th"] == pytest.approx(np.mean([v[1] for v in per_n]), abs=1e-12)
   assert r["PQ"] == pytest.approx(per_n[0][0], abs=1e-12)

@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from video_knet_jax import entry_point
 from video_knet_jax.convert import conversion
 from video_knet_jax.convert import sources
 from video_knet_jax.convert import torch_to_flax
@@ -76,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(entry_point.guard(main), flags_parser=entry_point.parse_flags)

@@ -12,12 +12,17 @@ raises ZeroDivisionError).
 
 VPQ (`CocoVideoPanopticQuality`): every window of n consecutive annotated frames
 of a video (stride 1) is one "image"; tracks are ids shared across frames.
-VPSNet's tools/eval_vpq.py sums a gt tube's JSON areas into the dict of the
-frame where the tube first appears *in place*; that dict is reused by the next
-windows, so for n >= 3 a tube absent from a window's first frame gets an
-inflated area in later windows. `reference_area_aliasing=True` (default)
-reproduces that, i.e. the official Cityscapes-VPS numbers; False sums areas
-as intended. Both agree whenever tubes never appear mid-window.
+A gt tube's area is the sum of its JSON areas over the window's frames, as
+VPSNet's tools/eval_vpq.py computes it at its current head (mcahny/vps, since
+the commit "fix data tampering in vpq evaluation", 2020-09-30, which deep-copies
+the per-frame segment dicts). This is the default: it gives the numbers the
+official script gives today. Before that fix the script summed the areas *in
+place* into the dict of the frame where the tube first appears; that dict is
+reused by the next windows, so for n >= 3 a tube absent from a window's first
+frame got an inflated area in later windows. `reference_area_aliasing=True`
+reproduces the pre-fix script, i.e. Cityscapes-VPS VPQ published from it (the
+VPSNet paper, CVPR 2020, predates the fix). Both agree whenever tubes never
+appear mid-window (always for windows of 1 and 2 frames).
 
 Stricter than the references (they crash, or silently ignore): duplicate ids in
 a JSON, unknown categories, predicted ids missing from PNG or JSON, and gt PNG
@@ -201,10 +206,12 @@ class CocoVideoPanopticQuality:
   Call `update` for the annotated frames of each video in temporal order.
   window_sizes are numbers of annotated frames (Cityscapes-VPS: 1..4, i.e.
   k = (n - 1) * frame_gap = 0, 5, 10, 15 raw frames).
+  reference_area_aliasing: False (default) = the official script at its current
+  head; True = the script before its 2020-09-30 fix (see the module docstring).
   """
 
   def __init__(self, categories, window_sizes: Sequence[int] = (1, 2, 3, 4),
-               frame_gap: int = 5, reference_area_aliasing: bool = True):
+               frame_gap: int = 5, reference_area_aliasing: bool = False):
     self.category_ids, self.isthing, self._index = _categories(categories)
     self.window_sizes = tuple(int(n) for n in window_sizes)
     self.frame_gap = int(frame_gap)

@@ -28,8 +28,9 @@ cityscapes_vps (COCO-panoptic PNG + JSON, VPSNet tools/eval_vpq.py):
                  <PRED>/pan_pred/<image_id>.png
   Videos = image ids grouped by their first "_" field, frames ordered by gt file
   name. Reports VPQ (mean over k = 0, 5, 10, 15), per-k PQ/SQ/RQ; "PQ" = k=0 (image
-  PQ over all annotated frames). Option reference_area_aliasing (default True)
-  reproduces the reference script's in-place area accumulation.
+  PQ over all annotated frames). Option reference_area_aliasing (default False:
+  the official script at its current head) reproduces the script before its
+  2020-09-30 fix, which accumulated tube areas in place.
 
 vspw (single-channel mask PNGs):
     groundtruth: <GT>/data/<video>/mask/<frame>.png  (or <GT>/<video>/mask/...);
@@ -257,7 +258,7 @@ def _annotations_by_image(data, path):
 
 
 def score_cityscapes_vps(groundtruth: str, predictions: str,
-                         reference_area_aliasing: bool = True) -> dict:
+                         reference_area_aliasing: bool = False) -> dict:
   gt_json_path = _find_json(groundtruth, ["panoptic_gt_val_city_vps.json"])
   gt_root = groundtruth if os.path.isdir(groundtruth) else os.path.dirname(groundtruth)
   gt_data = _read_json(gt_json_path)
@@ -421,14 +422,15 @@ def main(argv=None) -> int:
   parser.add_argument("--predictions", required=True)
   parser.add_argument("--output", default="", help="metrics JSON path ('' = stdout only)")
   parser.add_argument("--num_workers", type=int, default=1, help="kitti_step: processes")
-  parser.add_argument("--no_reference_area_aliasing", action="store_true",
-                      help="cityscapes_vps: sum tube areas as intended")
+  parser.add_argument("--reference_area_aliasing", action="store_true",
+                      help="cityscapes_vps: VPQ as the official script computed "
+                      "it before its 2020-09-30 fix (in-place tube areas)")
   args = parser.parse_args(argv)
   options = {}
   if args.dataset == "kitti_step":
     options["num_workers"] = args.num_workers
   if args.dataset == "cityscapes_vps":
-    options["reference_area_aliasing"] = not args.no_reference_area_aliasing
+    options["reference_area_aliasing"] = args.reference_area_aliasing
   try:
     metrics = score(args.dataset, args.groundtruth, args.predictions, **options)
   except ScoringError as e:
@@ -436,9 +438,8 @@ def main(argv=None) -> int:
     return 2
   text = json.dumps(to_json(metrics), indent=1, sort_keys=True)
   if args.output:
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-      f.write(text + "\n")
+    from video_knet_jax import atomic_files  # pylint: disable=g-import-not-at-top
+    atomic_files.write_text(args.output, text + "\n")   # temp + rename.
   print(json.dumps(summary(metrics), sort_keys=True))
   return 0
 
