@@ -119,7 +119,9 @@ def test_eval_frame_dicts_give_the_same_result(fake_predictors):
   dicts = []
   for t, frame in enumerate(frames):
     image, hw = pred.preprocess(frame)
-    dicts.append({common.IMAGE: image[0], common.ORIGINAL_SIZE: hw,
+    canvas = np.zeros((96, 224, 3), np.float32)   # a larger eval canvas: cropped, padded again.
+    canvas[:64, :192] = image[0]
+    dicts.append({common.IMAGE: canvas, common.ORIGINAL_SIZE: hw,
                   common.FRAME_INDEX: 10 + t})
   for raw, ev in zip(pred.predict_sequence(frames), pred.predict_eval_sequence(dicts)):
     np.testing.assert_array_equal(raw.panoptic, ev.panoptic)
@@ -141,6 +143,25 @@ def test_step_threads_kernels_and_pads(fake_predictors):
   np.testing.assert_array_equal(np.asarray(kernels), 2.0)
   with pytest.raises(ValueError, match="association"):
     pr.VideoPredictor(_FakeModel(config), {}, config, association="iou")
+
+
+def test_each_video_pads_to_its_own_multiple_of_32():
+  config = _config()
+  pred = pr.VideoPredictor(_FakeModel(config), {}, config)
+  assert pred.preprocess(_frame(8, 128, False, hw=(60, 180)))[0].shape == (1, 64, 192, 3)
+  small = [_frame(8, 40, False, hw=(30, 100))] * 2
+  image, hw = pred.preprocess(small[0])
+  assert image.shape == (1, 32, 128, 3) and hw == (30, 100)
+  results = list(pred.predict_sequence(small))
+  assert results[1].semantic.shape == (30, 100)
+  assert pred.model.traces == 2       # first frame + later frames, at this size.
+  list(pred.predict_sequence([_frame(8, 128, False)] * 2))
+  assert pred.model.traces == 4       # one more pair of compilations per new size.
+  list(pred.predict_sequence(small))
+  assert pred.model.traces == 4       # cached.
+  config.inference.fixed_canvas = True
+  fixed = pr.VideoPredictor(_FakeModel(config), {}, config)
+  assert fixed.preprocess(small[0])[0].shape == (1, 64, 192, 3)   # data.eval_size.
 
 
 def test_panoptic_label_refuses_colliding_ids():

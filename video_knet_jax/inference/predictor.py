@@ -2,11 +2,15 @@
 
 `VideoPredictor.step` is one jitted function of (image, previous kernels,
 tracker state); everything it carries between frames is an explicit value of
-fixed size, so host and device memory stay constant over a video. Frames are
-padded to one canvas (config.data.eval_size, or larger multiples of
-config.data.size_divisor), and the true image size is a traced value: one
-compilation serves every frame size of a data set (plus one for the first
-frame, which has no previous kernels).
+fixed size, so host and device memory stay constant over a video. Each frame
+is padded (bottom/right, after normalisation) as the original does at test
+time: to the smallest multiple of config.data.size_divisor (32) of its own
+size. GroupNorm statistics, the positional encoding and mask pooling all see
+the padding, so a larger canvas changes the predictions. The true image size
+is a traced value and jax.jit keeps one compiled function per padded size
+(plus one for the first frame, which has no previous kernels). With
+config.inference.fixed_canvas every frame is padded to config.data.eval_size
+instead (one static shape, e.g. for an exported model).
 
 Outputs per frame: `semantic` [H0, W0] int32 trainId (255 = void), `ids`
 [H0, W0] int32 track id (0 = none: stuff, void, untracked things) and
@@ -56,12 +60,25 @@ class FrameResult:
     return panoptic_label(self.semantic, self.ids)
 
 
-def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
+def padded_size(image_hw: Tuple[int, int], canvas_hw: Optional[Tuple[int, int]],
                 size_divisor: int) -> Tuple[int, int]:
-  """The canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
-  size_divisor) if the image fits, else the image size rounded up."""
+  """The padded input size of an [H0, W0] frame.
+
+  canvas_hw None (the original's rule): (H0, W0) rounded up to size_divisor.
+  Else the canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
+  size_divisor) if the image fits, else the image size rounded up.
+  """
+  if canvas_hw is None:
+    return shapes.round_up(image_hw, size_divisor)
   return shapes.round_up([max(s, c) for s, c in zip(image_hw, canvas_hw)],
                          size_divisor)
+
+
+def config_canvas(config) -> Optional[Tuple[int, int]]:
+  """config.data.eval_size if config.inference.fixed_canvas, else None (per video)."""
+  if config.inference.get("fixed_canvas", False):
+    return tuple(int(v) for v in config.data.eval_size)
+  return None
 
 
 class VideoPredictor:
@@ -91,6 +108,8 @@ class VideoPredictor:
     self.embed_dim = int(config.model.temporal.embed_channels)
     self.mean = np.asarray(config.data.mean, np.float32)
     self.std = np.asarray(config.data.std, np.float32)
+    self.canvas = config_canvas(config)
+    self.size_divisor = int(config.data.size_divisor)
     if association == "embedding":
       self.tracker_settings = tracker_lib.tracker_settings_from_config(config)
     else:
@@ -111,11 +130,14 @@ class VideoPredictor:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[-1] != 3:
       raise ValueError(f"VideoPredictor: expected an [H, W, 3] RGB frame, got {frame.shape}.")
-    h0, w0 = frame.shape[:2]
-    height, width = padded_size((h0, w0), tuple(self.config.data.eval_size),
-                                int(self.config.data.size_divisor))
+    return self.pad((frame.astype(np.float32) - self.mean) / self.std)
+
+  def pad(self, normalised: np.ndarray) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """[H0, W0, 3] normalised -> ([1, H, W, 3] zero padded by the config's rule; (H0, W0))."""
+    h0, w0 = normalised.shape[:2]
+    height, width = padded_size((h0, w0), self.canvas, self.size_divisor)
     image = np.zeros((1, height, width, 3), np.float32)
-    image[0, :h0, :w0] = (frame.astype(np.float32) - self.mean) / self.std
+    image[0, :h0, :w0] = normalised
     return image, (h0, w0)
 
   # -------------------------------------------------------------- one frame
@@ -179,14 +201,17 @@ class VideoPredictor:
     """Like `predict_sequence` for the frame dicts of
     `data.input_pipeline.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
     and padded, ORIGINAL_SIZE (H0, W0), FRAME_INDEX used as the tracker's frame
-    number, as the original's `fid`)."""
+    number, as the original's `fid`). The image is cropped to (H0, W0) and
+    padded again by this predictor's rule, so evaluation pads as `predict`.
+    """
     def prepared():
       for frame in frames:
         image = np.asarray(frame[common.IMAGE], np.float32)
-        if image.ndim == 3:
-          image = image[None]
+        if image.ndim == 4:
+          image = image[0]
         h0, w0 = (int(v) for v in frame[common.ORIGINAL_SIZE])
-        yield image, (h0, w0), int(frame[common.FRAME_INDEX])
+        image, hw = self.pad(image[:h0, :w0])
+        yield image, hw, int(frame[common.FRAME_INDEX])
     return self._run(prepared())
 
   def _run(self, prepared) -> Iterator[FrameResult]:
