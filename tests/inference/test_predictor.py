@@ -102,6 +102,10 @@ def test_fake_model_sequence(association, fake_predictors):
     assert (res.ids[a], res.ids[b]) == (1, 2), f"frame {t}"
     assert res.semantic[50, 90] == ROAD_TRAIN_ID and res.ids[50, 90] == 0
     assert res.panoptic[a] == CAR_TRAIN_ID * 1000 + 1
+    assert sorted(res.scores) == [1, 2]
+    # Scores follow the objects: the swapped frames give A the 0.8 proposal.
+    expected = [0.8, 0.9] if t % 2 else [0.9, 0.8]
+    np.testing.assert_allclose([res.scores[1], res.scores[2]], expected, rtol=1e-5)
     assert set(np.unique(res.ids)) == {0, 1, 2}
     # Every id pixel is a car pixel.
     assert (res.semantic[res.ids > 0] == CAR_TRAIN_ID).all()
@@ -183,7 +187,8 @@ def test_real_debug_model_step_traces_with_the_expected_shapes():
     state = pred.init_tracker_state((64, 192))
     hw = jnp.array([60, 190], jnp.int32)
     first = jax.eval_shape(pred._frame_fn, variables, image, hw, None, state, 0)
-    semantic, ids, kernels, new_state = first
+    semantic, ids, kernels, new_state, (segment_ids, segment_scores) = first
+    assert segment_ids.shape == segment_scores.shape and segment_ids.dtype == jnp.int32
     assert semantic.shape == ids.shape == (64, 192)
     assert semantic.dtype == ids.dtype == jnp.int32
     n = config.model.num_proposals + config.model.num_stuff_classes

@@ -19,7 +19,7 @@ encoding used for evaluation (ids must stay < 1000; the KITTI-STEP PNG holds
 ids up to 65535).
 """
 import dataclasses
-from typing import Any, Iterable, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,8 @@ class FrameResult:
   semantic: np.ndarray   # [H0, W0] int32 trainId, 255 = void.
   ids: np.ndarray        # [H0, W0] int32 track id, 0 = none.
   frame_index: int = 0   # the tracker's frame number.
+  # Track id -> class score of its segment, for the ids in `ids`.
+  scores: Dict[int, float] = dataclasses.field(default_factory=dict)
 
   @property
   def panoptic(self) -> np.ndarray:
@@ -169,7 +171,9 @@ class VideoPredictor:
           tracker_state, det_map, pan.segment_class, pan.segment_score, det_valid,
           frame_index)
     id_map = jnp.where(pan.segment_map >= 0, seg_ids[jnp.maximum(pan.segment_map, 0)], 0)
-    return pan.semantic, id_map.astype(jnp.int32), outputs[common.KERNELS], tracker_state
+    segment_ids = jnp.where(pan.segment_kept, seg_ids, 0).astype(jnp.int32)      # [S]
+    return (pan.semantic, id_map.astype(jnp.int32), outputs[common.KERNELS], tracker_state,
+            (segment_ids, pan.segment_score))
 
   def step(self, image: np.ndarray, image_hw: Tuple[int, int],
            previous_kernels: Optional[jax.Array], tracker_state, frame_index: int):
@@ -179,6 +183,13 @@ class VideoPredictor:
       (semantic [H, W] int32, ids [H, W] int32 -- padded maps, void outside
       image_hw --, kernels [1, N, D] for the next frame, new tracker state).
     """
+    return self.step_with_scores(image, image_hw, previous_kernels, tracker_state,
+                                 frame_index)[:4]
+
+  def step_with_scores(self, image: np.ndarray, image_hw: Tuple[int, int],
+                       previous_kernels: Optional[jax.Array], tracker_state,
+                       frame_index: int):
+    """`step`, plus (track id [S] (0 = none), class score [S]) per segment."""
     return self._step(self.variables, jnp.asarray(image),
                       jnp.asarray(image_hw, jnp.int32), previous_kernels,
                       tracker_state, jnp.asarray(frame_index, jnp.int32))
@@ -226,19 +237,26 @@ class VideoPredictor:
       elif image.shape[1:3] != canvas:
         raise ValueError(f"frame {frame_index} pads to {image.shape[1:3]}, the sequence to "
                          f"{canvas}: frames of one video must share a canvas.")
-      semantic, ids, previous_kernels, tracker_state = self.step(
+      semantic, ids, previous_kernels, tracker_state, segments = self.step_with_scores(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
       # Dispatch is asynchronous: fetch the previous frame while this one runs.
       if pending is not None:
-        yield _fetch(*pending)
-      pending = (semantic, ids, (h0, w0), frame_index)
+        yield fetch_result(*pending)
+      pending = (semantic, ids, (h0, w0), frame_index, segments)
     if pending is not None:
-      yield _fetch(*pending)
+      yield fetch_result(*pending)
 
 
-def _fetch(semantic, ids, image_hw, frame_index) -> FrameResult:
-  """Device maps [H, W] -> host `FrameResult` cropped to image_hw."""
+def fetch_result(semantic, ids, image_hw, frame_index, segments=None) -> FrameResult:
+  """Device maps [H, W] (+ `step_with_scores` segments) -> host `FrameResult`
+  cropped to image_hw."""
   h0, w0 = image_hw
   semantic = np.asarray(semantic)[:h0, :w0]
   ids = np.asarray(ids)[:h0, :w0]
-  return FrameResult(semantic=semantic, ids=ids, frame_index=frame_index)
+  scores = {}
+  if segments is not None:
+    present = set(np.unique(ids).tolist()) - {0}
+    for track_id, score in zip(*(np.asarray(x) for x in segments)):
+      if int(track_id) in present:
+        scores[int(track_id)] = float(score)
+  return FrameResult(semantic=semantic, ids=ids, frame_index=frame_index, scores=scores)
