@@ -131,6 +131,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # own frame size, as the original tests; True: every frame padded to
   # data.eval_size (one static shape; predictions change with the padding).
   config.inference.fixed_canvas = False
+  # Frames of a user's video (predict / the Python API) are first resized
+  # (keep ratio) to fit this (H, W); () = as they are, as the original tests
+  # KITTI-STEP (no Resize in its test pipeline).
+  config.inference.test_scale = ()
 
   config.tracker = ml_collections.ConfigDict()
   config.tracker.init_score_thr = 0.35
