@@ -75,7 +75,7 @@ def class_names(config) -> Tuple[str, ...]:
   names = config.data.get("class_names", None)
   if names:
     return tuple(names)
-  from datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
   if config.data.num_classes == len(facts.CITYSCAPES_CLASS_NAMES):
     return facts.CITYSCAPES_CLASS_NAMES
   return tuple(f"class {i}" for i in range(config.data.num_classes))

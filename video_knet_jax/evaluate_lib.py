@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib

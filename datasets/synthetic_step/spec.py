@@ -2,7 +2,7 @@
 import dataclasses
 from typing import Any, Mapping
 
-from datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 
 # Bump when the generator's output changes, so cached builds are not reused.
 # 2: val sequences start at first_val_sequence, not after the train sequences.
