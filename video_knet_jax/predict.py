@@ -101,6 +101,7 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
   progress = Progress(source.num_frames, progress_stream)
   complete = False
   size = None
+  warm = None
   try:
     for frame in model.predict_source(source):
       size = frame.semantic.shape
@@ -116,6 +117,8 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
         mp4.write(drawn)
       gif.offer(drawn)
       progress.update()
+      if log.num_frames == 2:      # both compilations (first and later frames) done.
+        warm = (time.time(), 2)
       if flush_every and log.num_frames % flush_every == 0:
         log.write(complete=False)
     complete = True
@@ -125,8 +128,12 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
     log.write(complete=complete)
   progress.finish()
   gif_count = gif.save(os.path.join(output_dir, "preview.gif"), fps) if gif_frames else 0
+  steady = None
+  if warm is not None and log.num_frames > warm[1]:
+    steady = (log.num_frames - warm[1]) / max(time.time() - warm[0], 1e-9)
   return {"frames": log.num_frames, "frames_per_second": progress.rate(),
-          "size": size, "gif_frames": gif_count, "output": output_dir}
+          "steady_frames_per_second": steady, "size": size, "gif_frames": gif_count,
+          "output": output_dir}
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
@@ -188,7 +195,9 @@ def main(argv=None) -> int:
   except (video_io.InputError, api.CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     return EXIT_BAD_INPUT
-  print(f"{summary['frames']} frames at {summary['frames_per_second']:.2f} frames/s "
+  steady = summary["steady_frames_per_second"]
+  steady = f", {steady:.3f} frames/s after compiling" if steady else ""
+  print(f"{summary['frames']} frames at {summary['frames_per_second']:.3f} frames/s{steady} "
         f"-> {summary['output']}")
   return 0
 
