@@ -41,7 +41,7 @@ def r50(tmp_path_factory):
   kernels = rng.randn(1, n, d).astype(np.float32)
   model = video_knet.build_model(config)
   reference = jax.device_get(jax.jit(
-      lambda v, x, k: export.frame_functions(model, v)["next_frame"](v, x, k))(
+      lambda v, x, k: export.frame_functions(model)["next_frame"](v, x, k))(
           variables, image, kernels))
   return config, directory, image, kernels, reference
 

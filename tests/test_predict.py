@@ -200,9 +200,6 @@ def test_bad_inputs_fail_with_one_line_naming_the_path(tmp_path, capsys):
 
 def test_checkpoint_not_fitting_the_config(tmp_path, capsys):
   from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.convert import model_variables  # pylint: disable=g-import-not-at-top
-  config = fake._config()
-  variables = model_variables.abstract_variables(config)
   variables = {"params": {"backbone": {"stem": np.zeros((3,), np.float32)}}}
   checkpointing.save_variables(str(tmp_path / "ckpt"), variables)
   frames = tmp_path / "frames"

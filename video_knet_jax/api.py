@@ -16,7 +16,7 @@ import collections
 import dataclasses
 import importlib.util
 import os
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import jax
 import numpy as np

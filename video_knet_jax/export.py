@@ -42,7 +42,7 @@ IMAGE_SHAPE = "b, 32*h, 32*w, 3"          # jax.export symbolic shape of `image`
 EXIT_BAD_INPUT = 2
 
 
-def frame_functions(model, variables) -> Dict[str, Callable]:
+def frame_functions(model) -> Dict[str, Callable]:
   """{'first_frame': f(variables, image), 'next_frame': f(variables, image, kernels)}."""
   def first_frame(v, image):
     out = model.apply(v, image, train=False)
@@ -51,7 +51,6 @@ def frame_functions(model, variables) -> Dict[str, Callable]:
   def next_frame(v, image, previous_kernels):
     out = model.apply(v, image, previous_kernels=previous_kernels, train=False)
     return {k: out[k] for k in OUTPUT_KEYS}
-  del variables
   return {"first_frame": first_frame, "next_frame": next_frame}
 
 
@@ -70,7 +69,7 @@ def export_stablehlo(config, model, variables, output_dir: str) -> Dict[str, Any
   n, d = kernel_shape(config)
   image = jax.ShapeDtypeStruct(image_shape, jnp.float32)
   kernels = jax.ShapeDtypeStruct((image_shape[0], n, d), jnp.float32)
-  functions = frame_functions(model, variables)
+  functions = frame_functions(model)
   files = {}
   for name, args in (("first_frame", (image,)), ("next_frame", (image, kernels))):
     fn = functions[name]
@@ -87,7 +86,7 @@ def export_saved_model(config, model, variables, output_dir: str) -> Dict[str, A
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from jax.experimental import jax2tf  # pylint: disable=g-import-not-at-top
   n, d = kernel_shape(config)
-  functions = frame_functions(model, variables)
+  functions = frame_functions(model)
   module = tf.Module()
   module.variables_tree = tf.nest.map_structure(
       lambda x: tf.Variable(x, trainable=False), variables)
