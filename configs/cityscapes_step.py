@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from datasets.cityscapes_step import facts as cs_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.datasets.cityscapes_step import facts as cs_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FACTS = cs_facts.CITYSCAPES_STEP
 

@@ -142,6 +142,14 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.inference.instance_score_thr = 0.25
   config.inference.mask_thr = 0.5
   config.inference.max_per_img = 100
+  # False: each video padded to the next multiple of data.size_divisor of its
+  # own frame size, as the original tests; True: every frame padded to
+  # data.eval_size (one static shape; predictions change with the padding).
+  config.inference.fixed_canvas = False
+  # Frames of a user's video (predict / the Python API) are first resized
+  # (keep ratio) to fit this (H, W); () = as they are, as the original tests
+  # KITTI-STEP (no Resize in its test pipeline).
+  config.inference.test_scale = ()
 
   config.tracker = ml_collections.ConfigDict()
   config.tracker.init_score_thr = 0.35

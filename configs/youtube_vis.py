@@ -9,7 +9,7 @@ YouTube-VIS-format set (datasets/youtube_vis/generate.py).
 """
 import ml_collections
 
-from datasets.youtube_vis import facts as ytvis_facts
+from video_knet_jax.datasets.youtube_vis import facts as ytvis_facts
 
 NUM_CLASSES = len(ytvis_facts.CLASS_NAMES_2019)
 

@@ -56,8 +56,8 @@ def main(argv):
   del argv
   config = _config()
   if _TREE_ONLY.value:
-    from datasets.synthetic_step import generate  # pylint: disable=g-import-not-at-top
-    from datasets.synthetic_step import spec  # pylint: disable=g-import-not-at-top
+    from video_knet_jax.datasets.synthetic_step import generate  # pylint: disable=g-import-not-at-top
+    from video_knet_jax.datasets.synthetic_step import spec  # pylint: disable=g-import-not-at-top
     if config.data.name != "synthetic_step" or not _MANUAL_DIR.value:
       raise app.UsageError("--tree_only needs synthetic_step and --manual_dir.")
     root = generate.write_tree(_MANUAL_DIR.value,

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from datasets import errors
+from video_knet_jax.datasets import errors
 
 
 def load_json(path) -> Any:

@@ -4,12 +4,12 @@ The STEP-format errors of `datasets.kitti_step.errors` are the base; the
 datasets that ship COCO-panoptic JSON (Cityscapes-VPS, VIPSeg) add the
 JSON-specific cases below.
 """
-from datasets.kitti_step.errors import BadLabelValueError
-from datasets.kitti_step.errors import BadPngError
-from datasets.kitti_step.errors import MissingLabelError
-from datasets.kitti_step.errors import MissingManualDirError
-from datasets.kitti_step.errors import MissingSplitError
-from datasets.kitti_step.errors import StepFormatError
+from video_knet_jax.datasets.kitti_step.errors import BadLabelValueError
+from video_knet_jax.datasets.kitti_step.errors import BadPngError
+from video_knet_jax.datasets.kitti_step.errors import MissingLabelError
+from video_knet_jax.datasets.kitti_step.errors import MissingManualDirError
+from video_knet_jax.datasets.kitti_step.errors import MissingSplitError
+from video_knet_jax.datasets.kitti_step.errors import StepFormatError
 
 __all__ = [
     "BadJsonError", "BadLabelValueError", "BadPngError", "IdCollisionError",

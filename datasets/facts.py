@@ -92,14 +92,14 @@ class DatasetFacts:
 
 # config.data.name -> "module:ATTRIBUTE" (imported on first use) or a record.
 _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
-    "kitti_step": "datasets.kitti_step.facts:KITTI_STEP",
-    "synthetic_step": "datasets.synthetic_step.spec:LABEL_SPACE",
-    "cityscapes_step": "datasets.cityscapes_step.facts:CITYSCAPES_STEP",
-    "cityscapes_vps": "datasets.cityscapes_vps.facts:CITYSCAPES_VPS",
-    "vipseg": "datasets.vipseg.facts:VIPSEG",
-    "vspw": "datasets.vspw.facts:VSPW",
-    "vspw_generated": "datasets.vspw.facts:VSPW",   # same label space.
-    "youtube_vis": "datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
+    "kitti_step": "video_knet_jax.datasets.kitti_step.facts:KITTI_STEP",
+    "synthetic_step": "video_knet_jax.datasets.synthetic_step.spec:LABEL_SPACE",
+    "cityscapes_step": "video_knet_jax.datasets.cityscapes_step.facts:CITYSCAPES_STEP",
+    "cityscapes_vps": "video_knet_jax.datasets.cityscapes_vps.facts:CITYSCAPES_VPS",
+    "vipseg": "video_knet_jax.datasets.vipseg.facts:VIPSEG",
+    "vspw": "video_knet_jax.datasets.vspw.facts:VSPW",
+    "vspw_generated": "video_knet_jax.datasets.vspw.facts:VSPW",   # same label space.
+    "youtube_vis": "video_knet_jax.datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
 }
 
 

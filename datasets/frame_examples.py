@@ -20,9 +20,9 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image as PILImage
 
-from datasets import errors
-from datasets import facts as dataset_facts
-from datasets.kitti_step import label_codec
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.datasets.kitti_step import label_codec
 
 # Integer example keys keep (sequence, frame) order with disable_shuffling.
 KEY_STRIDE = 1_000_000

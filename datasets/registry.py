@@ -15,12 +15,12 @@ from typing import Any, Callable, Mapping
 import tensorflow_datasets as tfds
 from etils import epath
 
-from datasets.cityscapes_step import cityscapes_step_dataset_builder as cs_step
-from datasets.cityscapes_step import generate as cs_step_generate
-from datasets.cityscapes_vps import cityscapes_vps_dataset_builder as cs_vps
-from datasets.cityscapes_vps import generate as cs_vps_generate
-from datasets.vipseg import generate as vipseg_generate
-from datasets.vipseg import vipseg_dataset_builder as vipseg
+from video_knet_jax.datasets.cityscapes_step import cityscapes_step_dataset_builder as cs_step
+from video_knet_jax.datasets.cityscapes_step import generate as cs_step_generate
+from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builder as cs_vps
+from video_knet_jax.datasets.cityscapes_vps import generate as cs_vps_generate
+from video_knet_jax.datasets.vipseg import generate as vipseg_generate
+from video_knet_jax.datasets.vipseg import vipseg_dataset_builder as vipseg
 
 
 @dataclasses.dataclass(frozen=True)

@@ -305,9 +305,9 @@ def test_convert_export_empty_or_foreign_checkpoint(tmp_path):
 ])
 def test_dataset_builder_bad_tree(tmp_path, damage, named):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from datasets.kitti_step import kitti_step_dataset_builder as kb  # pylint: disable=g-import-not-at-top
-  from datasets.synthetic_step import generate  # pylint: disable=g-import-not-at-top
-  from datasets.synthetic_step import spec as spec_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kb  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.synthetic_step import generate  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.synthetic_step import spec as spec_lib  # pylint: disable=g-import-not-at-top
   spec = spec_lib.SyntheticSpec(seed=3, num_train_sequences=1, num_val_sequences=1,
                                 frames_per_sequence=3, height=32, width=64)
   root = generate.write_tree(tmp_path / "raw", spec)

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from datasets import facts as dataset_facts
-from datasets import registry
+from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.datasets import registry
 
 sys.path.insert(0, "configs")
 import cityscapes_step  # pylint: disable=wrong-import-position

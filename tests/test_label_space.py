@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import facts as dataset_facts
+from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax import common
 from video_knet_jax import evaluate_lib
 from video_knet_jax.data import input_pipeline

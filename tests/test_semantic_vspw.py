@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from datasets.vspw import generate
-from datasets.vspw import label_codec
+from video_knet_jax.datasets.vspw import generate
+from video_knet_jax.datasets.vspw import label_codec
 from video_knet_jax import common
 from video_knet_jax import semantic_evaluate_lib
 from video_knet_jax import semantic_train_lib

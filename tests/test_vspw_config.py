@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from datasets import facts as facts_lib
+from video_knet_jax.datasets import facts as facts_lib
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
 import vspw  # pylint: disable=g-import-not-at-top,wrong-import-position

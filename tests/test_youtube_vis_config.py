@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from datasets import facts
+from video_knet_jax.datasets import facts
 
 sys.path.insert(0, "configs")
 import youtube_vis  # pylint: disable=wrong-import-position

@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from datasets import facts as dataset_facts
+from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax import atomic_files
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts

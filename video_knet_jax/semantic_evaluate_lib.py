@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image as PILImage
 
-from datasets import facts as facts_lib
-from datasets.vspw import label_codec
+from video_knet_jax.datasets import facts as facts_lib
+from video_knet_jax.datasets.vspw import label_codec
 from video_knet_jax import shapes
 from video_knet_jax.data import prepare
 from video_knet_jax.data import semantic_clips

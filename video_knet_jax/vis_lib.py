@@ -21,7 +21,7 @@ from absl import logging
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from datasets.youtube_vis import prepare as ytvis_prepare
+from video_knet_jax.datasets.youtube_vis import prepare as ytvis_prepare
 from video_knet_jax import checkpointing
 from video_knet_jax import optim
 from video_knet_jax import sharding
@@ -151,7 +151,7 @@ def groundtruth_json(source, spans) -> dict[str, Any]:
                                      "counts": rle["counts"].decode("ascii")}
         entry["areas"][f] = int(ex["masks"][k].sum())
     annotations += list(by_id.values())
-  from datasets.youtube_vis import facts  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.youtube_vis import facts  # pylint: disable=g-import-not-at-top
   categories = [{"id": k + 1, "name": n, "supercategory": "object"}
                 for k, n in enumerate(facts.CLASS_NAMES_2019)]
   return {"videos": videos, "annotations": annotations,

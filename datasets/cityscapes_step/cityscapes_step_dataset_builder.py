@@ -18,9 +18,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from datasets import errors
-from datasets import frame_examples
-from datasets.cityscapes_step import facts as facts_lib
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.cityscapes_step import facts as facts_lib
 
 _NAME = re.compile(r"^([a-z_]+)_(\d{6})_(\d{6})_leftImg8bit\.png$")
 _LABEL_SUFFIX = "_gtFine_labelTrainIds.png"

@@ -6,9 +6,9 @@ only person and car carry instance ids (the original's
 `KNetInsAdapterCherryPick(cherry=[11, 13])`): the other six Cityscapes thing
 classes are used as stuff. Split sizes are Cityscapes' fine splits.
 """
-from datasets import cityscapes_labels
-from datasets import frame_examples
-from datasets.kitti_step import facts as step_facts
+from video_knet_jax.datasets import cityscapes_labels
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.kitti_step import facts as step_facts
 
 CITYSCAPES_STEP = frame_examples.PanopticFacts(
     name="cityscapes_step",

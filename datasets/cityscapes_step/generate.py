@@ -15,10 +15,10 @@ import numpy as np
 from etils import epath
 from PIL import Image as PILImage
 
-from datasets import frame_examples
-from datasets.cityscapes_step import facts as facts_lib
-from datasets.synthetic_step import generate as synthetic
-from datasets.synthetic_step import spec as synthetic_spec
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.cityscapes_step import facts as facts_lib
+from video_knet_jax.datasets.synthetic_step import generate as synthetic
+from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
 
 CITIES = {"train": "aachen", "val": "frankfurt", "test": "berlin"}
 _FIRST_SEQUENCE = {"train": 0, "val": 1000, "test": 2000}

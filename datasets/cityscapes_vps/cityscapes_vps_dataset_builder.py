@@ -20,10 +20,10 @@ import re
 import tensorflow_datasets as tfds
 from etils import epath
 
-from datasets import coco_panoptic_video
-from datasets import errors
-from datasets import frame_examples
-from datasets.cityscapes_vps import facts as facts_lib
+from video_knet_jax.datasets import coco_panoptic_video
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.cityscapes_vps import facts as facts_lib
 
 _IMAGE_NAME = re.compile(
     r"^(\d{4})_(\d{4})_([a-z_]+)_(\d{6})_(\d{6})_(newImg8bit|leftImg8bit)\.png$")

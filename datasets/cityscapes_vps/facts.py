@@ -7,9 +7,9 @@ the original Cityscapes fine frame): 2,400 / 300 / 300 labelled frames. Train
 ships only its labelled frames (`train/img`), val and test all 30
 (`img_all`); test labels are not public.
 """
-from datasets import cityscapes_labels
-from datasets import frame_examples
-from datasets.kitti_step import facts as step_facts
+from video_knet_jax.datasets import cityscapes_labels
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.kitti_step import facts as step_facts
 
 FRAMES_PER_VIDEO = 30
 LABEL_EVERY = 5

@@ -16,13 +16,13 @@ import numpy as np
 from etils import epath
 from PIL import Image as PILImage
 
-from datasets import coco_panoptic_video
-from datasets import frame_examples
-from datasets.cityscapes_vps import cityscapes_vps_dataset_builder as builder_lib
-from datasets.cityscapes_vps import facts as facts_lib
-from datasets.kitti_step import facts as step_facts
-from datasets.synthetic_step import generate as synthetic
-from datasets.synthetic_step import spec as synthetic_spec
+from video_knet_jax.datasets import coco_panoptic_video
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builder as builder_lib
+from video_knet_jax.datasets.cityscapes_vps import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import facts as step_facts
+from video_knet_jax.datasets.synthetic_step import generate as synthetic
+from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
 
 CITY = "frankfurt"
 _SPLITS = ("train", "val", "test")

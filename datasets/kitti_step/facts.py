@@ -7,8 +7,8 @@ with `datasets.synthetic_step.spec.SyntheticSpec.facts`.
 import dataclasses
 from typing import Mapping
 
-from datasets import cityscapes_labels
-from datasets import facts as facts_lib
+from video_knet_jax.datasets import cityscapes_labels
+from video_knet_jax.datasets import facts as facts_lib
 
 # Cityscapes trainIds, the label space of KITTI-STEP (R channel of a label PNG).
 CITYSCAPES_CLASS_NAMES = cityscapes_labels.CLASS_NAMES

@@ -22,10 +22,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image as PILImage
 
-from datasets.kitti_step import errors
-from datasets.kitti_step import facts as facts_lib
-from datasets.kitti_step import label_codec
-from datasets.kitti_step import layout
+from video_knet_jax.datasets.kitti_step import errors
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import label_codec
+from video_knet_jax.datasets.kitti_step import layout
 
 # Integer example keys keep (sequence, frame) order with disable_shuffling.
 _KEY_STRIDE = 1_000_000

@@ -6,7 +6,7 @@ knows how to turn their pixels into (semantic, instance) maps and back.
 import numpy as np
 import tensorflow as tf
 
-from datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 
 
 def encode_rgb_label(semantic: np.ndarray, instance: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import re
 
 from etils import epath
 
-from datasets.kitti_step import errors
+from video_knet_jax.datasets.kitti_step import errors
 
 DEEPLAB2 = "deeplab2"
 VIDEO_KNET = "video_knet"

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 from PIL import Image as PILImage
 
-from datasets.synthetic_step import generate
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.synthetic_step import generate
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 
 # Cityscapes trainId colours for stuff; things get one colour per track id.
 _PALETTE = np.array([

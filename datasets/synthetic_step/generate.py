@@ -28,9 +28,9 @@ from etils import epath
 from PIL import Image as PILImage
 from scipy import ndimage
 
-from datasets.kitti_step import label_codec
-from datasets.kitti_step import layout as layout_lib
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.kitti_step import label_codec
+from video_knet_jax.datasets.kitti_step import layout as layout_lib
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE = 0, 1, 2, 3, 4, 5
 VEGETATION, TERRAIN, SKY, PERSON, CAR, TRUCK = 8, 9, 10, 11, 13, 14

@@ -2,8 +2,8 @@
 import dataclasses
 from typing import Any, Mapping
 
-from datasets import facts as dataset_facts
-from datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 
 # Bump when the generator's output changes, so cached builds are not reused.
 # 2: val sequences start at first_val_sequence, not after the train sequences.

@@ -7,7 +7,7 @@ then `stuff_ids`, each ascending. Splits are the data set's
 train.txt / val.txt (2,806 / 343 videos; the test videos have no public labels
 and the data set's 720p script skips them). Frame counts are not checked.
 """
-from datasets import frame_examples
+from video_knet_jax.datasets import frame_examples
 
 CLASS_NAMES = (
     "wall", "ceiling", "door", "stair", "ladder", "escalator",

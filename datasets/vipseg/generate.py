@@ -17,12 +17,12 @@ import numpy as np
 from etils import epath
 from PIL import Image as PILImage
 
-from datasets import coco_panoptic_video
-from datasets import frame_examples
-from datasets.synthetic_step import generate as synthetic
-from datasets.synthetic_step import spec as synthetic_spec
-from datasets.vipseg import facts as facts_lib
-from datasets.vipseg import vipseg_dataset_builder as builder_lib
+from video_knet_jax.datasets import coco_panoptic_video
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.synthetic_step import generate as synthetic
+from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
+from video_knet_jax.datasets.vipseg import facts as facts_lib
+from video_knet_jax.datasets.vipseg import vipseg_dataset_builder as builder_lib
 
 # Synthetic (Cityscapes trainId) class -> VIPSeg class id.
 TO_VIPSEG = {

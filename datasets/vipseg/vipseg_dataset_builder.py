@@ -18,10 +18,10 @@ import dataclasses
 import tensorflow_datasets as tfds
 from etils import epath
 
-from datasets import coco_panoptic_video
-from datasets import errors
-from datasets import frame_examples
-from datasets.vipseg import facts as facts_lib
+from video_knet_jax.datasets import coco_panoptic_video
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import frame_examples
+from video_knet_jax.datasets.vipseg import facts as facts_lib
 
 CATEGORIES_JSON = "panoVIPSeg_categories.json"
 IMAGE_DIR, LABEL_DIR = "images", "panomasksRGB"

@@ -3,7 +3,7 @@
 They subclass the KITTI-STEP builder's errors of the same meaning, so code
 that catches "a label is missing" or "a label value is wrong" catches both.
 """
-from datasets.kitti_step import errors as step_errors
+from video_knet_jax.datasets.kitti_step import errors as step_errors
 
 
 class VspwFormatError(step_errors.StepFormatError):

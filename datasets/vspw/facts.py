@@ -7,7 +7,7 @@ v -> v - 1, so the model's classes are 0..123 and 255 is ignored.
 import dataclasses
 from typing import Mapping
 
-from datasets import facts as facts_lib
+from video_knet_jax.datasets import facts as facts_lib
 
 # Index order after the shift (same 124-name list as VIPSeg).
 CLASS_NAMES = (

@@ -13,7 +13,7 @@ import numpy as np
 from etils import epath
 from PIL import Image as PILImage
 
-from datasets.vspw import facts as facts_lib
+from video_knet_jax.datasets.vspw import facts as facts_lib
 
 # Raw mask values (train id + 1) of the classes the generator draws.
 WALL, GRASS, ROAD, SKY, CAR, PERSON, TREE = 1, 16, 19, 29, 49, 61, 67

@@ -7,7 +7,7 @@ raw values), so this is the one place that shifts them.
 import numpy as np
 import tensorflow as tf
 
-from datasets.vspw import facts as facts_lib
+from video_knet_jax.datasets.vspw import facts as facts_lib
 
 NUM_CLASSES = facts_lib.VSPW.num_classes
 VOID = facts_lib.VOID_LABEL

@@ -10,7 +10,7 @@ import dataclasses
 
 from etils import epath
 
-from datasets.vspw import errors
+from video_knet_jax.datasets.vspw import errors
 
 ROOT_NAMES = ("VSPW_480p", "VSPW")
 

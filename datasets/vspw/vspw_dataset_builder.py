@@ -19,10 +19,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image as PILImage
 
-from datasets.vspw import errors
-from datasets.vspw import facts as facts_lib
-from datasets.vspw import label_codec
-from datasets.vspw import layout
+from video_knet_jax.datasets.vspw import errors
+from video_knet_jax.datasets.vspw import facts as facts_lib
+from video_knet_jax.datasets.vspw import label_codec
+from video_knet_jax.datasets.vspw import layout
 
 _KEY_STRIDE = 1_000_000   # frames per video < 1e6; keys keep (video, frame) order.
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from datasets.youtube_vis import errors
+from video_knet_jax.datasets.youtube_vis import errors
 
 # Where the JSON of a split may be, relative to the manual dir: the Video
 # K-Net layout first, then the official download's.

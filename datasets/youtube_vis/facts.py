@@ -5,7 +5,7 @@ index is category_id - 1 (the original's `CLASSES_2019_version`).
 """
 import colorsys
 
-from datasets import facts as facts_lib
+from video_knet_jax.datasets import facts as facts_lib
 
 CLASS_NAMES_2019 = (
     "person", "giant_panda", "lizard", "parrot", "skateboard", "sedan", "ape",

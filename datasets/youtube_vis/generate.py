@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from datasets.youtube_vis import facts as facts_lib
+from video_knet_jax.datasets.youtube_vis import facts as facts_lib
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,8 @@ import os
 
 import tensorflow_datasets as tfds
 
-from datasets.youtube_vis import generate
-from datasets.youtube_vis import youtube_vis_dataset_builder as yb
+from video_knet_jax.datasets.youtube_vis import generate
+from video_knet_jax.datasets.youtube_vis import youtube_vis_dataset_builder as yb
 from video_knet_jax.data import prepare as data_prepare
 
 

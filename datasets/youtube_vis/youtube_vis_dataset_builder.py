@@ -27,10 +27,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image as PILImage
 
-from datasets import facts as facts_lib
-from datasets.youtube_vis import annotations
-from datasets.youtube_vis import errors
-from datasets.youtube_vis import facts as ytvis_facts
+from video_knet_jax.datasets import facts as facts_lib
+from video_knet_jax.datasets.youtube_vis import annotations
+from video_knet_jax.datasets.youtube_vis import errors
+from video_knet_jax.datasets.youtube_vis import facts as ytvis_facts
 
 _KEY_STRIDE = 1_000_000
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from datasets.kitti_step import kitti_step_dataset_builder as kb
-from datasets.kitti_step import label_codec
-from datasets.synthetic_step import generate
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kb
+from video_knet_jax.datasets.kitti_step import label_codec
+from video_knet_jax.datasets.synthetic_step import generate
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 from video_knet_jax.data import frame_source
 from video_knet_jax.data import prepare
 

@@ -5,8 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from datasets.synthetic_step import generate
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.synthetic_step import generate
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 from video_knet_jax import common
 from video_knet_jax import sharding
 from video_knet_jax.data import input_pipeline

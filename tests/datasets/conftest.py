@@ -4,8 +4,8 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-from datasets.kitti_step import kitti_step_dataset_builder as kb
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kb
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 
 TINY = spec_lib.SyntheticSpec(seed=3, num_train_sequences=2, num_val_sequences=1,
                               frames_per_sequence=4, height=48, width=96)

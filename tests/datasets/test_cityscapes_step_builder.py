@@ -6,10 +6,10 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from datasets import errors
-from datasets.cityscapes_step import cityscapes_step_dataset_builder as csb
-from datasets.cityscapes_step import generate
-from datasets.kitti_step import label_codec
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets.cityscapes_step import cityscapes_step_dataset_builder as csb
+from video_knet_jax.datasets.cityscapes_step import generate
+from video_knet_jax.datasets.kitti_step import label_codec
 
 SPEC = generate.CityscapesStepSpec(seed=2, num_train=2, num_val=1, num_test=1,
                                    height=48, width=96)

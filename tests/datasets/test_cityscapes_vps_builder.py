@@ -7,10 +7,10 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from datasets import errors
-from datasets.cityscapes_vps import cityscapes_vps_dataset_builder as vb
-from datasets.cityscapes_vps import generate
-from datasets.kitti_step import label_codec
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builder as vb
+from video_knet_jax.datasets.cityscapes_vps import generate
+from video_knet_jax.datasets.kitti_step import label_codec
 
 SPEC = generate.CityscapesVpsSpec(seed=0, num_train=1, num_val=1, num_test=1,
                                   height=32, width=64)

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from datasets import cityscapes_labels
-from datasets import facts as facts_lib
-from datasets.kitti_step import facts as kitti_facts
+from video_knet_jax.datasets import cityscapes_labels
+from video_knet_jax.datasets import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import facts as kitti_facts
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
 import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -8,12 +8,12 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from datasets.kitti_step import errors
-from datasets.kitti_step import facts as facts_lib
-from datasets.kitti_step import kitti_step_dataset_builder as kb
-from datasets.kitti_step import label_codec
-from datasets.kitti_step import layout
-from datasets.synthetic_step import generate
+from video_knet_jax.datasets.kitti_step import errors
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
+from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kb
+from video_knet_jax.datasets.kitti_step import label_codec
+from video_knet_jax.datasets.kitti_step import layout
+from video_knet_jax.datasets.synthetic_step import generate
 
 
 def _decode_png(data):

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from datasets.synthetic_step import generate
-from datasets.synthetic_step import spec as spec_lib
+from video_knet_jax.datasets.synthetic_step import generate
+from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 
 DEFAULT = spec_lib.SyntheticSpec()   # the size configs/synthetic_step.py uses.
 

@@ -8,12 +8,12 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from datasets import errors
-from datasets import facts as dataset_facts
-from datasets.kitti_step import label_codec
-from datasets.vipseg import facts as facts_lib
-from datasets.vipseg import generate
-from datasets.vipseg import vipseg_dataset_builder as vb
+from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.datasets.kitti_step import label_codec
+from video_knet_jax.datasets.vipseg import facts as facts_lib
+from video_knet_jax.datasets.vipseg import generate
+from video_knet_jax.datasets.vipseg import vipseg_dataset_builder as vb
 
 SPEC = generate.VipsegSpec(seed=0, num_train=2, num_val=1, frames_per_video=3,
                            height=36, width=64)

@@ -7,11 +7,11 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from datasets.vspw import errors
-from datasets.vspw import facts as facts_lib
-from datasets.vspw import generate
-from datasets.vspw import label_codec
-from datasets.vspw import vspw_dataset_builder as vb
+from video_knet_jax.datasets.vspw import errors
+from video_knet_jax.datasets.vspw import facts as facts_lib
+from video_knet_jax.datasets.vspw import generate
+from video_knet_jax.datasets.vspw import label_codec
+from video_knet_jax.datasets.vspw import vspw_dataset_builder as vb
 
 SPEC = generate.GeneratedSpec(seed=1, videos=(("train", 2), ("val", 1), ("test", 1)),
                               frames_per_video=3, height=24, width=32)
@@ -70,7 +70,7 @@ def test_vspw_facts():
   assert f.class_names[0] == "wall" and f.class_names[123] == "train"
   assert f.class_names[generate.PERSON - 1] == "person"
   assert len(set(f.colors)) == 124
-  from datasets import facts as registry  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets import facts as registry  # pylint: disable=g-import-not-at-top
   assert registry.facts_for_name("vspw") is f
 
 

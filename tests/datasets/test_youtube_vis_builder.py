@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from datasets import facts as facts_registry
-from datasets.youtube_vis import errors
-from datasets.youtube_vis import generate
-from datasets.youtube_vis import youtube_vis_dataset_builder as yb
+from video_knet_jax.datasets import facts as facts_registry
+from video_knet_jax.datasets.youtube_vis import errors
+from video_knet_jax.datasets.youtube_vis import generate
+from video_knet_jax.datasets.youtube_vis import youtube_vis_dataset_builder as yb
 
 SPEC = generate.YouTubeVisSpec(seed=1, num_videos=3, frames_per_video=3,
                                height=24, width=40)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets import coco_panoptic_video
+from video_knet_jax.datasets import coco_panoptic_video
 from video_knet_jax.inference import coco_panoptic_submission as sub
 
 

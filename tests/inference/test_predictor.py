@@ -102,6 +102,10 @@ def test_fake_model_sequence(association, fake_predictors):
     assert (res.ids[a], res.ids[b]) == (1, 2), f"frame {t}"
     assert res.semantic[50, 90] == ROAD_TRAIN_ID and res.ids[50, 90] == 0
     assert res.panoptic[a] == CAR_TRAIN_ID * 1000 + 1
+    assert sorted(res.scores) == [1, 2]
+    # Scores follow the objects: the swapped frames give A the 0.8 proposal.
+    expected = [0.8, 0.9] if t % 2 else [0.9, 0.8]
+    np.testing.assert_allclose([res.scores[1], res.scores[2]], expected, rtol=1e-5)
     assert set(np.unique(res.ids)) == {0, 1, 2}
     # Every id pixel is a car pixel.
     assert (res.semantic[res.ids > 0] == CAR_TRAIN_ID).all()
@@ -119,7 +123,9 @@ def test_eval_frame_dicts_give_the_same_result(fake_predictors):
   dicts = []
   for t, frame in enumerate(frames):
     image, hw = pred.preprocess(frame)
-    dicts.append({common.IMAGE: image[0], common.ORIGINAL_SIZE: hw,
+    canvas = np.zeros((96, 224, 3), np.float32)   # a larger eval canvas: cropped, padded again.
+    canvas[:64, :192] = image[0]
+    dicts.append({common.IMAGE: canvas, common.ORIGINAL_SIZE: hw,
                   common.FRAME_INDEX: 10 + t})
   for raw, ev in zip(pred.predict_sequence(frames), pred.predict_eval_sequence(dicts)):
     np.testing.assert_array_equal(raw.panoptic, ev.panoptic)
@@ -143,6 +149,25 @@ def test_step_threads_kernels_and_pads(fake_predictors):
     pr.VideoPredictor(_FakeModel(config), {}, config, association="iou")
 
 
+def test_each_video_pads_to_its_own_multiple_of_32():
+  config = _config()
+  pred = pr.VideoPredictor(_FakeModel(config), {}, config)
+  assert pred.preprocess(_frame(8, 128, False, hw=(60, 180)))[0].shape == (1, 64, 192, 3)
+  small = [_frame(8, 40, False, hw=(30, 100))] * 2
+  image, hw = pred.preprocess(small[0])
+  assert image.shape == (1, 32, 128, 3) and hw == (30, 100)
+  results = list(pred.predict_sequence(small))
+  assert results[1].semantic.shape == (30, 100)
+  assert pred.model.traces == 2       # first frame + later frames, at this size.
+  list(pred.predict_sequence([_frame(8, 128, False)] * 2))
+  assert pred.model.traces == 4       # one more pair of compilations per new size.
+  list(pred.predict_sequence(small))
+  assert pred.model.traces == 4       # cached.
+  config.inference.fixed_canvas = True
+  fixed = pr.VideoPredictor(_FakeModel(config), {}, config)
+  assert fixed.preprocess(small[0])[0].shape == (1, 64, 192, 3)   # data.eval_size.
+
+
 def test_panoptic_label_refuses_colliding_ids():
   np.testing.assert_array_equal(pr.panoptic_label(np.array([13, 255]), np.array([7, 0])),
                                 [13007, 255000])
@@ -162,7 +187,8 @@ def test_real_debug_model_step_traces_with_the_expected_shapes():
     state = pred.init_tracker_state((64, 192))
     hw = jnp.array([60, 190], jnp.int32)
     first = jax.eval_shape(pred._frame_fn, variables, image, hw, None, state, 0)
-    semantic, ids, kernels, new_state = first
+    semantic, ids, kernels, new_state, (segment_ids, segment_scores) = first
+    assert segment_ids.shape == segment_scores.shape and segment_ids.dtype == jnp.int32
     assert semantic.shape == ids.shape == (64, 192)
     assert semantic.dtype == ids.dtype == jnp.int32
     n = config.model.num_proposals + config.model.num_stuff_classes

@@ -88,7 +88,7 @@ def test_class_cost_can_flip_the_assignment():
 def test_debug_model_overfits_a_fixed_clip():
   """The tiny config drives the whole loss down on one generated clip."""
   import optax  # pylint: disable=g-import-not-at-top
-  from datasets.youtube_vis import generate  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.youtube_vis import generate  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import knet_track  # pylint: disable=g-import-not-at-top
   config = youtube_vis.get_config("debug")
   spec = generate.YouTubeVisSpec(seed=0, frames_per_video=2, height=64, width=96,

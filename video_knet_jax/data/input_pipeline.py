@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from datasets import facts as dataset_facts
-from datasets.kitti_step import label_codec
+from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.datasets.kitti_step import label_codec
 from video_knet_jax import common
 from video_knet_jax import shapes
 from video_knet_jax import sharding

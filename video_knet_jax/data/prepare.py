@@ -18,12 +18,12 @@ import tensorflow_datasets as tfds
 from etils import epath
 from jax.experimental import multihost_utils
 
-from datasets import registry
-from datasets.kitti_step import kitti_step_dataset_builder as kitti_step_builder
-from datasets.synthetic_step import generate as synthetic_generate
-from datasets.synthetic_step import spec as synthetic_spec
-from datasets.vspw import generate as vspw_generate
-from datasets.vspw import vspw_dataset_builder as vspw_builder
+from video_knet_jax.datasets import registry
+from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kitti_step_builder
+from video_knet_jax.datasets.synthetic_step import generate as synthetic_generate
+from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
+from video_knet_jax.datasets.vspw import generate as vspw_generate
+from video_knet_jax.datasets.vspw import vspw_dataset_builder as vspw_builder
 
 KITTI_STEP = "kitti_step"
 SYNTHETIC_STEP = "synthetic_step"

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image as PILImage
 
-from datasets.vspw import label_codec
+from video_knet_jax.datasets.vspw import label_codec
 from video_knet_jax import common
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_sampling

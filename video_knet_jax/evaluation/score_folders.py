@@ -63,7 +63,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from datasets.kitti_step.facts import KITTI_STEP
+from video_knet_jax.datasets.kitti_step.facts import KITTI_STEP
 from video_knet_jax.evaluation import coco_panoptic
 from video_knet_jax.evaluation.miou import MeanIoU, vspw_mask_to_label
 from video_knet_jax.evaluation.segment_counts import count_pairs

@@ -34,7 +34,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from datasets import facts as dataset_facts
+from video_knet_jax.datasets import facts as dataset_facts
 
 VOID_TRAIN_ID = 255   # KITTI-STEP's void (not the original's road = 0); see void_label.
 VOID_SEGMENT = -1     # segment map value of void pixels.

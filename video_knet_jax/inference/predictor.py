@@ -2,11 +2,15 @@
 
 `VideoPredictor.step` is one jitted function of (image, previous kernels,
 tracker state); everything it carries between frames is an explicit value of
-fixed size, so host and device memory stay constant over a video. Frames are
-padded to one canvas (config.data.eval_size, or larger multiples of
-config.data.size_divisor), and the true image size is a traced value: one
-compilation serves every frame size of a data set (plus one for the first
-frame, which has no previous kernels).
+fixed size, so host and device memory stay constant over a video. Each frame
+is padded (bottom/right, after normalisation) as the original does at test
+time: to the smallest multiple of config.data.size_divisor (32) of its own
+size. GroupNorm statistics, the positional encoding and mask pooling all see
+the padding, so a larger canvas changes the predictions. The true image size
+is a traced value and jax.jit keeps one compiled function per padded size
+(plus one for the first frame, which has no previous kernels). With
+config.inference.fixed_canvas every frame is padded to config.data.eval_size
+instead (one static shape, e.g. for an exported model).
 
 Outputs per frame: `semantic` [H0, W0] int32 trainId (255 = void), `ids`
 [H0, W0] int32 track id (0 = none: stuff, void, untracked things) and
@@ -15,7 +19,7 @@ encoding used for evaluation (ids must stay < 1000; the KITTI-STEP PNG holds
 ids up to 65535).
 """
 import dataclasses
-from typing import Any, Iterable, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +52,8 @@ class FrameResult:
   semantic: np.ndarray   # [H0, W0] int32 trainId, 255 = void.
   ids: np.ndarray        # [H0, W0] int32 track id, 0 = none.
   frame_index: int = 0   # the tracker's frame number.
+  # Track id -> class score of its segment, for the ids in `ids`.
+  scores: Dict[int, float] = dataclasses.field(default_factory=dict)
 
   @property
   def panoptic(self) -> np.ndarray:
@@ -56,12 +62,25 @@ class FrameResult:
     return panoptic_label(self.semantic, self.ids)
 
 
-def padded_size(image_hw: Tuple[int, int], canvas_hw: Tuple[int, int],
+def padded_size(image_hw: Tuple[int, int], canvas_hw: Optional[Tuple[int, int]],
                 size_divisor: int) -> Tuple[int, int]:
-  """The canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
-  size_divisor) if the image fits, else the image size rounded up."""
+  """The padded input size of an [H0, W0] frame.
+
+  canvas_hw None (the original's rule): (H0, W0) rounded up to size_divisor.
+  Else the canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
+  size_divisor) if the image fits, else the image size rounded up.
+  """
+  if canvas_hw is None:
+    return shapes.round_up(image_hw, size_divisor)
   return shapes.round_up([max(s, c) for s, c in zip(image_hw, canvas_hw)],
                          size_divisor)
+
+
+def config_canvas(config) -> Optional[Tuple[int, int]]:
+  """config.data.eval_size if config.inference.fixed_canvas, else None (per video)."""
+  if config.inference.get("fixed_canvas", False):
+    return tuple(int(v) for v in config.data.eval_size)
+  return None
 
 
 class VideoPredictor:
@@ -91,6 +110,8 @@ class VideoPredictor:
     self.embed_dim = int(config.model.temporal.embed_channels)
     self.mean = np.asarray(config.data.mean, np.float32)
     self.std = np.asarray(config.data.std, np.float32)
+    self.canvas = config_canvas(config)
+    self.size_divisor = int(config.data.size_divisor)
     if association == "embedding":
       self.tracker_settings = tracker_lib.tracker_settings_from_config(config)
     else:
@@ -111,11 +132,14 @@ class VideoPredictor:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[-1] != 3:
       raise ValueError(f"VideoPredictor: expected an [H, W, 3] RGB frame, got {frame.shape}.")
-    h0, w0 = frame.shape[:2]
-    height, width = padded_size((h0, w0), tuple(self.config.data.eval_size),
-                                int(self.config.data.size_divisor))
+    return self.pad((frame.astype(np.float32) - self.mean) / self.std)
+
+  def pad(self, normalised: np.ndarray) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """[H0, W0, 3] normalised -> ([1, H, W, 3] zero padded by the config's rule; (H0, W0))."""
+    h0, w0 = normalised.shape[:2]
+    height, width = padded_size((h0, w0), self.canvas, self.size_divisor)
     image = np.zeros((1, height, width, 3), np.float32)
-    image[0, :h0, :w0] = (frame.astype(np.float32) - self.mean) / self.std
+    image[0, :h0, :w0] = normalised
     return image, (h0, w0)
 
   # -------------------------------------------------------------- one frame
@@ -147,7 +171,9 @@ class VideoPredictor:
           tracker_state, det_map, pan.segment_class, pan.segment_score, det_valid,
           frame_index)
     id_map = jnp.where(pan.segment_map >= 0, seg_ids[jnp.maximum(pan.segment_map, 0)], 0)
-    return pan.semantic, id_map.astype(jnp.int32), outputs[common.KERNELS], tracker_state
+    segment_ids = jnp.where(pan.segment_kept, seg_ids, 0).astype(jnp.int32)      # [S]
+    return (pan.semantic, id_map.astype(jnp.int32), outputs[common.KERNELS], tracker_state,
+            (segment_ids, pan.segment_score))
 
   def step(self, image: np.ndarray, image_hw: Tuple[int, int],
            previous_kernels: Optional[jax.Array], tracker_state, frame_index: int):
@@ -157,6 +183,13 @@ class VideoPredictor:
       (semantic [H, W] int32, ids [H, W] int32 -- padded maps, void outside
       image_hw --, kernels [1, N, D] for the next frame, new tracker state).
     """
+    return self.step_with_scores(image, image_hw, previous_kernels, tracker_state,
+                                 frame_index)[:4]
+
+  def step_with_scores(self, image: np.ndarray, image_hw: Tuple[int, int],
+                       previous_kernels: Optional[jax.Array], tracker_state,
+                       frame_index: int):
+    """`step`, plus (track id [S] (0 = none), class score [S]) per segment."""
     return self._step(self.variables, jnp.asarray(image),
                       jnp.asarray(image_hw, jnp.int32), previous_kernels,
                       tracker_state, jnp.asarray(frame_index, jnp.int32))
@@ -179,14 +212,17 @@ class VideoPredictor:
     """Like `predict_sequence` for the frame dicts of
     `data.input_pipeline.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
     and padded, ORIGINAL_SIZE (H0, W0), FRAME_INDEX used as the tracker's frame
-    number, as the original's `fid`)."""
+    number, as the original's `fid`). The image is cropped to (H0, W0) and
+    padded again by this predictor's rule, so evaluation pads as `predict`.
+    """
     def prepared():
       for frame in frames:
         image = np.asarray(frame[common.IMAGE], np.float32)
-        if image.ndim == 3:
-          image = image[None]
+        if image.ndim == 4:
+          image = image[0]
         h0, w0 = (int(v) for v in frame[common.ORIGINAL_SIZE])
-        yield image, (h0, w0), int(frame[common.FRAME_INDEX])
+        image, hw = self.pad(image[:h0, :w0])
+        yield image, hw, int(frame[common.FRAME_INDEX])
     return self._run(prepared())
 
   def _run(self, prepared) -> Iterator[FrameResult]:
@@ -201,19 +237,26 @@ class VideoPredictor:
       elif image.shape[1:3] != canvas:
         raise ValueError(f"frame {frame_index} pads to {image.shape[1:3]}, the sequence to "
                          f"{canvas}: frames of one video must share a canvas.")
-      semantic, ids, previous_kernels, tracker_state = self.step(
+      semantic, ids, previous_kernels, tracker_state, segments = self.step_with_scores(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
       # Dispatch is asynchronous: fetch the previous frame while this one runs.
       if pending is not None:
-        yield _fetch(*pending)
-      pending = (semantic, ids, (h0, w0), frame_index)
+        yield fetch_result(*pending)
+      pending = (semantic, ids, (h0, w0), frame_index, segments)
     if pending is not None:
-      yield _fetch(*pending)
+      yield fetch_result(*pending)
 
 
-def _fetch(semantic, ids, image_hw, frame_index) -> FrameResult:
-  """Device maps [H, W] -> host `FrameResult` cropped to image_hw."""
+def fetch_result(semantic, ids, image_hw, frame_index, segments=None) -> FrameResult:
+  """Device maps [H, W] (+ `step_with_scores` segments) -> host `FrameResult`
+  cropped to image_hw."""
   h0, w0 = image_hw
   semantic = np.asarray(semantic)[:h0, :w0]
   ids = np.asarray(ids)[:h0, :w0]
-  return FrameResult(semantic=semantic, ids=ids, frame_index=frame_index)
+  scores = {}
+  if segments is not None:
+    present = set(np.unique(ids).tolist()) - {0}
+    for track_id, score in zip(*(np.asarray(x) for x in segments)):
+      if int(track_id) in present:
+        scores[int(track_id)] = float(score)
+  return FrameResult(semantic=semantic, ids=ids, frame_index=frame_index, scores=scores)

@@ -6,7 +6,7 @@ whole video; void is black.
 """
 import numpy as np
 
-from datasets import cityscapes_labels
+from video_knet_jax.datasets import cityscapes_labels
 
 # Cityscapes trainId colours 0..18 (road, sidewalk, ..., bicycle); other data
 # sets pass their facts' `colors` (and `void_label`).
