@@ -25,6 +25,7 @@ from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import shapes
 from video_knet_jax import sharding
+from video_knet_jax.data import device_targets
 from video_knet_jax.losses import video_loss
 from video_knet_jax.models import resnet
 from video_knet_jax.models import video_knet
@@ -127,8 +128,11 @@ def merge_init_from(state: TrainState, loaded: dict, *, strict: bool
 def make_train_step(config, model, tx) -> Callable:
   """Returns `step(state, batch) -> (state, measurements)` (not yet jitted)."""
   train_bn = not config.model.backbone.norm_eval
+  target_params = device_targets.target_params(config)
 
   def loss_fn(params, batch_stats, batch):
+    # Compact label maps (config.data.targets_on_device) -> padded targets.
+    batch = device_targets.complete_batch(batch, target_params)
     variables = {"params": params, "batch_stats": batch_stats}
     if train_bn:
       frame_outputs, updates = model.apply(

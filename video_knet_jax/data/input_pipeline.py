@@ -21,6 +21,7 @@ from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import device_targets
 from video_knet_jax.data import frame_store
 from video_knet_jax.data import prepare
 from video_knet_jax.data import targets
@@ -43,18 +44,14 @@ def augment_params(config) -> augment.AugmentParams:
 
 
 def target_params(config) -> targets.TargetParams:
-  d = config.data
-  return targets.TargetParams(
-      num_classes=int(d.num_classes), thing_train_ids=tuple(d.thing_train_ids),
-      ignore_label=int(d.ignore_label), max_instances=int(d.max_instances),
-      panoptic_divisor=facts_lib.PANOPTIC_DIVISOR,
-      crowd_as_instance=bool(d.get("crowd_as_instance", False)))
+  return device_targets.target_params(config)
 
 
 def make_clip_fn(store: frame_store.FrameStore, num_frames: int, config):
   """(rows [T] int64, seed [2] int32) -> one clip's dict of [T, ...] tensors."""
   aug = augment_params(config)
   tgt = target_params(config)
+  on_device = bool(config.data.get("targets_on_device", False))
   sequence_ids = tf.constant(store.sequence_ids, tf.int32)
   frame_indices = tf.constant(store.frame_indices, tf.int32)
 
@@ -67,9 +64,12 @@ def make_clip_fn(store: frame_store.FrameStore, num_frames: int, config):
       instance.append(ins)
     image, sem, ins, padding = augment.augment_clip(
         images, semantic, instance, seed, aug)
-    per_frame = [targets.frame_targets(sem[t], ins[t], tgt)
-                 for t in range(num_frames)]
-    out = {k: tf.stack([f[k] for f in per_frame]) for k in per_frame[0]}
+    if on_device:   # compact labels; the train step builds the targets.
+      out = {common.SEMANTIC: sem, common.INSTANCE: ins}
+    else:
+      per_frame = [targets.frame_targets(sem[t], ins[t], tgt)
+                   for t in range(num_frames)]
+      out = {k: tf.stack([f[k] for f in per_frame]) for k in per_frame[0]}
     out[common.IMAGE] = image
     out[common.PADDING_MASK] = padding
     out[common.SEQUENCE_ID] = tf.gather(sequence_ids, rows[0])
