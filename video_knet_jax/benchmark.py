@@ -55,8 +55,10 @@ _BASELINE_CHECKOUT = flags.DEFINE_string(
     "baseline_checkout", "", "Compare mode: run the base variant from this "
     "checkout of the repository (the variant runs from this one).")
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "parts", "inference"],
-    "What to time: the train step, its parts, or online inference.")
+    "mode", "train", ["train", "parts", "inference", "input_bytes"],
+    "What to time: the train step, its parts, or online inference; "
+    "input_bytes: host-to-device bytes of one step's batch, host-built "
+    "targets vs compact labels (config.data.targets_on_device).")
 _PROFILE_DIR = flags.DEFINE_string(
     "profile_dir", "", "Train mode: write a profiler trace of the timed "
     "steps here.")
@@ -139,6 +141,22 @@ def run(config, height: int, width: int, batch: int, steps: int,
   return result
 
 
+def input_bytes(config, height: int, width: int, batch: int) -> dict:
+  """Bytes per step the input pipeline hands the devices, both ways."""
+  from datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
+  host = random_batch.random_clip_batch(config, batch, height, width)
+  compact = random_batch.compact_labels(host, facts.PANOPTIC_DIVISOR)
+  nbytes = lambda b: int(sum(v.nbytes for v in b.values()))
+  return {"height": height, "width": width, "batch": batch,
+          "max_instances": int(config.data.max_instances),
+          "num_stuff": int(config.model.num_stuff_classes),
+          "host_targets_bytes": nbytes(host),
+          "compact_labels_bytes": nbytes(compact),
+          "ratio": round(nbytes(host) / nbytes(compact), 2),
+          "per_key_host": {k: int(v.nbytes) for k, v in host.items()}}
+
+
 def _run_in_subprocess(args, cwd: str | None = None) -> dict:
   """One benchmark in a fresh process (run from `cwd`); returns its JSON result."""
   cmd = [sys.executable, "-m", "video_knet_jax.benchmark"] + args
@@ -216,6 +234,9 @@ def main(argv):
       result = benchmark_inference.run_inference(
           _CONFIG.value, _HEIGHT.value, _WIDTH.value, _STEPS.value,
           torch_reference=_TORCH_REFERENCE.value, peak_flops=peak)
+    elif _MODE.value == "input_bytes":
+      result = input_bytes(_CONFIG.value, _HEIGHT.value, _WIDTH.value,
+                           _BATCH.value)
     else:
       result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
                    _STEPS.value, profile_dir=_PROFILE_DIR.value)
