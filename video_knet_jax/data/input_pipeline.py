@@ -7,6 +7,7 @@ targets (targets), batched host-locally and placed on the mesh as global
 `start_step` resumes exactly where an uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
+import collections
 from typing import Any, Iterator
 
 import jax
@@ -141,8 +142,14 @@ def make_train_iterator(config, mesh, *, start_step: int = 0,
       config, batch_size=config.train.batch_size // process_count,
       start_step=start_step, process_index=process_index,
       process_count=process_count)
+  # Device prefetch: the next batches' transfers are issued (asynchronously)
+  # before the current one is handed out, so they overlap the train step.
+  ahead = int(config.data.get("device_prefetch", 1))
+  queue = collections.deque()
   for batch in ds.as_numpy_iterator():
-    yield sharding.put_batch(batch, mesh)
+    queue.append(sharding.put_batch(batch, mesh))
+    if len(queue) > ahead:
+      yield queue.popleft()
 
 
 def eval_canvas_size(config) -> tuple[int, int]:
