@@ -109,6 +109,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.require_shared_thing = True
   config.data.crop_attempts = 10
   config.data.crowd_as_instance = False   # True: original (item 12).
+  # Ship SEMANTIC + INSTANCE int32 maps and build the padded masks inside the
+  # jitted step (data/device_targets.py; same targets, 6.8x fewer label
+  # bytes per step); batches transferred ahead of the step.
+  config.data.targets_on_device = True
+  config.data.device_prefetch = 1
 
   # -------------------------------------------------------------- model
   config.model = get_model_config()

@@ -3,7 +3,8 @@ r"""Train-step speed of Video K-Net: one JSON line of figures.
   python -m video_knet_jax.benchmark --config=configs/kitti_step.py \
       --height=384 --width=1248 --batch=1 --steps=5
 
-Prints compile time, median (and min) step time over repeated steps, the
+Prints compile time, median (and min) step time over repeated steps (with
+`config.data.targets_on_device` the step also builds the targets), the
 process CPU time per step (all threads; steadier than wall time on a shared
 machine), frames per second
 (key + reference frames), FLOPs per step from XLA's cost analysis and, where
@@ -19,6 +20,14 @@ between the two), and prints both results with the ratio of their step times.
 repository instead (e.g. `git worktree add /tmp/base HEAD~1`), to time a code
 change; `--rounds=N` alternates base and variant N times and compares the
 medians, which evens out other load on a shared machine.
+
+Modes (`--mode`): 'train' (above); 'parts' times the step's parts as
+separate jitted functions (`benchmark_parts`: backbone/neck, heads, losses,
+matching, optimizer); 'inference' times online per-frame inference
+(`benchmark_inference`), and with `--torch_reference` the test-only PyTorch
+re-implementation on the same input in the same run, printing the ratios.
+`--profile_dir=DIR` writes a `jax.profiler` trace of the timed train steps
+(open it in TensorBoard's profile plugin or ui.perfetto.dev).
 """
 import json
 import os
@@ -47,6 +56,17 @@ _COMPARE = flags.DEFINE_string(
 _BASELINE_CHECKOUT = flags.DEFINE_string(
     "baseline_checkout", "", "Compare mode: run the base variant from this "
     "checkout of the repository (the variant runs from this one).")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "parts", "inference", "input_bytes"],
+    "What to time: the train step, its parts, or online inference; "
+    "input_bytes: host-to-device bytes of one step's batch, host-built "
+    "targets vs compact labels (config.data.targets_on_device).")
+_PROFILE_DIR = flags.DEFINE_string(
+    "profile_dir", "", "Train mode: write a profiler trace of the timed "
+    "steps here.")
+_TORCH_REFERENCE = flags.DEFINE_bool(
+    "torch_reference", False, "Inference mode: also time the PyTorch "
+    "reference of tests/convert/torch_reference (run from the repo root).")
 _ROUNDS = flags.DEFINE_integer(
     "rounds", 1, "Compare mode: alternate base and variant this many times.")
 
@@ -59,7 +79,8 @@ PEAK_FLOPS = {
 }
 
 
-def run(config, height: int, width: int, batch: int, steps: int) -> dict:
+def run(config, height: int, width: int, batch: int, steps: int,
+        profile_dir: str = "") -> dict:
   """Compiles and times the train step; returns the figures."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -87,6 +108,10 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   step_fn = train_lib.jit_train_step(
       train_lib.make_train_step(config, model, tx), state_sharding, mesh)
   host_batch = random_batch.random_clip_batch(config, batch, height, width)
+  if config.data.get("targets_on_device", False):   # the step builds them.
+    from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
+    host_batch = random_batch.compact_labels(host_batch,
+                                             facts.PANOPTIC_DIVISOR)
   device_batch = sharding.put_batch(host_batch, mesh)
 
   start = time.perf_counter()
@@ -106,12 +131,16 @@ def run(config, height: int, width: int, batch: int, steps: int) -> dict:
   state, measurements = compiled(state, device_batch)  # Warm-up.
   jax.block_until_ready(measurements)
   times = []
+  if profile_dir:
+    jax.profiler.start_trace(profile_dir)
   cpu_start = time.process_time()
   for _ in range(steps):
     start = time.perf_counter()
     state, measurements = compiled(state, device_batch)
     jax.block_until_ready(measurements)
     times.append(time.perf_counter() - start)
+  if profile_dir:
+    jax.profiler.stop_trace()
   cpu_per_step = (time.process_time() - cpu_start) / steps
   median = statistics.median(times)
   frames = batch * (1 + config.data.num_refs)
@@ -152,6 +181,20 @@ def _memory_figures(compiled) -> dict:
   out["mem_total_gib"] = round(out["mem_argument_gib"] + out["mem_output_gib"]
                                - out["mem_alias_gib"] + out["mem_temp_gib"], 3)
   return out
+def input_bytes(config, height: int, width: int, batch: int) -> dict:
+  """Bytes per step the input pipeline hands the devices, both ways."""
+  from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
+  host = random_batch.random_clip_batch(config, batch, height, width)
+  compact = random_batch.compact_labels(host, facts.PANOPTIC_DIVISOR)
+  nbytes = lambda b: int(sum(v.nbytes for v in b.values()))
+  return {"height": height, "width": width, "batch": batch,
+          "max_instances": int(config.data.max_instances),
+          "num_stuff": int(config.model.num_stuff_classes),
+          "host_targets_bytes": nbytes(host),
+          "compact_labels_bytes": nbytes(compact),
+          "ratio": round(nbytes(host) / nbytes(compact), 2),
+          "per_key_host": {k: int(v.nbytes) for k, v in host.items()}}
 
 
 def _run_in_subprocess(args, cwd: str | None = None) -> dict:
@@ -218,8 +261,25 @@ def main(argv):
     if _XLA_FLAGS.value:  # JAX has not created its backends yet.
       os.environ["XLA_FLAGS"] = " ".join(
           [os.environ.get("XLA_FLAGS", ""), _XLA_FLAGS.value]).strip()
-    result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
-                 _STEPS.value)
+    if _MODE.value == "parts":
+      from video_knet_jax import benchmark_parts  # pylint: disable=g-import-not-at-top
+      result = benchmark_parts.run_parts(_CONFIG.value, _HEIGHT.value,
+                                         _WIDTH.value, _BATCH.value,
+                                         _STEPS.value)
+    elif _MODE.value == "inference":
+      import jax  # pylint: disable=g-import-not-at-top
+      from video_knet_jax import benchmark_inference  # pylint: disable=g-import-not-at-top
+      dtype = str(_CONFIG.value.model.get("dtype", "float32"))
+      peak = PEAK_FLOPS.get(jax.devices()[0].device_kind, {}).get(dtype)
+      result = benchmark_inference.run_inference(
+          _CONFIG.value, _HEIGHT.value, _WIDTH.value, _STEPS.value,
+          torch_reference=_TORCH_REFERENCE.value, peak_flops=peak)
+    elif _MODE.value == "input_bytes":
+      result = input_bytes(_CONFIG.value, _HEIGHT.value, _WIDTH.value,
+                           _BATCH.value)
+    else:
+      result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
+                   _STEPS.value, profile_dir=_PROFILE_DIR.value)
     result["xla_flags"] = os.environ.get("XLA_FLAGS", "")
   print(json.dumps(result))
   if _MARKDOWN.value:

@@ -10,6 +10,7 @@ grep one constant to find its producer and consumers.
 IMAGE = "image"                  # [B, T, H, W, 3] float32, ImageNet-normalised.
 PADDING_MASK = "padding_mask"    # [B, T, H, W] bool, True where the image was padded.
 SEMANTIC = "semantic"            # [B, T, H, W] int32 trainId, 255 = void / padding.
+INSTANCE = "instance"            # [B, T, H, W] int32 instance id (config.data.targets_on_device).
 THING_MASKS = "thing_masks"      # [B, T, M, H, W] uint8 {0,1}, M = max_instances.
 THING_CLASSES = "thing_classes"  # [B, T, M] int32 model class index (0..num_things-1).
 THING_IDS = "thing_ids"          # [B, T, M] int32 panoptic/track id (same object, same id).

@@ -82,3 +82,22 @@ def random_clip_batch(config, batch_size: int, height: int, width: int,
       image += (batch[common.THING_MASKS][b, :, i, ..., None]
                 * instance_colors[i])
   return batch
+
+
+TARGET_KEYS = (common.THING_MASKS, common.THING_CLASSES, common.THING_IDS,
+               common.THING_VALID, common.STUFF_MASKS, common.STUFF_VALID,
+               common.VOID_MASK)
+
+
+def compact_labels(batch: dict, panoptic_divisor: int) -> dict:
+  """The batch as `config.data.targets_on_device` ships it: the target keys
+  replaced by INSTANCE [B, T, H, W] int32 (each valid thing mask painted
+  with its id's instance number, later masks on top)."""
+  out = {k: v for k, v in batch.items() if k not in TARGET_KEYS}
+  instance = np.zeros(batch[common.SEMANTIC].shape, np.int32)
+  masks = batch[common.THING_MASKS]
+  ids = batch[common.THING_IDS] % panoptic_divisor
+  for b, t, i in zip(*np.nonzero(batch[common.THING_VALID])):
+    instance[b, t][masks[b, t, i] > 0] = ids[b, t, i]
+  out[common.INSTANCE] = instance
+  return out

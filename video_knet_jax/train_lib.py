@@ -25,6 +25,7 @@ from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import shapes
 from video_knet_jax import sharding
+from video_knet_jax.data import device_targets
 from video_knet_jax.losses import image_loss
 from video_knet_jax.losses import video_loss
 from video_knet_jax.models import backbones
@@ -134,8 +135,11 @@ def make_train_step(config, model, tx) -> Callable:
   """Returns `step(state, batch) -> (state, measurements)` (not yet jitted)."""
   train_bn = not config.model.backbone.get("norm_eval", True)  # Swin: LayerNorm only.
   temporal = video_knet.is_temporal(config.model)
+  target_params = device_targets.target_params(config)
 
   def loss_fn(params, batch_stats, batch, rng):
+    # Compact label maps (config.data.targets_on_device) -> padded targets.
+    batch = device_targets.complete_batch(batch, target_params)
     variables = {"params": params, "batch_stats": batch_stats}
     rngs = {"dropout": rng}   # Swin drop path (stochastic depth).
     # The image K-Net sees frame 0 of single-frame clips (num_refs = 0).

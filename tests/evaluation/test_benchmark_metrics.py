@@ -19,3 +19,24 @@ def test_tiny_run_and_docs_section_update(tmp_path, capsys):
   second = docs.read_text()
   assert second.count("## Metrics") == 1 and "keep me" in second
   assert "--frames=7 --sequences=2" in second
+
+
+def test_plain_unique_baseline_scores_the_same(capsys):
+  # The baseline's table equals count_pairs' on a frame and on stacked frames,
+  # and --compare_plain checks STQ/VPQ agreement itself (raises otherwise).
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.evaluation import segment_counts  # pylint: disable=g-import-not-at-top
+  gen = benchmark_metrics._SequenceGenerator(3, 60, 90)  # pylint: disable=protected-access
+  frames = [gen.frame(t) for t in range(3)]
+  for gt, pred in [frames[0], (np.stack([f[0] for f in frames]),
+                               np.stack([f[1] for f in frames]))]:
+    fast = segment_counts.count_pairs(gt, pred)
+    plain = benchmark_metrics.unique_counts(gt, pred)
+    for field in ("gt_ids", "gt_areas", "pred_ids", "pred_areas", "pair_gt",
+                  "pair_pred", "pair_counts"):
+      np.testing.assert_array_equal(getattr(plain, field), getattr(fast, field))
+  assert benchmark_metrics.main(["--compare_plain", "--frames=9", "--sequences=2",
+                                 "--height=60", "--width=90"]) == 0
+  rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert rec["public"]["STQ"] == rec["plain_unique"]["STQ"]
+  assert rec["plain_over_public_cpu"] > 0

@@ -7,6 +7,7 @@ targets (targets), batched host-locally and placed on the mesh as global
 `start_step` resumes exactly where an uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
+import collections
 from typing import Any, Iterator
 
 import jax
@@ -21,6 +22,7 @@ from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import device_targets
 from video_knet_jax.data import frame_source
 from video_knet_jax.data import prepare
 from video_knet_jax.data import targets
@@ -44,19 +46,14 @@ def augment_params(config) -> augment.AugmentParams:
 
 
 def target_params(config) -> targets.TargetParams:
-  d = config.data
-  facts = dataset_facts.facts_for_config(config)
-  return targets.TargetParams(
-      num_classes=facts.num_classes, thing_train_ids=tuple(facts.thing_ids),
-      ignore_label=facts.void_label, max_instances=int(d.max_instances),
-      panoptic_divisor=facts.label_divisor,
-      crowd_as_instance=bool(d.get("crowd_as_instance", False)))
+  return device_targets.target_params(config)
 
 
 def make_clip_fn(source: frame_source.FrameSource, num_frames: int, config):
   """(rows [T] int64, seed [2] int32) -> one clip's dict of [T, ...] tensors."""
   aug = augment_params(config)
   tgt = target_params(config)
+  on_device = bool(config.data.get("targets_on_device", False))
   sequence_ids = tf.constant(source.sequence_ids, tf.int32)
   frame_indices = tf.constant(source.frame_indices, tf.int32)
 
@@ -71,9 +68,12 @@ def make_clip_fn(source: frame_source.FrameSource, num_frames: int, config):
       instance.append(ins)
     image, sem, ins, padding = augment.augment_clip(
         images, semantic, instance, seed, aug)
-    per_frame = [targets.frame_targets(sem[t], ins[t], tgt)
-                 for t in range(num_frames)]
-    out = {k: tf.stack([f[k] for f in per_frame]) for k in per_frame[0]}
+    if on_device:   # compact labels; the train step builds the targets.
+      out = {common.SEMANTIC: sem, common.INSTANCE: ins}
+    else:
+      per_frame = [targets.frame_targets(sem[t], ins[t], tgt)
+                   for t in range(num_frames)]
+      out = {k: tf.stack([f[k] for f in per_frame]) for k in per_frame[0]}
     out[common.IMAGE] = image
     out[common.PADDING_MASK] = padding
     out[common.SEQUENCE_ID] = tf.gather(sequence_ids, rows[0])
@@ -146,8 +146,14 @@ def make_train_iterator(config, mesh, *, start_step: int = 0,
       config, batch_size=config.train.batch_size // process_count,
       start_step=start_step, process_index=process_index,
       process_count=process_count)
+  # Device prefetch: the next batches' transfers are issued (asynchronously)
+  # before the current one is handed out, so they overlap the train step.
+  ahead = int(config.data.get("device_prefetch", 1))
+  queue = collections.deque()
   for batch in ds.as_numpy_iterator():
-    yield sharding.put_batch(batch, mesh)
+    queue.append(sharding.put_batch(batch, mesh))
+    if len(queue) > ahead:
+      yield queue.popleft()
 
 
 def eval_canvas_size(config) -> tuple[int, int]:

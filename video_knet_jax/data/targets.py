@@ -10,26 +10,14 @@ default: they keep their class in SEMANTIC and are not void. With
 as in the original (video_knet_original.md section 10, item 12).
 Stuff: one mask per stuff class (increasing trainId, things skipped).
 """
-import dataclasses
-
 import tensorflow as tf
 
 from video_knet_jax import common
+from video_knet_jax.data import device_targets
 
 
-@dataclasses.dataclass(frozen=True)
-class TargetParams:
-  num_classes: int
-  thing_train_ids: tuple[int, ...]
-  ignore_label: int
-  max_instances: int
-  panoptic_divisor: int
-  crowd_as_instance: bool
-
-  @property
-  def stuff_train_ids(self) -> tuple[int, ...]:
-    return tuple(c for c in range(self.num_classes)
-                 if c not in self.thing_train_ids)
+# The settings are shared with the on-device version (no TensorFlow there).
+TargetParams = device_targets.TargetParams
 
 
 def frame_targets(semantic: tf.Tensor, instance: tf.Tensor,

@@ -24,9 +24,11 @@ from typing import List
 
 import numpy as np
 
+from video_knet_jax.evaluation.segment_counts import SegmentCounts
 from video_knet_jax.evaluation.segment_counts import count_pairs
 from video_knet_jax.evaluation.stq import kitti_step_stq
 from video_knet_jax.evaluation.vpq import VideoPanopticQuality
+from video_knet_jax.evaluation.vpq import score_window
 
 DIVISOR = 1000
 KITTI_VAL_FRAMES = 2981
@@ -97,6 +99,96 @@ class _SequenceGenerator:
     gt = gt_sem * DIVISOR + gt_inst
     pred = pred_sem * DIVISOR + pred_inst
     return gt, pred
+
+
+def unique_counts(gt: np.ndarray, pred: np.ndarray) -> SegmentCounts:
+  """The `count_pairs` table the plain way: np.unique (a sort) of the gt
+  ids, the predicted ids and the pair keys, as the reference scripts count
+  (deeplab2's numpy STQ, Video K-Net's VPQ); gt/pred may be stacked frames."""
+  g = gt.reshape(-1).astype(np.int64)
+  p = pred.reshape(-1).astype(np.int64)
+  g_ids, g_areas = np.unique(g, return_counts=True)
+  p_ids, p_areas = np.unique(p, return_counts=True)
+  num_p = int(p.max()) + 1
+  keys, counts = np.unique(g * num_p + p, return_counts=True)
+  return SegmentCounts(
+      g_ids, g_areas.astype(np.int64), p_ids, p_areas.astype(np.int64),
+      np.searchsorted(g_ids, keys // num_p), np.searchsorted(p_ids, keys % num_p),
+      counts.astype(np.int64))
+
+
+class PlainVPQ(VideoPanopticQuality):
+  """VPQ the reference's way: each window's k frames stacked and counted
+  again with np.unique (same scoring as `VideoPanopticQuality`)."""
+
+  def update(self, gt, pred, sequence_id=0):
+    hist = self._history.setdefault(sequence_id, [])
+    hist.append((gt, pred))
+    del hist[:-max(self.window_sizes)]
+    for n in self.window_sizes:
+      if len(hist) >= n:
+        window = unique_counts(np.stack([g for g, _ in hist[-n:]]),
+                               np.stack([p for _, p in hist[-n:]]))
+        self._stats[n] += score_window(
+            window, num_classes=self.num_classes, things=self.things,
+            ignore_label=self.ignore_label, label_divisor=self.label_divisor,
+            protocol=self.protocol)
+        self._windows[n] += 1
+
+
+def _plain_worker(args):
+  """STQ + VPQ with np.unique per frame and per VPQ window (the baseline)."""
+  seqs, height, width = args
+  stq = kitti_step_stq("official", DIVISOR)
+  vpq = PlainVPQ(19, (11, 13), 255, DIVISOR, (1, 2, 3, 4), "video_knet")
+  cpu = 0.0
+  for seq, length in seqs:
+    gen = _SequenceGenerator(1000 + seq, height, width)
+    for t in range(length):
+      gt, pred = gen.frame(t)
+      c = time.process_time()
+      stq.update_counts(unique_counts(gt, pred), seq)
+      vpq.update(gt, pred, seq)
+      cpu += time.process_time() - c
+    vpq.end_sequence(seq)
+  return stq, vpq, cpu
+
+
+def _public_worker(args):
+  """STQ.update + VPQ.update, the entries a user calls (a count pass each)."""
+  seqs, height, width = args
+  stq = kitti_step_stq("official", DIVISOR)
+  vpq = VideoPanopticQuality(19, (11, 13), 255, DIVISOR, (1, 2, 3, 4), "video_knet")
+  cpu = 0.0
+  for seq, length in seqs:
+    gen = _SequenceGenerator(1000 + seq, height, width)
+    for t in range(length):
+      gt, pred = gen.frame(t)
+      c = time.process_time()
+      stq.update(gt, pred, seq)
+      vpq.update(gt, pred, seq)
+      cpu += time.process_time() - c
+    vpq.end_sequence(seq)
+  return stq, vpq, cpu
+
+
+def compare_plain(frames: int, sequences: int, height: int, width: int) -> dict:
+  """CPU time of the public API vs the np.unique baseline on the same frames
+  (one process each, one after the other); both must give the same scores."""
+  lengths = _sequence_lengths(frames, sequences)
+  args = (list(enumerate(lengths)), height, width)
+  out = {}
+  for name, worker in (("public", _public_worker), ("plain_unique", _plain_worker)):
+    stq, vpq, cpu = worker(args)
+    out[name] = {"cpu_s": round(cpu, 3),
+                 "cpu_ms_per_frame": round(1000 * cpu / max(1, frames), 3),
+                 "STQ": stq.result()["STQ"], "VPQ": vpq.result()["VPQ"]}
+  if (abs(out["public"]["STQ"] - out["plain_unique"]["STQ"]) > 1e-9
+      or abs(out["public"]["VPQ"] - out["plain_unique"]["VPQ"]) > 1e-9):
+    raise AssertionError(f"public and np.unique paths disagree: {out}")
+  out["plain_over_public_cpu"] = round(
+      out["plain_unique"]["cpu_s"] / max(out["public"]["cpu_s"], 1e-9), 2)
+  return out
 
 
 def _worker(args):
@@ -209,7 +301,15 @@ def main(argv=None) -> int:
   parser.add_argument("--docs", default="docs/BENCHMARKS.md")
   parser.add_argument("--note", default="", help="free text, e.g. 'machine shared'")
   parser.add_argument("--no_update_docs", action="store_true")
+  parser.add_argument("--compare_plain", action="store_true",
+                      help="instead: time STQ.update + VPQ.update against a "
+                      "plain np.unique implementation in one process; print "
+                      "the CPU-time ratio")
   args = parser.parse_args(argv)
+  if args.compare_plain:
+    print(json.dumps(compare_plain(args.frames, args.sequences, args.height,
+                                   args.width), sort_keys=True))
+    return 0
   rec = run(args.frames, args.sequences, args.height, args.width, args.workers)
   print(json.dumps(rec, sort_keys=True))
   if not args.no_update_docs:
