@@ -55,7 +55,7 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
                                       data_dir=os.fspath(root),
                                       file_format=FILE_FORMAT)
   if config.data.name in registry.DATASETS:
-    return registry.make_builder(config, root)
+    return registry.make_builder(config, root, file_format=FILE_FORMAT)
   if config.data.name == VSPW:
     return vspw_builder.Builder(config=VSPW, data_dir=os.fspath(root), file_format=FILE_FORMAT)
   if config.data.name == VSPW_GENERATED:
