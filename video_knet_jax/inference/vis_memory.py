@@ -1,0 +1,37 @@
+"""Peak host memory of whole-video KNetTrack inference on a generated video.
+
+  python -m video_knet_jax.inference.vis_memory NUM_FRAMES WORKDIR
+
+Runs `vis_inference.predict_video` of configs/youtube_vis.py:debug (WORKDIR's
+latest checkpoint) on one generated NUM_FRAMES-frame 64x96 video and prints
+the process's peak RSS (CPU backend: device memory is host memory).
+"""
+import os
+import resource
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
+import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from datasets.youtube_vis import generate  # pylint: disable=wrong-import-position
+from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
+from video_knet_jax.inference import vis_inference  # pylint: disable=wrong-import-position
+from video_knet_jax.models import knet_track  # pylint: disable=wrong-import-position
+
+
+def main(argv):
+  if len(argv) != 3:
+    raise SystemExit(__doc__)
+  num_frames, workdir = int(argv[1]), argv[2]
+  config = youtube_vis.get_config("debug")
+  frames, _, _ = generate.render_video(
+      generate.YouTubeVisSpec(frames_per_video=num_frames), 0)
+  variables = checkpointing.load_train_variables(workdir)
+  predict = vis_inference.make_predict_fn(knet_track.build_model(config))
+  results = vis_inference.predict_video(predict, variables, frames, 1, config)
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  print(f"T={num_frames} entries={len(results)} peak RSS {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+  main(sys.argv)
