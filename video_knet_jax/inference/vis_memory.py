@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
 import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from datasets.youtube_vis import generate  # pylint: disable=wrong-import-position
+from video_knet_jax.datasets.youtube_vis import generate  # pylint: disable=wrong-import-position
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
 from video_knet_jax.inference import vis_inference  # pylint: disable=wrong-import-position
 from video_knet_jax.models import knet_track  # pylint: disable=wrong-import-position
