@@ -34,6 +34,7 @@ def _tiny_config(data_dir=""):
   return config
 
 
+@pytest.mark.slow
 def test_tiny_config_overfits_a_fixed_batch():
   config = _tiny_config()
   spec = generate.GeneratedSpec(seed=5, videos=(("train", 2),), frames_per_video=2,
@@ -58,6 +59,7 @@ def test_tiny_config_overfits_a_fixed_batch():
   assert losses[-1] < 0.5 * losses[0], losses   # measured: 31.3 -> 11.8 in 40 steps.
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_prints_miou_and_mvc(tmp_path, capsys):
   config = _tiny_config(tmp_path / "tfds")
   workdir = str(tmp_path / "work")

@@ -5,7 +5,6 @@ toolkit's mapping (metrics_and_datasets.md section 3.3) is 0 -> 255 and
 v -> v - 1, so the model's classes are 0..123 and 255 is ignored.
 """
 import dataclasses
-from typing import Mapping
 
 from video_knet_jax.datasets import facts as facts_lib
 
@@ -73,7 +72,3 @@ VSPW = VspwFacts(
 )
 assert VSPW.num_classes == 124
 
-
-def split_summary(facts: VspwFacts) -> Mapping[str, bool]:
-  """split -> whether it has masks."""
-  return {s: s in facts.labelled_splits for s in facts.splits}
