@@ -8,7 +8,7 @@ import numpy as np
 sys.path.insert(0, "configs")
 import synthetic_step  # pylint: disable=wrong-import-position
 
-from datasets.kitti_step import facts  # pylint: disable=wrong-import-position
+from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=wrong-import-position
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
 from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
