@@ -12,12 +12,17 @@ label space (things = person, car). Its checkpoint starts the Video K-Net:
       --config.init_from.checkpoint=PRE     # video-only layers stay at init
   # tiny, on a generated Cityscapes-format set (no download):
   python train.py --config=configs/cityscapes_step.py:debug --workdir=/tmp/cs_dbg
+
+Arguments are comma-separated: `swin_b` (or `swin_l`) puts the original's
+`knet_s3_swin_{b,l}_fpn.py` Swin backbone on the image K-Net (configs/swin_recipes.py),
+`debug` shrinks it, e.g. `:swin_b,debug`.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from video_knet_jax.datasets.cityscapes_step import facts as cs_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -26,8 +31,8 @@ FACTS = cs_facts.CITYSCAPES_STEP
 
 
 def get_config(arg: str = ""):
-  """Returns the Cityscapes-STEP image K-Net recipe; `arg='debug'` trains a
-  tiny one on a generated Cityscapes-format set."""
+  """Returns the Cityscapes-STEP image K-Net recipe (`swin_b`/`swin_l`: Swin
+  backbone); `debug` trains a tiny one on a generated Cityscapes-format set."""
   config = kitti_step.get_config()
   d = config.data
   d.name = "cityscapes_step"
@@ -67,8 +72,20 @@ def get_config(arg: str = ""):
   config.train.num_train_frames = FACTS.split_frames["train"]   # 2,975.
   config.optim.decay_epochs = (7,)
 
-  if arg == "debug":
+  parts = [p for p in arg.split(",") if p] if arg else []
+  unknown = [p for p in parts if p not in ("debug", *swin_recipes.SWIN)]
+  sizes = [p for p in parts if p in swin_recipes.SWIN]
+  if unknown or len(sizes) > 1:
+    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
+                     f"one of {sorted(swin_recipes.SWIN)}, or e.g. 'swin_b,debug'.")
+  if sizes:
+    # knet_s3_swin_{b,l}_fpn.py: samples_per_gpu=1 on 8 GPUs (R50: 2).
+    swin_recipes.apply_image_knet_swin(config, sizes[0])
+    config.train.batch_size = 8
+  if "debug" in parts:
     kitti_step.apply_debug(config)
+    if sizes:
+      swin_recipes.apply_swin_debug(config)
     d.generated = dict(seed=2, num_train=4, num_val=2, num_test=1,
                        height=64, width=128)
     d.base_size = (64, 128)
@@ -81,6 +98,4 @@ def get_config(arg: str = ""):
     config.train.batch_size = 1
     config.train.checkpoint_every_steps = 2
     config.train.eval_every_steps = 0
-  elif arg:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
   return config

@@ -64,3 +64,20 @@ def test_vipseg_numbers():
   from video_knet_jax import optim  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="num_train_frames"):
     optim.steps_per_epoch(c)
+
+
+def test_cityscapes_step_swin_b_is_the_original_image_knet_swin_b():
+  """`:swin_b` builds knet_s3_swin_b_fpn.py's model: 100,165,124 parameters, the
+  total of original_state_dict_keys_knet_image_swinb.json (link layers as the
+  original registers them, so the count is comparable)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.convert import model_variables  # pylint: disable=g-import-not-at-top
+  c = cityscapes_step.get_config("swin_b")
+  assert c.model.backbone.name == "swin" and not c.model.temporal.enabled
+  assert c.train.batch_size == 8          # samples_per_gpu=1 x 8 GPUs.
+  c.model.temporal.link_all_stages = True
+  abstract = model_variables.abstract_variables(c)
+  assert sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract["params"])) == 100_165_124
+  debug = cityscapes_step.get_config("swin_b,debug")
+  assert debug.model.backbone.name == "swin" and debug.data.generated
