@@ -124,6 +124,10 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   options = tf.data.Options()
   options.deterministic = True
   options.threading.max_intra_op_parallelism = 1   # leave cores to XLA.
+  # No autotuning (AUTOTUNE then means one call per core): the iterator's
+  # destructor waits for the autotuner's thread, which sleeps up to 60 s
+  # between optimisations, so train.py used to hang 4-63 s after its last step.
+  options.autotune.enabled = False
   return ds.with_options(options).prefetch(2)
 
 
