@@ -9,8 +9,17 @@ Build the data set first (a separate process, so its memory is not counted):
       --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
   python -m video_knet_jax.data.benchmark_input \
       --sequences=2 --frames_per_sequence=24 --data_dir=/tmp/input_bench
-  # Another config's own data set (as its config.data names it):
-  python -m video_knet_jax.data.benchmark_input --nogenerated --config=CONFIG
+  # Another config's own data set (as its config.data names it), e.g. a
+  # generated Cityscapes-VPS-format set at 2048x1024 with the recipe's crop:
+  python -m video_knet_jax.data.benchmark_input --nogenerated --build_only \
+      --config=configs/cityscapes_vps.py:debug --data_dir=/tmp/cvps_bench \
+      --config.data.generated.height=1024 --config.data.generated.width=2048
+  python -m video_knet_jax.data.benchmark_input --nogenerated \
+      --config=configs/cityscapes_vps.py:debug --data_dir=/tmp/cvps_bench \
+      --config.data.generated.height=1024 --config.data.generated.width=2048 \
+      --config.data.base_size="(1024,2048)" --config.data.scale_range="(0.5,2.0)" \
+      --config.data.crop_size="(1024,1024)" --config.data.max_instances=64 \
+      --batch_size=16
 """
 import os
 import resource
@@ -19,10 +28,11 @@ import time
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
-_CONFIG = flags.DEFINE_string("config", "configs/kitti_step.py",
-                              "Config whose data block (crop, batch, refs, "
-                              "augmentation) is used.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/kitti_step.py", "Config whose data block (crop, batch, "
+    "refs, augmentation) is used; fields can be overridden (--config.a.b=v).")
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "TFDS data_dir ('': "
                                 "/tmp/input_bench for generated sets, else "
                                 "the config's).")
@@ -45,12 +55,7 @@ def _peak_rss_mib() -> float:
 
 
 def _config():
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  path = _CONFIG.value
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = _CONFIG.value
   if not _GENERATED.value:
     if _DATA_DIR.value:
       config.data.data_dir = _DATA_DIR.value
