@@ -2,7 +2,7 @@
 
 Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
-  P2..P5 = FPN(ResNet(x))                                   per frame
+  P2..P5 = FPN(backbone(x))  (ResNet-50 or Swin-B)         per frame
   kernels, masks, X = ConvKernelHead(P)   (things only)     rpn_head
   3 x KernelUpdateHead, per frame, no linking               roi_head.mask_head
   Kc = mean over the clip's frames of the final kernels     [B, N, D]
@@ -13,7 +13,7 @@ Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
 The shared machinery (ConvKernelHead, KernelUpdateHead, KernelIterHead) is
 reused; only the clip loop is new. Parameter names mirror the original
-state_dict (original_state_dict_keys_vis_r50_ytvis.json). Padded frames
+state_dict (original_state_dict_keys_vis_{r50,swinb}_ytvis.json). Padded frames
 (`frame_weights` 0) take no part in the clip means.
 """
 import functools
@@ -23,10 +23,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from video_knet_jax.models import backbones
 from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
-from video_knet_jax.models import resnet
 from video_knet_jax.models import video_knet
 
 # Keys of the KNetTrack output dict.
@@ -81,7 +81,7 @@ class ClipIterHead(nn.Module):
 
 
 class KNetTrack(nn.Module):
-  """The clip-level VIS model (R50 layout).
+  """The clip-level VIS model (R50 or Swin-B layout).
 
   Attributes:
     config: `config.model` (configs/youtube_vis.py `get_model_config`).
@@ -96,7 +96,7 @@ class KNetTrack(nn.Module):
     if c.num_stuff_classes:
       raise ValueError(f"KNetTrack segments things only; config.model."
                        f"num_stuff_classes={c.num_stuff_classes} must be 0.")
-    self.backbone = resnet.build_resnet(c.backbone, dtype)
+    self.backbone = backbones.build_backbone(c.backbone, dtype)
     self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=num_classes,
