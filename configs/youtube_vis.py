@@ -120,6 +120,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.inference.max_per_video = 10      # test_cfg.tracker.max_per_img.
   config.inference.mask_thr = 0.5
   config.inference.frame_bucket = 16       # clip lengths padded to a multiple.
+  # >0: the per-frame part (backbone, FPN, per-frame stages) runs on chunks of
+  # this many frames; 0: the whole video in one jitted call, as the original.
+  config.inference.frame_chunk = 0
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lr = 1e-4

@@ -165,7 +165,8 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   builder = ytvis_prepare.ensure_dataset(config)
   model = knet_track.build_model(config)
   variables = checkpointing.load_train_variables(workdir, step)
-  predict_fn = vis_inference.make_predict_fn(model)
+  predict_fn = vis_inference.make_predict_fn(
+      model, int(config.inference.get("frame_chunk", 0)))
   source = builder.as_data_source(split=config.data.eval_split)
   spans = vis_clips.video_spans(source)
   results = []

@@ -151,6 +151,25 @@ class KNetTrack(nn.Module):
     return {k: v.astype(jnp.float32) for k, v in out.items()}
 
 
+  def frame_part(self, images: jnp.ndarray):
+    """The per-frame part at test time, for chunked whole-video inference:
+    images [F, H, W, 3] -> (x_feats [F, h, w, D], final per-frame kernels
+    [F, N, D], last per-frame stage's mask logits [F, N, h, w]); frames are
+    independent, so any split of a video into chunks gives the same values."""
+    feats = self.neck(self.backbone(images, train=False))
+    rpn = self.rpn_head(feats)
+    roi = self.roi_head(rpn[kernel_head.X_FEATS], rpn[kernel_head.KERNELS],
+                        rpn[kernel_head.MASKS])
+    return (rpn[kernel_head.X_FEATS], roi[kernel_update_head.OBJ],
+            roi[kernel_update_head.STAGE_MASKS][-1])
+
+  def clip_part(self, x_feats, kernels, mask_logits, frame_weights
+                ) -> Dict[str, jnp.ndarray]:
+    """The tracker stages on `frame_part`'s outputs of all B*T frames."""
+    clip = self.tracker(x_feats, kernels, mask_logits, frame_weights)
+    return {k: v.astype(jnp.float32) for k, v in clip.items()}
+
+
 def build_model(config) -> KNetTrack:
   """`KNetTrack` from the full config (or `config.model`)."""
   model_config = config.model if "model" in config else config
