@@ -32,3 +32,14 @@ def test_debug_variant_is_the_same_recipe_smaller():
   assert len(full.loss.tracker_stage_weights) == full.model.tracker.num_stages
   with pytest.raises(ValueError, match="debugg"):
     youtube_vis.get_config("debugg")
+
+
+def test_swin_b_debug_is_a_tiny_swin_and_other_sizes_are_refused():
+  swin, tiny = youtube_vis.get_config("swin_b"), youtube_vis.get_config("swin_b,debug")
+  assert swin.model.backbone.name == tiny.model.backbone.name == "swin"
+  assert tiny.model.backbone.embed_dims < swin.model.backbone.embed_dims
+  assert tiny.model.fpn.in_channels == tuple(tiny.model.backbone.embed_dims * 2**i
+                                             for i in range(4))
+  assert tiny.model.feat_channels == youtube_vis.get_config("debug").model.feat_channels
+  with pytest.raises(ValueError, match="swin_l"):
+    youtube_vis.get_config("swin_l")

@@ -65,19 +65,21 @@ def create_train_state(config, model, mesh, rng):
 
 
 def make_train_step(config, model, tx):
-  if not config.model.backbone.norm_eval:
+  if not config.model.backbone.get("norm_eval", True):  # Swin has no BN.
     raise ValueError("KNetTrack training keeps BatchNorm frozen "
                      "(config.model.backbone.norm_eval=True), as the original.")
   schedule = optim.learning_rate_schedule(config)
 
-  def loss_fn(params, batch_stats, batch):
+  def loss_fn(params, batch_stats, batch, rng):
     out = model.apply({"params": params, "batch_stats": batch_stats},
-                      batch[vis_clips.IMAGE], train=True)
+                      batch[vis_clips.IMAGE], train=True,
+                      rngs={"dropout": rng})  # Swin drop path.
     return clip_loss.knet_track_loss(out, batch, config)
 
   def train_step(state, batch):
+    rng = jax.random.fold_in(jax.random.key(config.seed), state.step)
     (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state.batch_stats, batch)
+        state.params, state.batch_stats, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     measurements = dict(parts, loss=loss, learning_rate=schedule(state.step))
@@ -163,7 +165,8 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   builder = ytvis_prepare.ensure_dataset(config)
   model = knet_track.build_model(config)
   variables = checkpointing.load_train_variables(workdir, step)
-  predict_fn = vis_inference.make_predict_fn(model)
+  predict_fn = vis_inference.make_predict_fn(
+      model, int(config.inference.get("frame_chunk", 0)))
   source = builder.as_data_source(split=config.data.eval_split)
   spans = vis_clips.video_spans(source)
   results = []

@@ -37,6 +37,24 @@ def test_r50_parameter_count_and_export_layout_equal_the_original():
                                "tracker.mask_head.2.cls_fcs")) for k in state)
 
 
+def test_swin_b_parameter_count_and_export_layout_equal_the_original():
+  config = youtube_vis.get_config("swin_b")
+  assert config.model.backbone.name == "swin"
+  assert config.model.fpn.in_channels == (128, 256, 512, 1024)
+  assert (config.train.num_epochs, tuple(config.optim.decay_epochs),
+          config.train.batch_size) == (8, (7,), 8)
+  abstract = model_variables.abstract_variables(config)
+  assert _size(abstract["params"]) == 106_266_792
+  zeros = jax.tree.map(
+      lambda s: np.broadcast_to(np.zeros((), s.dtype), s.shape), abstract)
+  state = flax_to_torch.flax_to_torch(zeros, fill_dead_links=False)
+  layout = [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()]
+  reference = [tuple(e) for e in
+               reference_keys.load(reference_keys.VIS_SWINB_YTVIS)]
+  assert len(reference) == 668
+  assert layout == reference
+
+
 def test_padded_frames_do_not_change_the_real_frames():
   config = youtube_vis.get_config("debug")
   model = knet_track.build_model(config)

@@ -18,8 +18,9 @@ KNET_IMAGE_SWINB = "knet_image_swinb"
 VIDEO_KNET_VIPSEG_R50 = "video_knet_vipseg_r50"   # 124 classes (58 things).
 # YouTube-VIS KNetTrack (models/knet_track.py): roi_head + clip-level tracker.
 VIS_R50_YTVIS = "vis_r50_ytvis"
+VIS_SWINB_YTVIS = "vis_swinb_ytvis"
 ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB,
-       VIDEO_KNET_VIPSEG_R50, VIS_R50_YTVIS)
+       VIDEO_KNET_VIPSEG_R50, VIS_R50_YTVIS, VIS_SWINB_YTVIS)
 # Lists whose registration orders together cover every module family (ResNet,
 # Swin, ffn link, fusion + update link, clip-level tracker); see
 # `registration_sort_key`.

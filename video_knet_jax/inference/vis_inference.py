@@ -15,8 +15,13 @@ Static shapes: the clip length is padded up to a multiple of
 data set compiles the model once per bucket, not once per video length.
 Memory: the clip's features (stride 8) and mask logits of all frames are on
 the device at once, i.e. linear in the video length; the upsampled masks of
-the kept instances are made one frame at a time on the host.
+the kept instances are made one frame at a time on the host. With
+`config.inference.frame_chunk` > 0 the backbone, FPN and per-frame stages run
+on chunks of frames, so their activations are bounded by the chunk; only the
+stride-8 features, kernels and mask logits of every frame (what the clip
+stages pool over) grow with the video.
 """
+import functools
 from typing import Any
 
 import jax
@@ -50,15 +55,47 @@ def preprocess(frames: np.ndarray, config) -> tuple[np.ndarray, tuple[int, int]]
   return out, (h, w)
 
 
-def make_predict_fn(model):
-  """jit(clip [1, T, H, W, 3], frame_weights [1, T]) -> (scores [N, C], masks [T, N, h, w])."""
+def make_predict_fn(model, frame_chunk: int = 0):
+  """(variables, clip [1, T, H, W, 3], frame_weights [1, T]) -> (scores [N, C], masks [T, N, h, w]).
+
+  frame_chunk 0: one jitted call on the whole clip. frame_chunk F > 0: the
+  per-frame part runs on chunks of F frames (one compiled shape; the last
+  chunk is zero-padded and its extra frames dropped), then the tracker stages
+  on all frames' stride-8 features; the result equals the unchunked one.
+  """
 
   @jax.jit
   def predict(variables, clip, frame_weights):
     out = model.apply(variables, clip, frame_weights)
     scores = jax.nn.sigmoid(out[knet_track.CLIP_CLS_LOGITS][-1][0])
     return scores, out[knet_track.CLIP_MASK_LOGITS][-1]
-  return predict
+
+  if frame_chunk <= 0:
+    return predict
+  frame_part = jax.jit(functools.partial(model.apply, method=knet_track.KNetTrack.frame_part))
+
+  @jax.jit
+  def clip_part(variables, parts, frame_weights):
+    out = model.apply(variables, *parts, frame_weights, method=knet_track.KNetTrack.clip_part)
+    scores = jax.nn.sigmoid(out[knet_track.CLIP_CLS_LOGITS][-1][0])
+    return scores, out[knet_track.CLIP_MASK_LOGITS][-1]
+
+  def predict_chunked(variables, clip, frame_weights):
+    if clip.shape[0] != 1:
+      raise ValueError(f"Chunked inference takes one video (B=1), got clip {clip.shape}.")
+    frames = clip[0]
+    t = frames.shape[0]
+    chunks = []
+    for start in range(0, t, frame_chunk):
+      chunk = frames[start:start + frame_chunk]
+      n = chunk.shape[0]
+      if n < frame_chunk:
+        chunk = np.concatenate([chunk, np.zeros((frame_chunk - n, *chunk.shape[1:]),
+                                                chunk.dtype)])
+      chunks.append([x[:n] for x in frame_part(variables, chunk)])
+    parts = [jnp.concatenate(xs) for xs in zip(*chunks)]
+    return clip_part(variables, parts, frame_weights)
+  return predict_chunked
 
 
 def _resize(x: np.ndarray, size) -> np.ndarray:

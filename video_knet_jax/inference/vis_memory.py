@@ -1,10 +1,12 @@
 """Peak host memory of whole-video KNetTrack inference on a generated video.
 
-  python -m video_knet_jax.inference.vis_memory NUM_FRAMES WORKDIR
+  python -m video_knet_jax.inference.vis_memory NUM_FRAMES WORKDIR [FRAME_CHUNK]
 
 Runs `vis_inference.predict_video` of configs/youtube_vis.py:debug (WORKDIR's
 latest checkpoint) on one generated NUM_FRAMES-frame 64x96 video and prints
 the process's peak RSS (CPU backend: device memory is host memory).
+FRAME_CHUNK (default 0: the whole video in one call) sets
+`config.inference.frame_chunk`.
 """
 import os
 import resource
@@ -20,17 +22,20 @@ from video_knet_jax.models import knet_track  # pylint: disable=wrong-import-pos
 
 
 def main(argv):
-  if len(argv) != 3:
+  if len(argv) not in (3, 4):
     raise SystemExit(__doc__)
   num_frames, workdir = int(argv[1]), argv[2]
+  frame_chunk = int(argv[3]) if len(argv) == 4 else 0
   config = youtube_vis.get_config("debug")
+  config.inference.frame_chunk = frame_chunk
   frames, _, _ = generate.render_video(
       generate.YouTubeVisSpec(frames_per_video=num_frames), 0)
   variables = checkpointing.load_train_variables(workdir)
-  predict = vis_inference.make_predict_fn(knet_track.build_model(config))
+  predict = vis_inference.make_predict_fn(knet_track.build_model(config), frame_chunk)
   results = vis_inference.predict_video(predict, variables, frames, 1, config)
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  print(f"T={num_frames} entries={len(results)} peak RSS {peak:.0f} MiB")
+  print(f"T={num_frames} frame_chunk={frame_chunk} entries={len(results)} "
+        f"peak RSS {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
-  P2..P5 = FPN(ResNet(x))                                   per frame
+  P2..P5 = FPN(backbone(x))  (ResNet-50 or Swin-B)         per frame
   kernels, masks, X = ConvKernelHead(P)   (things only)     rpn_head
   3 x KernelUpdateHead, per frame, no linking               roi_head.mask_head
   Kc = mean over the clip's frames of the final kernels     [B, N, D]
@@ -13,7 +13,7 @@ Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
 The shared machinery (ConvKernelHead, KernelUpdateHead, KernelIterHead) is
 reused; only the clip loop is new. Parameter names mirror the original
-state_dict (original_state_dict_keys_vis_r50_ytvis.json). Padded frames
+state_dict (original_state_dict_keys_vis_{r50,swinb}_ytvis.json). Padded frames
 (`frame_weights` 0) take no part in the clip means.
 """
 import functools
@@ -23,10 +23,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from video_knet_jax.models import backbones
 from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
-from video_knet_jax.models import resnet
 from video_knet_jax.models import video_knet
 
 # Keys of the KNetTrack output dict.
@@ -81,7 +81,7 @@ class ClipIterHead(nn.Module):
 
 
 class KNetTrack(nn.Module):
-  """The clip-level VIS model (R50 layout).
+  """The clip-level VIS model (R50 or Swin-B layout).
 
   Attributes:
     config: `config.model` (configs/youtube_vis.py `get_model_config`).
@@ -96,7 +96,7 @@ class KNetTrack(nn.Module):
     if c.num_stuff_classes:
       raise ValueError(f"KNetTrack segments things only; config.model."
                        f"num_stuff_classes={c.num_stuff_classes} must be 0.")
-    self.backbone = resnet.build_resnet(c.backbone, dtype)
+    self.backbone = backbones.build_backbone(c.backbone, dtype)
     self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=num_classes,
@@ -149,6 +149,25 @@ class KNetTrack(nn.Module):
         **clip,
     }
     return {k: v.astype(jnp.float32) for k, v in out.items()}
+
+
+  def frame_part(self, images: jnp.ndarray):
+    """The per-frame part at test time, for chunked whole-video inference:
+    images [F, H, W, 3] -> (x_feats [F, h, w, D], final per-frame kernels
+    [F, N, D], last per-frame stage's mask logits [F, N, h, w]); frames are
+    independent, so any split of a video into chunks gives the same values."""
+    feats = self.neck(self.backbone(images, train=False))
+    rpn = self.rpn_head(feats)
+    roi = self.roi_head(rpn[kernel_head.X_FEATS], rpn[kernel_head.KERNELS],
+                        rpn[kernel_head.MASKS])
+    return (rpn[kernel_head.X_FEATS], roi[kernel_update_head.OBJ],
+            roi[kernel_update_head.STAGE_MASKS][-1])
+
+  def clip_part(self, x_feats, kernels, mask_logits, frame_weights
+                ) -> Dict[str, jnp.ndarray]:
+    """The tracker stages on `frame_part`'s outputs of all B*T frames."""
+    clip = self.tracker(x_feats, kernels, mask_logits, frame_weights)
+    return {k: v.astype(jnp.float32) for k, v in clip.items()}
 
 
 def build_model(config) -> KNetTrack:
