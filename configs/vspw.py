@@ -119,6 +119,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.num_steps = 80_000
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 4000
+  config.train.keep_checkpoints = 3
 
   config.eval = ml_collections.ConfigDict()
   config.eval.vc_windows = (8, 16)          # mVC_8, mVC_16.

@@ -9,6 +9,7 @@ import pytest
 
 from video_knet_jax.datasets.vspw import generate
 from video_knet_jax.datasets.vspw import label_codec
+from video_knet_jax import checkpointing
 from video_knet_jax import common
 from video_knet_jax import semantic_evaluate_lib
 from video_knet_jax import semantic_train_lib
@@ -75,8 +76,18 @@ def test_train_then_evaluate_prints_miou_and_mvc(tmp_path, capsys):
   scored = score_folders.score_vspw(str(groundtruth), os.path.join(workdir, "eval", "predictions"))
   for key in ("mIoU", "mVC_8", "mVC_16"):
     assert scored[key] == pytest.approx(metrics[key], nan_ok=True), key
-  # evaluate.py's path: the saved variables give the same predictions.
-  again = semantic_evaluate_lib.evaluate_variables(
-      config, semantic_train_lib.checkpointing.load_variables(
-          os.path.join(workdir, semantic_train_lib.VARIABLES_SUBDIR)), str(tmp_path / "again"))
+  # evaluate.py's path: the workdir's checkpoint gives the same predictions.
+  saved = checkpointing.load_variables_or_workdir(workdir)
+  again = semantic_evaluate_lib.evaluate_variables(config, saved, str(tmp_path / "again"))
   assert again["mIoU"] == pytest.approx(metrics["mIoU"])
+  # Half the steps, then the full config in the same workdir: resumes and ends
+  # bit-identical to the unbroken run (a fresh Adam state or learning-rate count,
+  # other batches or dropout keys at step 2 would all change the parameters).
+  split_dir = str(tmp_path / "split")
+  half = _tiny_config(tmp_path / "tfds")
+  half.train.num_steps = 1
+  assert semantic_train_lib.train_and_evaluate(half, split_dir)["stopped_at"] == 1
+  resumed = semantic_train_lib.train_and_evaluate(config, split_dir)
+  assert resumed["loss_history"] == [(2, metrics["loss_history"][-1][1])]
+  split = checkpointing.load_variables_or_workdir(split_dir)
+  jax.tree.map(np.testing.assert_array_equal, split, saved)
