@@ -105,12 +105,10 @@ def _evaluate_model() -> int:
 
 
 def _evaluate_semantic(source: str) -> int:
-  """mIoU / mVC of a semantic K-Net (train.py writes WORKDIR/variables)."""
+  """mIoU / mVC of a semantic K-Net (a train.py workdir or a variables tree)."""
   from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
   from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import semantic_train_lib  # pylint: disable=g-import-not-at-top
-  saved = os.path.join(source, semantic_train_lib.VARIABLES_SUBDIR)
-  variables = checkpointing.load_variables(saved if os.path.isdir(saved) else source)
+  variables = checkpointing.load_variables_or_workdir(source)
   output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value or source, "eval_semantic")
   metrics = semantic_evaluate_lib.evaluate_variables(
       _CONFIG.value, variables, output_dir, split=_SPLIT.value, max_videos=_MAX_SEQUENCES.value)

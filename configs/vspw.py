@@ -88,7 +88,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.mean = (123.675, 116.28, 103.53)
   config.data.std = (58.395, 57.12, 57.375)
   # Evaluation runs on frames as stored (VSPW_480p), padded to size_divisor.
-  config.data.generated = ml_collections.ConfigDict()   # only for name='vspw_generated'.
+  config.data.generated = ml_collections.ConfigDict()   # non-empty: a generated set (datasets/registry.py).
 
   # -------------------------------------------------------------- model
   base = "deeplabv3plus" if "deeplabv3plus" in args else "psp"
@@ -119,6 +119,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.num_steps = 80_000
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 4000
+  config.train.keep_checkpoints = 3
 
   config.eval = ml_collections.ConfigDict()
   config.eval.vc_windows = (8, 16)          # mVC_8, mVC_16.
@@ -141,7 +142,6 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   m.update_head.ffn_channels = 64
   m.update_head.updator_rows = 16
   m.auxiliary_head.channels = 16
-  config.data.name = "vspw_generated"
   config.data.generated = ml_collections.ConfigDict(dict(
       seed=0, videos=(("train", 4), ("val", 2)), frames_per_video=20, height=64, width=64,
       noise=12.0))

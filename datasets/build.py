@@ -3,7 +3,7 @@ r"""Builds a data set from Python (the `tfds build` CLI needs apache_beam).
   # KITTI-STEP from a manually downloaded tree (either layout, docs/DATA.md):
   python -m datasets.build --dataset=kitti_step \
       --manual_dir=/data/kitti-step --data_dir=~/tensorflow_datasets
-  # Cityscapes-STEP / Cityscapes-VPS / VIPSeg from their trees (docs/DATA.md):
+  # Cityscapes-STEP / Cityscapes-VPS / VIPSeg / VSPW from their trees (docs/DATA.md):
   python -m datasets.build --dataset=vipseg --manual_dir=/data/VIPSeg_720P
   # The synthetic set of a config (what training does on first use):
   python -m datasets.build --config=configs/synthetic_step.py
@@ -23,7 +23,7 @@ from video_knet_jax import entry_point
 
 _DATASET = flags.DEFINE_enum("dataset", None, [
     "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",
-    "vipseg"], "Data set to build (or use --config).")
+    "vipseg", "vspw"], "Data set to build (or use --config).")
 config_flags.DEFINE_config_file("config", None, "A training config; its "
                                 "config.data selects and sizes the data set.")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "KITTI-STEP tree (input) "

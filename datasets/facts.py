@@ -98,7 +98,6 @@ _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "cityscapes_vps": "video_knet_jax.datasets.cityscapes_vps.facts:CITYSCAPES_VPS",
     "vipseg": "video_knet_jax.datasets.vipseg.facts:VIPSEG",
     "vspw": "video_knet_jax.datasets.vspw.facts:VSPW",
-    "vspw_generated": "video_knet_jax.datasets.vspw.facts:VSPW",   # same label space.
     "youtube_vis": "video_knet_jax.datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
 }
 

@@ -21,6 +21,8 @@ from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builde
 from video_knet_jax.datasets.cityscapes_vps import generate as cs_vps_generate
 from video_knet_jax.datasets.vipseg import generate as vipseg_generate
 from video_knet_jax.datasets.vipseg import vipseg_dataset_builder as vipseg
+from video_knet_jax.datasets.vspw import generate as vspw_generate
+from video_knet_jax.datasets.vspw import vspw_dataset_builder as vspw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,8 @@ DATASETS: Mapping[str, Entry] = {
                             cs_vps_generate.write_tree),
     "vipseg": Entry(vipseg.Builder, vipseg.VipsegConfig, "vipseg_720p",
                     vipseg_generate.VipsegSpec, vipseg_generate.write_tree),
+    "vspw": Entry(vspw.Builder, vspw.VspwConfig, "vspw",
+                  vspw_generate.GeneratedSpec, vspw_generate.write_tree),
 }
 
 
@@ -57,6 +61,8 @@ def spec(config):
   if unknown:
     raise ValueError(f"config.data.generated has unknown fields {unknown} for "
                      f"{config.data.name}; known: {sorted(known)}.")
+  if hasattr(entry.spec, "from_dict"):   # fields beyond ints (e.g. VSPW's videos).
+    return entry.spec.from_dict(values)
   return entry.spec(**{k: int(v) for k, v in values.items()})
 
 

@@ -1,5 +1,6 @@
 """Semantic K-Net on VSPW-format data: a tiny config overfits; train + evaluate end to end."""
 import os
+import shutil
 import sys
 
 import jax
@@ -7,12 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from etils import epath
+
+from video_knet_jax.datasets import registry
 from video_knet_jax.datasets.vspw import generate
 from video_knet_jax.datasets.vspw import label_codec
+from video_knet_jax import checkpointing
 from video_knet_jax import common
 from video_knet_jax import semantic_evaluate_lib
 from video_knet_jax import semantic_train_lib
-from video_knet_jax.data import prepare
 from video_knet_jax.evaluation import score_folders
 from video_knet_jax.models import semantic_knet
 
@@ -30,7 +34,7 @@ def _tiny_config(data_dir=""):
   config.data.crop_size = (32, 32)
   config.train.num_steps = 2
   config.train.log_every_steps = 1
-  config.train.checkpoint_every_steps = 2
+  config.train.checkpoint_every_steps = 1      # step 1 is resumed from below.
   return config
 
 
@@ -71,12 +75,22 @@ def test_train_then_evaluate_prints_miou_and_mvc(tmp_path, capsys):
   assert metrics["windows_16"] == 18 - 16      # range(T - n) windows per video.
   assert os.path.isfile(os.path.join(workdir, "eval", "overlays", "val_0000_scene.gif"))
   # The written predictions score to the same numbers in folder-scoring mode.
-  groundtruth = prepare.vspw_manual_dir(config) / "VSPW_480p"
+  groundtruth = registry.manual_dir(config, epath.Path(config.data.data_dir))
   scored = score_folders.score_vspw(str(groundtruth), os.path.join(workdir, "eval", "predictions"))
   for key in ("mIoU", "mVC_8", "mVC_16"):
     assert scored[key] == pytest.approx(metrics[key], nan_ok=True), key
-  # evaluate.py's path: the saved variables give the same predictions.
-  again = semantic_evaluate_lib.evaluate_variables(
-      config, semantic_train_lib.checkpointing.load_variables(
-          os.path.join(workdir, semantic_train_lib.VARIABLES_SUBDIR)), str(tmp_path / "again"))
+  # evaluate.py's path: the workdir's checkpoint gives the same predictions.
+  saved = checkpointing.load_variables_or_workdir(workdir)
+  again = semantic_evaluate_lib.evaluate_variables(config, saved, str(tmp_path / "again"))
   assert again["mIoU"] == pytest.approx(metrics["mIoU"])
+  # A rerun in a workdir holding only the step-1 checkpoint resumes (optimizer
+  # state, data order, dropout keys) and ends bit-identical to the unbroken
+  # run (a fresh Adam state or learning-rate count, other batches or dropout
+  # keys at step 2 would all change the parameters).
+  split_dir = tmp_path / "split"
+  shutil.copytree(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR, "1"),
+                  split_dir / checkpointing.CHECKPOINT_SUBDIR / "1")
+  resumed = semantic_train_lib.train_and_evaluate(config, str(split_dir))
+  assert resumed["loss_history"] == [(2, metrics["loss_history"][-1][1])]
+  split = checkpointing.load_variables_or_workdir(str(split_dir))
+  jax.tree.map(np.testing.assert_array_equal, split, saved)

@@ -36,3 +36,20 @@ def test_numbers_from_the_specification():
   assert (c.optim.lr, c.optim.weight_decay, c.optim.decay_steps) == (1e-4, 5e-4, (60_000, 72_000))
   assert c.data.ref_offsets == (-2, -1, 1, 2) and c.data.crop_size == (736, 736)
   facts_lib.check_config(c, facts_lib.facts_for_name("vspw"))   # 124 classes, 255 ignored.
+
+
+def test_debug_set_is_generated_through_the_dataset_registry(tmp_path):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets import registry  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.datasets.vspw import generate  # pylint: disable=g-import-not-at-top
+  full, debug = vspw.get_config(), vspw.get_config("debug")
+  assert full.data.name == debug.data.name == "vspw" and registry.spec(full) is None
+  spec = registry.spec(debug)
+  assert spec == generate.GeneratedSpec(seed=0, videos=(("train", 4), ("val", 2)),
+                                        frames_per_video=20, height=64, width=64)
+  builder = registry.make_builder(debug, epath.Path(tmp_path))
+  assert builder.builder_config.name == spec.config_name()
+  assert builder.builder_config.facts is facts_lib.facts_for_name("vspw")
+  debug.data.generated.fps = 15
+  with pytest.raises(ValueError, match="unknown fields.*fps"):
+    registry.spec(debug)

@@ -5,12 +5,14 @@
 A training clip is a key frame and one reference (4.3): the reference runs
 without previous kernels; with `config.model.temporal.fusion` the key frame
 fuses the reference's kernels (not detached). CE losses on both frames.
-The model variables are saved to WORKDIR/variables every
-`checkpoint_every_steps` and at the end (evaluate.py reads them); a rerun
-starts again from step 0 (no optimizer-state resume for this task yet).
+The train state (params, batch_stats, optimizer state, step) is checkpointed
+through the shared `checkpointing.TrainCheckpointer` under WORKDIR/checkpoints
+every `checkpoint_every_steps`, at the end and on SIGTERM; rerunning the same
+command resumes from the newest intact checkpoint (torn ones are set aside),
+with the same data order and dropout keys, so a split run equals an unbroken
+one. evaluate.py reads the variables from WORKDIR.
 """
 import math
-import os
 import time
 from typing import Any, Callable, Dict
 
@@ -23,12 +25,11 @@ import optax
 from video_knet_jax import checkpointing
 from video_knet_jax import common
 from video_knet_jax import sharding
+from video_knet_jax import train_lib
 from video_knet_jax.data import prepare
 from video_knet_jax.data import semantic_clips
 from video_knet_jax.losses import semantic_loss
 from video_knet_jax.models import semantic_knet
-
-VARIABLES_SUBDIR = "variables"
 
 
 def learning_rate_schedule(config) -> Callable[[Any], Any]:
@@ -94,43 +95,69 @@ def _mesh_for(config, batch_size: int):
   return sharding.make_mesh(((sharding.DATA_AXIS, n),), devices[:n])
 
 
+def init_state(config, model, tx, rng) -> Dict[str, Any]:
+  """The step-0 train state: dict(params, batch_stats, opt_state, step)."""
+  variables = init_variables(model, config, rng)
+  return dict(params=variables["params"], batch_stats=variables.get("batch_stats", {}),
+              opt_state=tx.init(variables["params"]), step=jnp.zeros((), jnp.int32))
+
+
 def train_and_evaluate(config, workdir: str, evaluate_fn=None) -> Dict[str, Any]:
-  """Trains `config.train.num_steps` steps, saves the variables, then evaluates."""
+  """Trains (resuming from `workdir`) up to `config.train.num_steps`, then evaluates.
+
+  Returns {'loss_history': [(step, loss)], 'stopped_at': step} plus the
+  metrics of `evaluate_fn(config, variables, workdir)`; after a SIGTERM it
+  saves, returns without evaluating, and a rerun continues.
+  """
   model = semantic_knet.build_model(config)
   batch_size = int(config.train.batch_size)
   mesh = _mesh_for(config, batch_size)
   builder = prepare.ensure_dataset(config)
-  dataset = semantic_clips.make_train_dataset(
-      config, builder, batch_size=batch_size // jax.process_count())
   tx = make_optimizer(config)
   rng = jax.random.key(config.seed)
-  variables = init_variables(model, config, rng)
-  state = dict(params=variables["params"], batch_stats=variables.get("batch_stats", {}),
-               opt_state=tx.init(variables["params"]), step=jnp.zeros((), jnp.int32))
-  state = jax.device_put(state, sharding.replicated(mesh))
+  state = jax.device_put(init_state(config, model, tx, rng), sharding.replicated(mesh))
+  checkpointer = checkpointing.TrainCheckpointer(
+      workdir, save_every_steps=int(config.train.checkpoint_every_steps),
+      keep=int(config.train.get("keep_checkpoints", 3)))
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+  # The newest checkpoint that reads back whole (torn ones are set aside).
+  restored = checkpointer.restore_latest_intact(abstract)
+  if restored is not None:
+    state = restored[0]
+    logging.info("Resumed from %s at step %d.", checkpointer.directory, int(state["step"]))
+  start_step = int(state["step"])
+  dataset = semantic_clips.make_train_dataset(
+      config, builder, batch_size=batch_size // jax.process_count(), start_step=start_step)
   step_fn = jax.jit(make_train_step(config, model, tx), donate_argnums=(0,))
-  variables_dir = os.path.join(workdir, VARIABLES_SUBDIR)
   num_steps = int(config.train.num_steps)
   start = time.time()
   history = []
   # ------------------------------------------------------------ training loop
-  for step, batch in zip(range(1, num_steps + 1), dataset.as_numpy_iterator()):
-    batch = sharding.put_batch(batch, mesh)
-    state, measurements = step_fn(state, batch, jax.random.fold_in(rng, step))
-    if step % config.train.log_every_steps == 0 or step == num_steps:
-      measurements = jax.device_get(measurements)
-      bad = [k for k, v in measurements.items() if not np.isfinite(v)]
-      if bad:
-        raise FloatingPointError(f"Step {step}: non-finite {bad} ({workdir}).")
-      history.append((step, float(measurements["loss"])))
-      logging.info("step %d/%d loss %.4f (%.1fs)", step, num_steps, measurements["loss"],
-                   time.time() - start)
-      print(f"step {step}/{num_steps} loss {measurements['loss']:.4f}", flush=True)
-    if step % config.train.checkpoint_every_steps == 0 or step == num_steps:
-      checkpointing.save_variables(variables_dir, jax.device_get(
-          {"params": state["params"], "batch_stats": state["batch_stats"]}))
+  with train_lib.Preemption() as preemption:
+    for step, batch in zip(range(start_step + 1, num_steps + 1), dataset.as_numpy_iterator()):
+      batch = sharding.put_batch(batch, mesh)
+      state, measurements = step_fn(state, batch, jax.random.fold_in(rng, step))
+      if step % config.train.log_every_steps == 0 or step == num_steps:
+        measurements = jax.device_get(measurements)
+        bad = [k for k, v in measurements.items() if not np.isfinite(v)]
+        if bad:
+          raise FloatingPointError(f"Step {step}: non-finite {bad} ({workdir}).")
+        history.append((step, float(measurements["loss"])))
+        logging.info("step %d/%d loss %.4f (%.1fs)", step, num_steps, measurements["loss"],
+                     time.time() - start)
+        print(f"step {step}/{num_steps} loss {measurements['loss']:.4f}", flush=True)
+      preempted = preemption.requested or checkpointer.reached_preemption(step)
+      checkpointer.save(step, state, meta={"step": step},
+                        force=preempted or step == num_steps)
+      if preempted:
+        checkpointer.close()
+        logging.warning("Stopped at step %d after preemption; rerun the same "
+                        "command to resume.", step)
+        return {"loss_history": history, "stopped_at": step}
+  checkpointer.close()
   # --------------------------------------------------------------- evaluation
-  metrics = {"loss_history": history}
+  metrics = {"loss_history": history, "stopped_at": int(state["step"])}
   if evaluate_fn is not None:
     metrics.update(evaluate_fn(config, {"params": state["params"],
                                         "batch_stats": state["batch_stats"]}, workdir))

@@ -216,8 +216,9 @@ def jit_train_step(train_step, state_sharding, mesh):
 # =============================================================================
 # (3) The loop.
 # =============================================================================
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks once per step."""
+class Preemption:
+  """Turns SIGTERM into a flag the loop checks once per step (also used by
+  semantic_train_lib)."""
 
   def __init__(self):
     self.requested = False
@@ -313,7 +314,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   window_start, window_steps = time.time(), 0
   logging.info("Training steps %d -> %d (%d devices).", start_step,
                num_steps, jax.device_count())
-  with _Preemption() as preemption:
+  with Preemption() as preemption:
     step = start_step
     while step < num_steps:
       batch = next(batches)

@@ -8,6 +8,7 @@ frame names 8-digit, and `{train,val,test}.txt` list the videos (test without
 masks, like the download). Draws come from `default_rng([seed, split, video])`.
 """
 import dataclasses
+import hashlib
 
 import numpy as np
 from etils import epath
@@ -39,6 +40,13 @@ class GeneratedSpec:
     d = dict(d)
     d["videos"] = tuple((str(s), int(n)) for s, n in d.get("videos", cls.videos))
     return cls(**d)
+
+  def config_name(self) -> str:
+    """A builder-config name that changes whenever the generated set would."""
+    return "generated_" + hashlib.sha1(repr(self).encode()).hexdigest()[:10]
+
+  def facts(self) -> facts_lib.VspwFacts:
+    return facts_lib.VSPW          # the generator draws from VSPW's label space.
 
 
 def _colour_table() -> np.ndarray:

@@ -6,6 +6,8 @@
   'synthetic_step' generated from `config.data.synthetic` into
                    `<data_dir>/downloads/manual/<config name>/`, then built by
                    the same KITTI-STEP builder, the first time.
+  others           Cityscapes-STEP/-VPS, VIPSeg, VSPW: datasets/registry.py
+                   (real trees, or generated from `config.data.generated`).
 `config.data.data_dir` ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets) holds
 the prepared data under `kitti_step/<config name>/<version>/`, as ArrayRecord
 files: training reads frames by index from them (data/frame_source.py).
@@ -22,13 +24,9 @@ from video_knet_jax.datasets import registry
 from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kitti_step_builder
 from video_knet_jax.datasets.synthetic_step import generate as synthetic_generate
 from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
-from video_knet_jax.datasets.vspw import generate as vspw_generate
-from video_knet_jax.datasets.vspw import vspw_dataset_builder as vspw_builder
 
 KITTI_STEP = "kitti_step"
 SYNTHETIC_STEP = "synthetic_step"
-VSPW = "vspw"                       # from config.data.manual_dir.
-VSPW_GENERATED = "vspw_generated"   # written from config.data.generated first.
 # Random access by example index (tfds as_data_source) needs ArrayRecord.
 FILE_FORMAT = tfds.core.FileFormat.ARRAY_RECORD
 
@@ -56,29 +54,8 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
                                       file_format=FILE_FORMAT)
   if config.data.name in registry.DATASETS:
     return registry.make_builder(config, root, file_format=FILE_FORMAT)
-  if config.data.name == VSPW:
-    return vspw_builder.Builder(config=VSPW, data_dir=os.fspath(root), file_format=FILE_FORMAT)
-  if config.data.name == VSPW_GENERATED:
-    return vspw_builder.Builder(
-        config=vspw_builder.VspwConfig(name=_generated_vspw_name(config),
-                                       description="Generated VSPW-format set."),
-        data_dir=os.fspath(root), file_format=FILE_FORMAT)
   raise ValueError(f"config.data.name={config.data.name!r}; expected one of "
-                   f"{[KITTI_STEP, SYNTHETIC_STEP, VSPW, VSPW_GENERATED] + sorted(registry.DATASETS)}.")
-
-
-def _generated_vspw_name(config) -> str:
-  """A builder-config name that changes whenever the generated set would."""
-  import hashlib  # pylint: disable=g-import-not-at-top
-  spec = vspw_generate.GeneratedSpec.from_dict(config.data.generated)
-  return "generated_" + hashlib.sha1(repr(spec).encode()).hexdigest()[:10]
-
-
-def vspw_manual_dir(config) -> epath.Path:
-  """Where the VSPW tree of `config` is (generated sets live under data_dir)."""
-  if config.data.name == VSPW_GENERATED:
-    return data_dir_root(config) / "downloads" / "manual" / _generated_vspw_name(config)
-  return epath.Path(config.data.manual_dir)
+                   f"{[KITTI_STEP, SYNTHETIC_STEP] + sorted(registry.DATASETS)}.")
 
 
 def hide_gpus_from_tf() -> None:
@@ -107,11 +84,7 @@ def ensure_dataset(config) -> tfds.core.DatasetBuilder:
 
 
 def _prepare(config, builder) -> None:
-  if config.data.name == VSPW_GENERATED:
-    manual_dir = vspw_manual_dir(config)
-    vspw_generate.write_tree(manual_dir,
-                             vspw_generate.GeneratedSpec.from_dict(config.data.generated))
-  elif config.data.name == SYNTHETIC_STEP:
+  if config.data.name == SYNTHETIC_STEP:
     spec = synthetic_spec.SyntheticSpec.from_dict(config.data.synthetic)
     manual_dir = synthetic_generate.write_tree(
         data_dir_root(config) / "downloads" / "manual" / spec.config_name(),
