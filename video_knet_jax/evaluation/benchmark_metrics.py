@@ -136,36 +136,24 @@ class PlainVPQ(VideoPanopticQuality):
         self._windows[n] += 1
 
 
-def _plain_worker(args):
-  """STQ + VPQ with np.unique per frame and per VPQ window (the baseline)."""
+def _compare_worker(args, plain: bool):
+  """CPU time of STQ + VPQ updates over generated frames: the public entries
+  (`STQ.update` + `VPQ.update`, a count pass each) or, with `plain`, the
+  baseline (np.unique per frame and per VPQ window)."""
   seqs, height, width = args
   stq = kitti_step_stq("official", DIVISOR)
-  vpq = PlainVPQ(19, (11, 13), 255, DIVISOR, (1, 2, 3, 4), "video_knet")
+  vpq_class = PlainVPQ if plain else VideoPanopticQuality
+  vpq = vpq_class(19, (11, 13), 255, DIVISOR, (1, 2, 3, 4), "video_knet")
   cpu = 0.0
   for seq, length in seqs:
     gen = _SequenceGenerator(1000 + seq, height, width)
     for t in range(length):
       gt, pred = gen.frame(t)
       c = time.process_time()
-      stq.update_counts(unique_counts(gt, pred), seq)
-      vpq.update(gt, pred, seq)
-      cpu += time.process_time() - c
-    vpq.end_sequence(seq)
-  return stq, vpq, cpu
-
-
-def _public_worker(args):
-  """STQ.update + VPQ.update, the entries a user calls (a count pass each)."""
-  seqs, height, width = args
-  stq = kitti_step_stq("official", DIVISOR)
-  vpq = VideoPanopticQuality(19, (11, 13), 255, DIVISOR, (1, 2, 3, 4), "video_knet")
-  cpu = 0.0
-  for seq, length in seqs:
-    gen = _SequenceGenerator(1000 + seq, height, width)
-    for t in range(length):
-      gt, pred = gen.frame(t)
-      c = time.process_time()
-      stq.update(gt, pred, seq)
+      if plain:
+        stq.update_counts(unique_counts(gt, pred), seq)
+      else:
+        stq.update(gt, pred, seq)
       vpq.update(gt, pred, seq)
       cpu += time.process_time() - c
     vpq.end_sequence(seq)
@@ -178,8 +166,8 @@ def compare_plain(frames: int, sequences: int, height: int, width: int) -> dict:
   lengths = _sequence_lengths(frames, sequences)
   args = (list(enumerate(lengths)), height, width)
   out = {}
-  for name, worker in (("public", _public_worker), ("plain_unique", _plain_worker)):
-    stq, vpq, cpu = worker(args)
+  for name, plain in (("public", False), ("plain_unique", True)):
+    stq, vpq, cpu = _compare_worker(args, plain)
     out[name] = {"cpu_s": round(cpu, 3),
                  "cpu_ms_per_frame": round(1000 * cpu / max(1, frames), 3),
                  "STQ": stq.result()["STQ"], "VPQ": vpq.result()["VPQ"]}
