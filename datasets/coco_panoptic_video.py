@@ -9,12 +9,15 @@ frames of a video, so equal ids are one track. This module turns one frame
 into (semantic, track) maps, numbering a video's tracks 1, 2, ... in order of
 first appearance, and checks the pair PNG <-> JSON, naming the file.
 """
+import dataclasses
 import json
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
+from etils import epath
 
 from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import frame_examples
 
 
 def load_json(path) -> Any:
@@ -106,3 +109,43 @@ class VideoTracks:
           f"{first_category} earlier in the same video; ids must name one "
           "track.")
     return track
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+  """One frame of a COCO-panoptic video tree and its JSON entry."""
+  sequence_id: int
+  frame_index: int
+  image_path: epath.Path
+  label_path: epath.Path | None   # None: an unlabelled frame.
+  segments: tuple | None          # the JSON entry's segments_info.
+
+
+def examples(facts: frame_examples.PanopticFacts, root: epath.Path,
+             frames: Iterable[Frame], image_format: str):
+  """(key, example) of each frame, sorted by (sequence, frame), in the
+  `frame_examples` layout; tracks are numbered per video (VideoTracks)."""
+  class_of = {c: (c, c in facts.thing_ids) for c in range(facts.num_classes)}
+  tracks, sequence = None, None
+  for frame in frames:
+    if frame.sequence_id != sequence:
+      sequence = frame.sequence_id
+      tracks = VideoTracks(class_of, facts.void_label)
+    image_bytes, _, size = frame_examples.read_image(
+        frame.image_path, (image_format,), ("RGB",))
+    frame_examples.check_height(facts, frame.image_path, size)
+    key = frame_examples.example_key(frame.sequence_id, frame.frame_index)
+    common = dict(sequence_id=frame.sequence_id, frame_index=frame.frame_index,
+                  file_name=str(frame.image_path.relative_to(root)))
+    if frame.label_path is None:
+      yield key, frame_examples.unlabelled_example(facts, image_bytes, size,
+                                                   **common)
+      continue
+    _, rgb, label_size = frame_examples.read_image(
+        frame.label_path, ("PNG",), ("RGB",))
+    frame_examples.check_same_size(frame.label_path, label_size,
+                                   frame.image_path, size)
+    semantic, track = tracks.decode(frame.label_path, rgb_to_id(rgb),
+                                    list(frame.segments))
+    yield key, frame_examples.labelled_example(
+        facts, frame.label_path, image_bytes, semantic, track, **common)
