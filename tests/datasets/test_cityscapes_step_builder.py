@@ -1,11 +1,10 @@
 """The Cityscapes-STEP builder: trainId PNGs -> STEP examples, bad inputs."""
-import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
+from tests.datasets import builders
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets.cityscapes_step import cityscapes_step_dataset_builder as csb
 from video_knet_jax.datasets.cityscapes_step import generate
@@ -16,17 +15,12 @@ SPEC = generate.CityscapesStepSpec(seed=2, num_train=2, num_val=1, num_test=1,
 
 
 def _build(root, data_dir, spec=SPEC):
-  builder = csb.Builder(
-      config=csb.CityscapesStepConfig(name="tiny", facts=spec.facts()),
-      data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(root)))
-  return builder
+  return builders.prepare(
+      csb.Builder, csb.CityscapesStepConfig(name="tiny", facts=spec.facts()),
+      root, data_dir)
 
 
-def _read(builder, split):
-  return list(tfds.as_numpy(builder.as_dataset(split=split,
-                                               shuffle_files=False)))
+_read = builders.read_split
 
 
 def test_round_trip(tmp_path):
