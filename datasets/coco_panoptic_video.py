@@ -11,7 +11,7 @@ first appearance, and checks the pair PNG <-> JSON, naming the file.
 """
 import dataclasses
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from etils import epath
@@ -40,6 +40,42 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
   ids = np.asarray(ids, np.int64)
   return np.stack([ids % 256, ids // 256 % 256, ids // 65536],
                   axis=-1).astype(np.uint8)
+
+
+def categories_json(facts) -> list[dict]:
+  """The JSON `categories` of a facts record: {id, name, isthing, color}."""
+  return [{"id": c, "name": name, "isthing": int(c in facts.thing_ids),
+           "color": list(facts.colors[c])}
+          for c, name in enumerate(facts.class_names)]
+
+
+def encode_segments(values: np.ndarray, category_of: Callable[[int], int | None],
+                    is_crowd: Callable[[int], bool], segment_of: dict,
+                    used_ids: set, rng: np.random.Generator):
+  """[H, W] segment values -> ([H, W] ids, the frame's JSON segments_info).
+
+  As the data sets' `create_panoptic_video_labels.py`: each value (a class or
+  class-and-instance code) gets a random id in 1..2**24-1 that is kept over
+  the video (`segment_of`: value -> id, one dict per video) and unique in the
+  data set (`used_ids`); values whose `category_of` is None stay 0 (void).
+  """
+  ids = np.zeros(values.shape, np.int64)
+  segments = []
+  for value in np.unique(values).tolist():
+    category = category_of(value)
+    if category is None:
+      continue
+    if value not in segment_of:
+      new = 0
+      while new in used_ids:
+        new = int(rng.integers(1, 2**24))
+      used_ids.add(new)
+      segment_of[value] = new
+    mask = values == value
+    ids[mask] = segment_of[value]
+    segments.append({"id": segment_of[value], "category_id": int(category),
+                     "iscrowd": int(is_crowd(value)), "area": int(mask.sum())})
+  return ids, segments
 
 
 class VideoTracks:
