@@ -86,13 +86,18 @@ def test_wrong_size(tmp_path):
     _build(root, tmp_path / "tfds")
 
 
+def _set_pixel(path, value):
+  """Rewrites the PNG at `path` (its mode kept) with pixel (0, 0) = value."""
+  array = np.array(Image.open(path))
+  array[0, 0] = value
+  Image.fromarray(array).save(path)
+
+
 def test_unknown_class(tmp_path):
   root = generate.write_tree(tmp_path / "raw", SPEC)
   _, label, instance = generate.paths(root, "train", 0)
-  for path, value in ((label, 19), (instance, 19)):
-    array = np.array(Image.open(path))
-    array[0, 0] = value
-    Image.fromarray(array).save(path)
+  _set_pixel(label, 19)
+  _set_pixel(instance, 19)
   with pytest.raises(errors.BadLabelValueError,
                      match=r"labelTrainIds.png has semantic ids \[19\]"):
     _build(root, tmp_path / "tfds")
@@ -101,9 +106,7 @@ def test_unknown_class(tmp_path):
 def test_instance_and_label_disagree(tmp_path):
   root = generate.write_tree(tmp_path / "raw", SPEC)
   _, _, instance = generate.paths(root, "train", 0)
-  array = np.array(Image.open(instance))
-  array[0, 0] = 13005   # a car instance where the label says sky.
-  Image.fromarray(array).save(instance)
+  _set_pixel(instance, 13005)   # a car instance where the label says sky.
   with pytest.raises(errors.BadLabelValueError,
                      match=r"instanceTrainIds.png pixel \(y=0, x=0\)"):
     _build(root, tmp_path / "tfds")
