@@ -33,14 +33,10 @@ FACTS = cs_facts.CITYSCAPES_STEP
 def get_config(arg: str = ""):
   """Returns the Cityscapes-STEP image K-Net recipe (`swin_b`/`swin_l`: Swin
   backbone); `debug` trains a tiny one on a generated Cityscapes-format set."""
-  config = kitti_step.get_config()
+  # manual_dir: the Cityscapes root (docs/DATA.md). 19 classes, things
+  # person and car.
+  config = kitti_step.recipe_for("cityscapes_step", FACTS)
   d = config.data
-  d.name = "cityscapes_step"
-  d.manual_dir = ""                       # the Cityscapes root (docs/DATA.md).
-  d.generated = {}                        # non-empty: a generated set (datasets/registry.py).
-  d.num_classes = FACTS.num_classes       # 19, things person and car.
-  d.thing_train_ids = FACTS.thing_ids
-  d.ignore_label = FACTS.void_label
   # Single images: no reference frame, every image may be drawn.
   d.num_refs = 0
   d.require_shared_thing = False
@@ -72,19 +68,14 @@ def get_config(arg: str = ""):
   config.train.num_train_frames = FACTS.split_frames["train"]   # 2,975.
   config.optim.decay_epochs = (7,)
 
-  parts = [p for p in arg.split(",") if p] if arg else []
-  unknown = [p for p in parts if p not in ("debug", *swin_recipes.SWIN)]
-  sizes = [p for p in parts if p in swin_recipes.SWIN]
-  if unknown or len(sizes) > 1:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"one of {sorted(swin_recipes.SWIN)}, or e.g. 'swin_b,debug'.")
-  if sizes:
+  size, debug = swin_recipes.parse_arg(arg)
+  if size:
     # knet_s3_swin_{b,l}_fpn.py: samples_per_gpu=1 on 8 GPUs (R50: 2).
-    swin_recipes.apply_image_knet_swin(config, sizes[0])
+    swin_recipes.apply_image_knet_swin(config, size)
     config.train.batch_size = 8
-  if "debug" in parts:
-    kitti_step.apply_debug(config)
-    if sizes:
+  if debug:
+    kitti_step.apply_generated_debug(config)
+    if size:
       swin_recipes.apply_swin_debug(config)
     d.generated = dict(seed=2, num_train=4, num_val=2, num_test=1,
                        height=64, width=128)
@@ -94,8 +85,4 @@ def get_config(arg: str = ""):
     d.eval_size = (64, 128)
     d.max_instances = 16
     config.train.num_train_frames = 4
-    config.train.num_steps = 4
-    config.train.batch_size = 1
-    config.train.checkpoint_every_steps = 2
-    config.train.eval_every_steps = 0
   return config

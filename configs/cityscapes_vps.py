@@ -30,14 +30,10 @@ FACTS = vps_facts.CITYSCAPES_VPS
 def get_config(arg: str = ""):
   """Returns the Cityscapes-VPS R50 recipe; `arg='debug'` trains a tiny model
   on a generated set in the Cityscapes-VPS layout."""
-  config = kitti_step.get_config()
+  # manual_dir: data/cityscapes_vps/ (docs/DATA.md). 8 things (trainIds
+  # 11..18 -> model 0..7), 11 stuff.
+  config = kitti_step.recipe_for("cityscapes_vps", FACTS)
   d = config.data
-  d.name = "cityscapes_vps"
-  d.manual_dir = ""                       # data/cityscapes_vps/ (docs/DATA.md).
-  d.generated = {}                        # non-empty: a generated set (datasets/registry.py).
-  d.num_classes = FACTS.num_classes
-  d.thing_train_ids = FACTS.thing_ids     # trainIds 11..18 -> model 0..7.
-  d.ignore_label = FACTS.void_label
   # Range resize long in [1024, 4096], short in [512, 2048] = (1024, 2048)
   # x [0.5, 2.0]; crop 1024x1024 shared by the clip; flip 0.5; pad /32.
   d.base_size = (1024, 2048)
@@ -53,10 +49,6 @@ def get_config(arg: str = ""):
   d.labelled_frame_gap = vps_facts.LABEL_EVERY
   d.submission_format = "cityscapes_vps"  # pan_pred/*.png + pred.json.
 
-  m = config.model
-  m.num_thing_classes = FACTS.num_things  # 8
-  m.num_stuff_classes = FACTS.num_stuff   # 11
-
   # Batch 2 clips per GPU on 8 GPUs, RepeatDataset x8, 2,400 labelled train
   # frames. Epochs and decay steps are not released for Cityscapes-VPS: the
   # KITTI-STEP schedule (12 epochs, steps at 9 and 11) is kept.
@@ -65,7 +57,7 @@ def get_config(arg: str = ""):
   config.train.num_train_frames = FACTS.split_frames["train"]
 
   if arg == "debug":
-    kitti_step.apply_debug(config)
+    kitti_step.apply_generated_debug(config)
     d.generated = dict(seed=0, num_train=2, num_val=1, num_test=1,
                        height=64, width=128)
     d.base_size = (64, 128)
@@ -74,10 +66,6 @@ def get_config(arg: str = ""):
     d.eval_size = (64, 128)
     d.max_instances = 16
     config.train.num_train_frames = 12
-    config.train.num_steps = 4
-    config.train.batch_size = 1
-    config.train.checkpoint_every_steps = 2
-    config.train.eval_every_steps = 0
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
   return config

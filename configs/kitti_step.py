@@ -207,18 +207,29 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.init_from.checkpoint = ""
   config.init_from.strict = False
 
-  parts = [p for p in arg.split(",") if p] if arg else []
-  unknown = [p for p in parts if p not in ("debug", *swin_recipes.SWIN)]
-  sizes = [p for p in parts if p in swin_recipes.SWIN]
-  if unknown or len(sizes) > 1:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"one of {sorted(swin_recipes.SWIN)}, or e.g. 'swin_b,debug'.")
-  if sizes:
-    apply_swin_recipe(config, sizes[0])
-  if "debug" in parts:
+  size, debug = swin_recipes.parse_arg(arg)
+  if size:
+    apply_swin_recipe(config, size)
+  if debug:
     apply_debug(config)
-    if sizes:
+    if size:
       swin_recipes.apply_swin_debug(config)
+  return config
+
+
+def recipe_for(name: str, facts) -> ml_collections.ConfigDict:
+  """This R50 recipe on data set `name` with the label space of its facts
+  record (datasets/*/facts.py; model classes: things, then stuff)."""
+  config = get_config()
+  d = config.data
+  d.name = name
+  d.manual_dir = ""                       # the data set's tree (docs/DATA.md).
+  d.generated = {}                        # non-empty: a generated set (datasets/registry.py).
+  d.num_classes = facts.num_classes
+  d.thing_train_ids = facts.thing_ids
+  d.ignore_label = facts.void_label
+  config.model.num_thing_classes = facts.num_things
+  config.model.num_stuff_classes = facts.num_stuff
   return config
 
 
@@ -256,3 +267,13 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.train.checkpoint_every_steps = 5
   config.train.eval_every_steps = 10
   config.optim.warmup_steps = 5
+
+
+def apply_generated_debug(config: ml_collections.ConfigDict) -> None:
+  """`apply_debug` for a recipe_for() data set read from a generated tree
+  (config.data.generated): 4 steps of one clip, no evaluation while training."""
+  apply_debug(config)
+  config.train.num_steps = 4
+  config.train.batch_size = 1
+  config.train.checkpoint_every_steps = 2
+  config.train.eval_every_steps = 0

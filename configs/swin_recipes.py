@@ -20,6 +20,17 @@ SWIN = {
 }
 
 
+def parse_arg(arg: str) -> tuple[str | None, bool]:
+  """A config argument like 'swin_b,debug' -> (Swin size or None, debug)."""
+  parts = [p for p in arg.split(",") if p] if arg else []
+  unknown = [p for p in parts if p not in ("debug", *SWIN)]
+  sizes = [p for p in parts if p in SWIN]
+  if unknown or len(sizes) > 1:
+    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
+                     f"one of {sorted(SWIN)}, or e.g. 'swin_b,debug'.")
+  return (sizes[0] if sizes else None), "debug" in parts
+
+
 def apply_swin_backbone(config: ml_collections.ConfigDict, size: str) -> None:
   """Replaces config.model.backbone with the original's Swin-B or Swin-L."""
   if size not in SWIN:

@@ -28,14 +28,10 @@ VIPSEG = vipseg_facts.VIPSEG
 def get_config(arg: str = ""):
   """Returns the VIPSeg R50 recipe; `arg='debug'` trains a tiny model on a
   generated set in the VIPSeg layout."""
-  config = kitti_step.get_config()
+  # manual_dir: VIPSeg_720P/ after the data set's scripts. 58 things, then
+  # 66 stuff -> 100 + 66 kernels.
+  config = kitti_step.recipe_for("vipseg", VIPSEG)
   d = config.data
-  d.name = "vipseg"
-  d.manual_dir = ""                       # VIPSeg_720P/ after the data set's scripts.
-  d.generated = {}                        # non-empty: a generated set (datasets/registry.py).
-  d.num_classes = VIPSEG.num_classes
-  d.thing_train_ids = VIPSEG.thing_ids    # model order: things, then stuff.
-  d.ignore_label = VIPSEG.void_label
   # Resize img_scale=(720, 100000), ratio [1.0, 2.0]: short side 720 * r
   # (upscale only), crop 736x736 shared by the clip, flip, pad /32.
   d.base_size = (720, 100000)
@@ -50,10 +46,6 @@ def get_config(arg: str = ""):
   # The original pads before normalising (pad value 0 -> -mean/std); this
   # pipeline pads after (0) as for KITTI-STEP: a known difference.
 
-  m = config.model
-  m.num_thing_classes = VIPSEG.num_things  # 58
-  m.num_stuff_classes = VIPSEG.num_stuff   # 66 -> 100 + 66 kernels.
-
   # 12 epochs, steps at 9 and 11, RepeatDataset x1. The batch is the
   # original's 8 GPUs x 1 clip (samples_per_gpu is not restated by the VIPSeg
   # config; the KITTI-STEP value is kept).
@@ -66,7 +58,7 @@ def get_config(arg: str = ""):
   config.optim.decay_epochs = (9, 11)
 
   if arg == "debug":
-    kitti_step.apply_debug(config)
+    kitti_step.apply_generated_debug(config)
     d.generated = dict(seed=0, num_train=2, num_val=1, frames_per_video=4,
                        height=64, width=96)
     d.base_size = (64, 100000)
@@ -75,10 +67,6 @@ def get_config(arg: str = ""):
     d.eval_size = (64, 96)
     d.max_instances = 16
     config.train.num_train_frames = 8
-    config.train.num_steps = 4
-    config.train.batch_size = 1
-    config.train.checkpoint_every_steps = 2
-    config.train.eval_every_steps = 0
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
   return config

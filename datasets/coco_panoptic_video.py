@@ -9,12 +9,15 @@ frames of a video, so equal ids are one track. This module turns one frame
 into (semantic, track) maps, numbering a video's tracks 1, 2, ... in order of
 first appearance, and checks the pair PNG <-> JSON, naming the file.
 """
+import dataclasses
 import json
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
+from etils import epath
 
 from video_knet_jax.datasets import errors
+from video_knet_jax.datasets import frame_examples
 
 
 def load_json(path) -> Any:
@@ -37,6 +40,42 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
   ids = np.asarray(ids, np.int64)
   return np.stack([ids % 256, ids // 256 % 256, ids // 65536],
                   axis=-1).astype(np.uint8)
+
+
+def categories_json(facts) -> list[dict]:
+  """The JSON `categories` of a facts record: {id, name, isthing, color}."""
+  return [{"id": c, "name": name, "isthing": int(c in facts.thing_ids),
+           "color": list(facts.colors[c])}
+          for c, name in enumerate(facts.class_names)]
+
+
+def encode_segments(values: np.ndarray, category_of: Callable[[int], int | None],
+                    is_crowd: Callable[[int], bool], segment_of: dict,
+                    used_ids: set, rng: np.random.Generator):
+  """[H, W] segment values -> ([H, W] ids, the frame's JSON segments_info).
+
+  As the data sets' `create_panoptic_video_labels.py`: each value (a class or
+  class-and-instance code) gets a random id in 1..2**24-1 that is kept over
+  the video (`segment_of`: value -> id, one dict per video) and unique in the
+  data set (`used_ids`); values whose `category_of` is None stay 0 (void).
+  """
+  ids = np.zeros(values.shape, np.int64)
+  segments = []
+  for value in np.unique(values).tolist():
+    category = category_of(value)
+    if category is None:
+      continue
+    if value not in segment_of:
+      new = 0
+      while new in used_ids:
+        new = int(rng.integers(1, 2**24))
+      used_ids.add(new)
+      segment_of[value] = new
+    mask = values == value
+    ids[mask] = segment_of[value]
+    segments.append({"id": segment_of[value], "category_id": int(category),
+                     "iscrowd": int(is_crowd(value)), "area": int(mask.sum())})
+  return ids, segments
 
 
 class VideoTracks:
@@ -106,3 +145,43 @@ class VideoTracks:
           f"{first_category} earlier in the same video; ids must name one "
           "track.")
     return track
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+  """One frame of a COCO-panoptic video tree and its JSON entry."""
+  sequence_id: int
+  frame_index: int
+  image_path: epath.Path
+  label_path: epath.Path | None   # None: an unlabelled frame.
+  segments: tuple | None          # the JSON entry's segments_info.
+
+
+def examples(facts: frame_examples.PanopticFacts, root: epath.Path,
+             frames: Iterable[Frame], image_format: str):
+  """(key, example) of each frame, sorted by (sequence, frame), in the
+  `frame_examples` layout; tracks are numbered per video (VideoTracks)."""
+  class_of = {c: (c, c in facts.thing_ids) for c in range(facts.num_classes)}
+  tracks, sequence = None, None
+  for frame in frames:
+    if frame.sequence_id != sequence:
+      sequence = frame.sequence_id
+      tracks = VideoTracks(class_of, facts.void_label)
+    image_bytes, _, size = frame_examples.read_image(
+        frame.image_path, (image_format,), ("RGB",))
+    frame_examples.check_height(facts, frame.image_path, size)
+    key = frame_examples.example_key(frame.sequence_id, frame.frame_index)
+    common = dict(sequence_id=frame.sequence_id, frame_index=frame.frame_index,
+                  file_name=str(frame.image_path.relative_to(root)))
+    if frame.label_path is None:
+      yield key, frame_examples.unlabelled_example(facts, image_bytes, size,
+                                                   **common)
+      continue
+    _, rgb, label_size = frame_examples.read_image(
+        frame.label_path, ("PNG",), ("RGB",))
+    frame_examples.check_same_size(frame.label_path, label_size,
+                                   frame.image_path, size)
+    semantic, track = tracks.decode(frame.label_path, rgb_to_id(rgb),
+                                    list(frame.segments))
+    yield key, frame_examples.labelled_example(
+        facts, frame.label_path, image_bytes, semantic, track, **common)

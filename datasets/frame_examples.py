@@ -73,25 +73,29 @@ def features(image_format: str = "png") -> tfds.features.FeaturesDict:
   })
 
 
-def read_image(path, formats: tuple[str, ...],
-               modes: tuple[str, ...]) -> tuple[bytes, np.ndarray | None,
-                                                tuple[int, int]]:
+def read_image(path, formats: tuple[str, ...], modes: tuple[str, ...],
+               error: type[Exception] = errors.BadPngError,
+               hint: str = "") -> tuple[bytes, np.ndarray, tuple[int, int]]:
   """Reads and fully decodes an image file; checks its format and mode.
 
+  Args:
+    error: raised, naming the file, when it does not decode or has another
+      format or mode (each data set's own error class).
+    hint: appended to the format/mode message, e.g. " (a mask)".
   Returns:
     (the file's bytes, the decoded array, (H, W)).
   """
-  data = path.read_bytes()
+  data = epath.Path(path).read_bytes()
   try:
     with PILImage.open(io.BytesIO(data)) as img:
       fmt, mode, (width, height) = img.format, img.mode, img.size
       array = np.asarray(img)   # decodes every row: catches truncated files.
   except Exception as e:  # PIL raises several unrelated types here.
-    raise errors.BadPngError(f"Cannot decode image {path}: {e}") from e
+    raise error(f"Cannot decode image {path}: {e}") from e
   if fmt not in formats or mode not in modes:
-    raise errors.BadPngError(
+    raise error(
         f"{path} is a {fmt} image in mode {mode}; expected a "
-        f"{'/'.join(formats)} image in mode {'/'.join(modes)}.")
+        f"{'/'.join(formats)} image in mode {'/'.join(modes)}{hint}.")
   return data, array, (height, width)
 
 
@@ -132,19 +136,11 @@ def labelled_example(facts: PanopticFacts, label_path, image_bytes: bytes,
   """
   semantic = np.asarray(semantic, np.int64)
   instance = np.asarray(instance, np.int64)
-  values = set(np.unique(semantic).tolist())
-  bad = sorted(values - set(range(facts.num_classes)) - {facts.void_label})
-  if bad:
-    raise errors.BadLabelValueError(
-        f"Label {label_path} has semantic ids {bad[:10]} outside "
-        f"0..{facts.num_classes - 1} and {facts.void_label}.")
+  check_semantic_ids(facts, label_path, semantic)
   if instance.max(initial=0) >= facts.label_divisor:
     raise errors.IdCollisionError(
         f"Label {label_path}: track id {int(instance.max())} >= "
         f"{facts.label_divisor}; panoptic ids would collide.")
-  is_thing = np.isin(semantic, facts.thing_ids) & (instance > 0)
-  thing_ids = np.unique(label_codec.panoptic_ids(semantic[is_thing],
-                                                 instance[is_thing]))
   return {
       "image": image_bytes,
       "panoptic_label": encode_png(label_codec.encode_rgb_label(semantic,
@@ -152,9 +148,27 @@ def labelled_example(facts: PanopticFacts, label_path, image_bytes: bytes,
       "has_label": True,
       "sequence_id": int(sequence_id),
       "frame_index": int(frame_index),
-      "thing_ids": thing_ids.astype(np.int32),
+      "thing_ids": thing_ids(facts, semantic, instance),
       "file_name": file_name,
   }
+
+
+def check_semantic_ids(facts: dataset_facts.DatasetFacts, label_path,
+                       semantic: np.ndarray) -> None:
+  """Raises BadLabelValueError naming `label_path` for ids not in the facts."""
+  bad = sorted(set(np.unique(semantic).tolist()) - facts.valid_label_values())
+  if bad:
+    raise errors.BadLabelValueError(
+        f"Label {label_path} has semantic ids {bad[:10]} outside "
+        f"0..{facts.num_classes - 1} and {facts.void_label}.")
+
+
+def thing_ids(facts: dataset_facts.DatasetFacts, semantic: np.ndarray,
+              instance: np.ndarray) -> np.ndarray:
+  """[K] int32 sorted panoptic ids of the frame's thing instances (no crowd)."""
+  is_thing = np.isin(semantic, facts.thing_ids) & (instance > 0)
+  ids = label_codec.panoptic_ids(semantic[is_thing], instance[is_thing])
+  return np.unique(ids).astype(np.int32)
 
 
 def unlabelled_example(facts: PanopticFacts, image_bytes: bytes,
@@ -173,10 +187,3 @@ def unlabelled_example(facts: PanopticFacts, image_bytes: bytes,
       "file_name": file_name,
   }
 
-
-def manual_dir(dl_manager) -> epath.Path:
-  """TFDS's manual dir, as MissingManualDirError when it is absent."""
-  try:
-    return dl_manager.manual_dir
-  except AssertionError as e:  # TFDS's message names the dir and how-to.
-    raise errors.MissingManualDirError(str(e)) from e

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from video_knet_jax.datasets import builder_base
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets import frame_examples
 from video_knet_jax.datasets.cityscapes_step import facts as facts_lib
@@ -34,7 +35,7 @@ class CityscapesStepConfig(tfds.core.BuilderConfig):
       default=facts_lib.CITYSCAPES_STEP, repr=False)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_base.FrameBuilder):
   """Cityscapes fine images with STEP panoptic labels (2 things, 17 stuff)."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -52,22 +53,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   (docs/DATA.md).
   """
 
-  @property
-  def facts(self) -> frame_examples.PanopticFacts:
-    return self.builder_config.facts
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=("Cityscapes fine images, STEP panoptic labels "
-                     f"({self.facts.name}); one image per sequence."),
-        features=frame_examples.features("png"),
-        homepage="https://www.cityscapes-dataset.com",
-        disable_shuffling=True,
-    )
+  DESCRIPTION = ("Cityscapes fine images, STEP panoptic labels ({name}); "
+                 "one image per sequence.")
+  HOMEPAGE = "https://www.cityscapes-dataset.com"
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = frame_examples.manual_dir(dl_manager)
+    root = self._manual_dir(dl_manager)
     if not (root / "leftImg8bit").is_dir():
       raise errors.MissingManualDirError(
           f"Cityscapes manual directory {root} has no leftImg8bit/; see "

@@ -20,6 +20,7 @@ import re
 import tensorflow_datasets as tfds
 from etils import epath
 
+from video_knet_jax.datasets import builder_base
 from video_knet_jax.datasets import coco_panoptic_video
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets import frame_examples
@@ -31,22 +32,13 @@ _FINE_SUFFIX = "leftImg8bit"
 IMAGE_DIRS = {"train": "img", "val": "img_all", "test": "img_all"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Frame:
-  video: int
-  frame_index: int
-  image_path: epath.Path
-  label_path: epath.Path | None
-  segments: tuple | None
-
-
 @dataclasses.dataclass(eq=False)
 class CityscapesVpsConfig(tfds.core.BuilderConfig):
   facts: frame_examples.PanopticFacts = dataclasses.field(
       default=facts_lib.CITYSCAPES_VPS, repr=False)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_base.FrameBuilder):
   """Cityscapes-VPS video panoptic segmentation, one example per frame."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -65,22 +57,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   (docs/DATA.md).
   """
 
-  @property
-  def facts(self) -> frame_examples.PanopticFacts:
-    return self.builder_config.facts
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=("Cityscapes-VPS frames; label R = trainId, G*256+B = "
-                     "track id (per video)."),
-        features=frame_examples.features("png"),
-        homepage="https://github.com/mcahny/vps",
-        disable_shuffling=True,
-    )
+  DESCRIPTION = ("Cityscapes-VPS frames; label R = trainId, G*256+B = "
+                 "track id (per video).")
+  HOMEPAGE = "https://github.com/mcahny/vps"
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = frame_examples.manual_dir(dl_manager)
+    root = self._manual_dir(dl_manager)
     if not root.is_dir() or not any(root.iterdir()):
       raise errors.MissingManualDirError(
           f"Cityscapes-VPS manual directory {root} is missing or empty; see "
@@ -88,38 +70,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     generators = {}
     for split in self.facts.splits:
       frames = find_frames(root, split, split in self.facts.labelled_splits)
-      videos = {f.video for f in frames}
+      videos = {f.sequence_id for f in frames}
       self.facts.check_split_size(root, split, len(videos), len(frames))
       generators[split] = self._generate_examples(root, frames)
     return generators
 
   def _generate_examples(self, root, frames):
-    class_of = {c: (c, c in self.facts.thing_ids)
-                for c in range(self.facts.num_classes)}
-    tracks, video = None, None
-    for frame in frames:
-      if frame.video != video:
-        video = frame.video
-        tracks = coco_panoptic_video.VideoTracks(class_of,
-                                                 self.facts.void_label)
-      image_bytes, _, size = frame_examples.read_image(
-          frame.image_path, ("PNG",), ("RGB",))
-      key = frame_examples.example_key(frame.video, frame.frame_index)
-      common = dict(sequence_id=frame.video, frame_index=frame.frame_index,
-                    file_name=str(frame.image_path.relative_to(root)))
-      if frame.label_path is None:
-        yield key, frame_examples.unlabelled_example(
-            self.facts, image_bytes, size, **common)
-        continue
-      _, rgb, label_size = frame_examples.read_image(
-          frame.label_path, ("PNG",), ("RGB",))
-      frame_examples.check_same_size(frame.label_path, label_size,
-                                     frame.image_path, size)
-      semantic, track = tracks.decode(
-          frame.label_path, coco_panoptic_video.rgb_to_id(rgb),
-          list(frame.segments))
-      yield key, frame_examples.labelled_example(
-          self.facts, frame.label_path, image_bytes, semantic, track, **common)
+    yield from coco_panoptic_video.examples(self.facts, root, frames, "PNG")
 
 
 def label_name(image_name: str) -> str:
@@ -128,7 +85,8 @@ def label_name(image_name: str) -> str:
           .replace("_leftImg8bit.png", "_gtFine_color.png"))
 
 
-def find_frames(root: epath.Path, split: str, labelled: bool) -> list[Frame]:
+def find_frames(root: epath.Path, split: str,
+                labelled: bool) -> list[coco_panoptic_video.Frame]:
   """The split's frames sorted by (video, frame_index), labels attached."""
   image_dir = root / split / IMAGE_DIRS[split]
   if not image_dir.is_dir():
@@ -170,7 +128,8 @@ def find_frames(root: epath.Path, split: str, labelled: bool) -> list[Frame]:
               f"{_json_path(root, split)} lists {entry['file_name']} but "
               f"{label_path} does not exist.")
         segments = tuple(entry["segments_info"])
-      frames.append(Frame(video, index, path, label_path, segments))
+      frames.append(coco_panoptic_video.Frame(video, index, path, label_path,
+                                              segments))
   if annotations:
     name = min(annotations)
     raise errors.MissingLabelError(

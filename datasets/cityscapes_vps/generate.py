@@ -114,38 +114,25 @@ def write_tree(out_dir, spec: CityscapesVpsSpec) -> epath.Path:
     if split != "test":
       (root / f"panoptic_gt_{split}_city_vps.json").write_text(json.dumps({
           "images": images_json, "annotations": annotations_json,
-          "categories": categories()}))
+          "categories": coco_panoptic_video.categories_json(
+              facts_lib.CITYSCAPES_VPS)}))
   return root
 
 
-def categories() -> list[dict]:
-  facts = facts_lib.CITYSCAPES_VPS
-  return [{"id": c, "name": name, "isthing": int(c in facts.thing_ids),
-           "color": list(facts.colors[c])}
-          for c, name in enumerate(facts.class_names)]
-
-
 def _segments(semantic, instance, segment_of, used_ids, rng):
-  """[H, W] COCO ids and the JSON segments of one labelled frame."""
-  things = facts_lib.CITYSCAPES_VPS.thing_ids
+  """[H, W] COCO ids and the JSON segments of one labelled frame: a segment
+  per trainId (stuff; thing pixels without an instance are crowd) and per
+  trainId * 1000 + instance (things); void stays 0."""
+  divisor = step_facts.PANOPTIC_DIVISOR
   semantic = semantic.astype(np.int64)
-  value = np.where(instance > 0,
-                   semantic * step_facts.PANOPTIC_DIVISOR + instance, semantic)
-  ids = np.zeros(semantic.shape, np.int64)
-  segments = []
-  for v in np.unique(value).tolist():
-    category = v // step_facts.PANOPTIC_DIVISOR if v >= 1000 else v
-    if category == step_facts.VOID_LABEL:
-      continue   # void stays id 0.
-    if v not in segment_of:
-      new = 0
-      while new in used_ids:
-        new = int(rng.integers(1, 2**24))
-      used_ids.add(new)
-      segment_of[v] = new
-    mask = value == v
-    ids[mask] = segment_of[v]
-    segments.append({"id": segment_of[v], "category_id": int(category),
-                     "iscrowd": int(v < 1000 and category in things),
-                     "area": int(mask.sum())})
-  return ids, segments
+  value = np.where(instance > 0, semantic * divisor + instance, semantic)
+
+  def category(v):
+    c = v // divisor if v >= divisor else v
+    return None if c == step_facts.VOID_LABEL else c
+
+  def is_crowd(v):
+    return v < divisor and v in facts_lib.CITYSCAPES_VPS.thing_ids
+
+  return coco_panoptic_video.encode_segments(value, category, is_crowd,
+                                             segment_of, used_ids, rng)

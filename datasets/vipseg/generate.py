@@ -96,10 +96,7 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
   root.mkdir(parents=True, exist_ok=True)
   rng = np.random.default_rng([spec.seed, 11])
   used_ids = {0}
-  categories = [{"id": c, "name": name,
-                 "isthing": int(c in facts_lib.THING_IDS),
-                 "color": list(facts_lib.COLORS[c])}
-                for c, name in enumerate(facts_lib.CLASS_NAMES)]
+  categories = coco_panoptic_video.categories_json(facts_lib.VIPSEG)
   (root / builder_lib.CATEGORIES_JSON).write_text(json.dumps(categories))
   sequence = 0
   for split in _SPLITS:
@@ -137,21 +134,8 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
 
 
 def _segments(raw, segment_of, used_ids, rng):
-  """Raw panomask -> COCO ids and JSON segments (create_panoptic_video_labels)."""
-  ids = np.zeros(raw.shape, np.int64)
-  segments = []
-  for value in np.unique(raw).tolist():
-    if value == 0:
-      continue
-    category = (value if value < 125 else value // 100) - 1
-    if value not in segment_of:
-      new = 0
-      while new in used_ids:
-        new = int(rng.integers(1, 2**24))
-      used_ids.add(new)
-      segment_of[value] = new
-    mask = raw == value
-    ids[mask] = segment_of[value]
-    segments.append({"id": segment_of[value], "category_id": int(category),
-                     "iscrowd": 0, "area": int(mask.sum())})
-  return ids, segments
+  """Raw panomask -> COCO ids and JSON segments (create_panoptic_video_labels):
+  raw 0 is void, c + 1 a stuff class c, (c + 1) * 100 + k instance k of c."""
+  return coco_panoptic_video.encode_segments(
+      raw, lambda v: None if v == 0 else (v if v < 125 else v // 100) - 1,
+      lambda v: False, segment_of, used_ids, rng)

@@ -18,6 +18,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 from etils import epath
 
+from video_knet_jax.datasets import builder_base
 from video_knet_jax.datasets import coco_panoptic_video
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets import frame_examples
@@ -27,22 +28,13 @@ CATEGORIES_JSON = "panoVIPSeg_categories.json"
 IMAGE_DIR, LABEL_DIR = "images", "panomasksRGB"
 
 
-@dataclasses.dataclass(frozen=True)
-class Frame:
-  sequence_id: int
-  frame_index: int
-  image_path: epath.Path
-  label_path: epath.Path
-  segments: tuple
-
-
 @dataclasses.dataclass(eq=False)
 class VipsegConfig(tfds.core.BuilderConfig):
   facts: frame_examples.PanopticFacts = dataclasses.field(
       default=facts_lib.VIPSEG, repr=False)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_base.FrameBuilder):
   """VIPSeg video panoptic segmentation (124 classes), one example per frame."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -57,22 +49,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   at VIPSeg_720P/ (docs/DATA.md).
   """
 
-  @property
-  def facts(self) -> frame_examples.PanopticFacts:
-    return self.builder_config.facts
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=("VIPSeg 720p frames; label R = class id (0..123), "
-                     "G*256+B = track id (per video)."),
-        features=frame_examples.features("jpeg"),
-        homepage="https://github.com/VIPSeg-Dataset/VIPSeg-Dataset",
-        disable_shuffling=True,
-    )
+  DESCRIPTION = ("VIPSeg 720p frames; label R = class id (0..123), "
+                 "G*256+B = track id (per video).")
+  HOMEPAGE = "https://github.com/VIPSeg-Dataset/VIPSeg-Dataset"
+  IMAGE_FORMAT = "jpeg"
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = frame_examples.manual_dir(dl_manager)
+    root = self._manual_dir(dl_manager)
     if not (root / IMAGE_DIR).is_dir():
       raise errors.MissingManualDirError(
           f"VIPSeg manual directory {root} has no {IMAGE_DIR}/; point it at "
@@ -87,29 +70,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return generators
 
   def _generate_examples(self, root, frames):
-    class_of = {c: (c, c in self.facts.thing_ids)
-                for c in range(self.facts.num_classes)}
-    tracks, sequence = None, None
-    for frame in frames:
-      if frame.sequence_id != sequence:
-        sequence = frame.sequence_id
-        tracks = coco_panoptic_video.VideoTracks(class_of,
-                                                 self.facts.void_label)
-      image_bytes, _, size = frame_examples.read_image(
-          frame.image_path, ("JPEG",), ("RGB",))
-      frame_examples.check_height(self.facts, frame.image_path, size)
-      _, rgb, label_size = frame_examples.read_image(
-          frame.label_path, ("PNG",), ("RGB",))
-      frame_examples.check_same_size(frame.label_path, label_size,
-                                     frame.image_path, size)
-      semantic, track = tracks.decode(
-          frame.label_path, coco_panoptic_video.rgb_to_id(rgb),
-          list(frame.segments))
-      yield (frame_examples.example_key(frame.sequence_id, frame.frame_index),
-             frame_examples.labelled_example(
-                 self.facts, frame.label_path, image_bytes, semantic, track,
-                 sequence_id=frame.sequence_id, frame_index=frame.frame_index,
-                 file_name=str(frame.image_path.relative_to(root))))
+    yield from coco_panoptic_video.examples(self.facts, root, frames, "JPEG")
 
 
 def read_video_list(path: epath.Path) -> list[str]:
@@ -137,7 +98,7 @@ def check_categories(path: epath.Path, facts) -> None:
 
 
 def find_frames(root: epath.Path, split: str,
-                videos: list[str]) -> list[Frame]:
+                videos: list[str]) -> list[coco_panoptic_video.Frame]:
   """Every frame of the split's videos with its label and JSON segments."""
   json_path = root / f"panoptic_gt_VIPSeg_{split}.json"
   data = coco_panoptic_video.load_json(json_path)
@@ -177,8 +138,8 @@ def find_frames(root: epath.Path, split: str,
         raise errors.MissingLabelError(
             f"{json_path} lists {video}/{label_name} but {label_path} does "
             "not exist.")
-      frames.append(Frame(sequence_id, frame_index, image_path, label_path,
-                          tuple(segments)))
+      frames.append(coco_panoptic_video.Frame(
+          sequence_id, frame_index, image_path, label_path, tuple(segments)))
     if annotations:
       raise errors.MissingLabelError(
           f"{json_path} lists {video}/{min(annotations)}, which has no image "

@@ -13,12 +13,12 @@ One example per frame, stored in (video, frame) order so clips can be formed:
 Build from Python: `python -m datasets.build --dataset=vspw --manual_dir=...`.
 """
 import dataclasses
-import io
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image as PILImage
 
+from video_knet_jax.datasets import builder_base
+from video_knet_jax.datasets import frame_examples
 from video_knet_jax.datasets.vspw import errors
 from video_knet_jax.datasets.vspw import facts as facts_lib
 from video_knet_jax.datasets.vspw import label_codec
@@ -33,7 +33,7 @@ class VspwConfig(tfds.core.BuilderConfig):
   facts: facts_lib.VspwFacts = dataclasses.field(default=facts_lib.VSPW, repr=False)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_base.FrameBuilder):
   """VSPW video semantic segmentation, one example per frame."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -46,33 +46,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     data/<video>/mask/<frame>.png
   """
 
-  @property
-  def facts(self) -> facts_lib.VspwFacts:
-    return self.builder_config.facts
+  DESCRIPTION = "VSPW-format video semantic segmentation frames ({name})."
+  HOMEPAGE = "https://www.vspwdataset.com/"
+  MANUAL_DIR_ERROR = errors.MissingManualDirError
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=f"VSPW-format video semantic segmentation frames ({self.facts.name}).",
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-            "mask": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
-            "has_label": np.bool_,
-            "sequence_id": np.int32,
-            "frame_index": np.int32,
-            "video": tfds.features.Text(),
-            "file_name": tfds.features.Text(),
-        }),
-        homepage="https://www.vspwdataset.com/",
-        disable_shuffling=True,
-    )
+  def _features(self) -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+        "mask": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
+        "has_label": np.bool_,
+        "sequence_id": np.int32,
+        "frame_index": np.int32,
+        "video": tfds.features.Text(),
+        "file_name": tfds.features.Text(),
+    })
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    try:
-      manual_dir = dl_manager.manual_dir
-    except AssertionError as e:  # TFDS's message names the dir and how-to.
-      raise errors.MissingManualDirError(str(e)) from e
-    root = layout.find_root(manual_dir, self.facts.splits)
+    root = layout.find_root(self._manual_dir(dl_manager), self.facts.splits)
     generators = {}
     for split in self.facts.splits:
       if not (root / f"{split}.txt").exists():
@@ -84,14 +74,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, root, frames, labelled):
     for frame in frames:
-      image_bytes, size = _read_image(frame.image_path, "JPEG", ("RGB",))
+      image_bytes, _, size = frame_examples.read_image(
+          frame.image_path, ("JPEG",), ("RGB",), errors.BadMaskError)
       if labelled:
-        mask_bytes, mask_size = _read_image(frame.mask_path, "PNG", ("L", "P"))
+        _, mask, mask_size = frame_examples.read_image(
+            frame.mask_path, ("PNG",), ("L", "P"), errors.BadMaskError,
+            hint=" (a single-channel mask)")
         if mask_size != size:
           raise errors.BadMaskError(
               f"Mask {frame.mask_path} is {mask_size[0]}x{mask_size[1]} but its frame "
               f"{frame.image_path} is {size[0]}x{size[1]}.")
-        mask = np.asarray(PILImage.open(io.BytesIO(mask_bytes)))
         bad = sorted(set(np.unique(mask).tolist()) - label_codec.valid_raw_values())
         if bad:
           raise errors.BadMaskValueError(
@@ -108,18 +100,3 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           "file_name": str(frame.image_path.relative_to(root)),
       }
 
-
-def _read_image(path, fmt: str, modes) -> tuple[bytes, tuple[int, int]]:
-  """The file's bytes and (H, W), after checking it decodes fully in a mode."""
-  data = path.read_bytes()
-  try:
-    with PILImage.open(io.BytesIO(data)) as img:
-      got_fmt, mode, (width, height) = img.format, img.mode, img.size
-      img.load()
-  except Exception as e:  # PIL raises several unrelated types here.
-    raise errors.BadMaskError(f"Cannot decode {path}: {e}") from e
-  if got_fmt != fmt or mode not in modes:
-    raise errors.BadMaskError(
-        f"{path} is a {got_fmt} image in mode {mode}; expected {fmt} in mode "
-        f"{' or '.join(modes)}" + (" (a single-channel mask)." if fmt == "PNG" else "."))
-  return data, (height, width)

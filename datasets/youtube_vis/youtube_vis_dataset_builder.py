@@ -20,14 +20,14 @@ One example per annotated frame, stored in (video, frame) order:
 Build from Python (the `tfds` CLI needs apache_beam): see datasets/build.py.
 """
 import dataclasses
-import io
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image as PILImage
 
+from video_knet_jax.datasets import builder_base
 from video_knet_jax.datasets import facts as facts_lib
+from video_knet_jax.datasets import frame_examples
 from video_knet_jax.datasets.youtube_vis import annotations
 from video_knet_jax.datasets.youtube_vis import errors
 from video_knet_jax.datasets.youtube_vis import facts as ytvis_facts
@@ -43,7 +43,7 @@ class YouTubeVisConfig(tfds.core.BuilderConfig):
   val_every: int = 10
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_base.FrameBuilder):
   """YouTube-VIS video instance segmentation, one example per frame."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -60,39 +60,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   and optionally valid/JPEGImages + annotations/youtube_vis_2019_valid.json.
   """
 
-  @property
-  def facts(self) -> facts_lib.DatasetFacts:
-    return self.builder_config.facts
+  DESCRIPTION = ("YouTube-VIS-format frames ({name}); per-instance masks, "
+                 "labels = category_id - 1.")
+  HOMEPAGE = "https://youtube-vos.org/dataset/vis/"
+  MANUAL_DIR_ERROR = errors.MissingAnnotationsError
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=(f"YouTube-VIS-format frames ({self.facts.name}); "
-                     "per-instance masks, labels = category_id - 1."),
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3),
-                                         encoding_format="jpeg"),
-            "masks": tfds.features.Tensor(
-                shape=(None, None, None), dtype=np.uint8,
-                encoding=tfds.features.Encoding.ZLIB),
-            "instance_ids": tfds.features.Tensor(shape=(None,),
-                                                 dtype=np.int32),
-            "labels": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-            "is_crowd": tfds.features.Tensor(shape=(None,), dtype=np.bool_),
-            "video_id": np.int32,
-            "frame_index": np.int32,
-            "num_frames": np.int32,
-            "file_name": tfds.features.Text(),
-        }),
-        homepage="https://youtube-vos.org/dataset/vis/",
-        disable_shuffling=True,
-    )
+  def _features(self) -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(None, None, 3),
+                                     encoding_format="jpeg"),
+        "masks": tfds.features.Tensor(
+            shape=(None, None, None), dtype=np.uint8,
+            encoding=tfds.features.Encoding.ZLIB),
+        "instance_ids": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+        "labels": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+        "is_crowd": tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+        "video_id": np.int32,
+        "frame_index": np.int32,
+        "num_frames": np.int32,
+        "file_name": tfds.features.Text(),
+    })
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    try:
-      manual_dir = os.fspath(dl_manager.manual_dir)
-    except AssertionError as e:
-      raise errors.MissingAnnotationsError(str(e)) from e
+    manual_dir = os.fspath(self._manual_dir(dl_manager))
     if self.builder_config.val_every < 2:
       raise ValueError(f"val_every={self.builder_config.val_every} must be "
                        ">= 2 (one local val video in val_every).")
@@ -141,19 +131,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 def _read_jpeg(path, video: annotations.Video) -> bytes:
   """The file's bytes after checking it decodes to the video's size."""
-  with open(path, "rb") as f:
-    data = f.read()
-  try:
-    with PILImage.open(io.BytesIO(data)) as img:
-      fmt, mode, (width, height) = img.format, img.mode, img.size
-      img.load()
-  except Exception as e:  # PIL raises several unrelated types here.
-    raise errors.BadImageError(f"Cannot decode {path}: {e}") from e
-  if fmt != "JPEG" or mode != "RGB":
-    raise errors.BadImageError(f"{path} is a {fmt} image in mode {mode}; "
-                               "expected an RGB JPEG.")
-  if (height, width) != (video.height, video.width):
+  data, _, size = frame_examples.read_image(path, ("JPEG",), ("RGB",),
+                                            errors.BadImageError)
+  if size != (video.height, video.width):
     raise errors.BadImageError(
-        f"{path} is {height}x{width} but video {video.video_id} is "
+        f"{path} is {size[0]}x{size[1]} but video {video.video_id} is "
         f"{video.height}x{video.width} in the JSON.")
   return data

@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
+from tests.convert.torch_reference import perturb
 from tests.convert.torch_reference import semantic_knet as torch_sem
 
 C, ROWS, HEADS, FFN, CLASSES, STAGES = 32, 16, 4, 64, 7, 2
@@ -50,27 +51,12 @@ class _FlaxDecode(nn.Module):
                                    fusion=True, name="decode_head")(feats, previous)
 
 
-def _perturb(model, seed):
-  gen = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for key, value in model.state_dict().items():
-      if value.dtype != torch.float32:
-        continue
-      if key.endswith("running_var"):
-        value.copy_(0.5 + torch.rand(value.shape, generator=gen))
-      elif key.endswith(("running_mean", "bias")):
-        value.copy_(0.1 * torch.randn(value.shape, generator=gen))
-      elif value.ndim == 1:
-        value.copy_(1.0 + 0.1 * torch.randn(value.shape, generator=gen))
-      elif key.endswith("conv_seg.weight"):   # larger kernels: peaked softmax.
-        value.copy_(0.3 * torch.randn(value.shape, generator=gen))
-
-
 @pytest.mark.parametrize("base", ["psp", "deeplabv3plus"])
 def test_decode_head_matches_pytorch(base):
   torch.manual_seed(0)
   model_t = _TorchDecode(base).eval()
-  _perturb(model_t, 1)
+  # Larger conv_seg kernels: a peaked softmax.
+  perturb.perturb(model_t, 1, {"conv_seg.weight": 0.3})
   state = {k: v.numpy().copy() for k, v in model_t.state_dict().items()}
 
   rng = np.random.RandomState(2)

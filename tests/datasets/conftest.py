@@ -1,9 +1,8 @@
 """Tiny STEP trees in temporary directories, shared by the builder tests."""
-import os
 
 import pytest
-import tensorflow_datasets as tfds
 
+from tests.datasets import builders
 from video_knet_jax.datasets.kitti_step import kitti_step_dataset_builder as kb
 from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 
@@ -12,23 +11,17 @@ TINY = spec_lib.SyntheticSpec(seed=3, num_train_sequences=2, num_val_sequences=1
 
 
 def build(manual_dir, data_dir, spec=TINY, facts=None):
-  """Builds `manual_dir` with the builder; facts default to `spec`'s."""
-  builder = kb.Builder(
-      config=kb.StepConfig(name="tiny", facts=facts or spec.facts()),
-      data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(manual_dir)))
-  return builder
+  """Builds `manual_dir` with the KITTI-STEP builder; facts default to
+  `spec`'s."""
+  return builders.prepare(
+      kb.Builder, kb.StepConfig(name="tiny", facts=facts or spec.facts()),
+      manual_dir, data_dir)
 
 
 def read_split(builder, split, raw=False):
   """All examples of a split as numpy dicts, in stored order."""
-  decoders = None
-  if raw:
-    decoders = {"image": tfds.decode.SkipDecoding(),
-                "panoptic_label": tfds.decode.SkipDecoding()}
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
-  return list(tfds.as_numpy(ds))
+  return builders.read_split(
+      builder, split, skip=("image", "panoptic_label") if raw else ())
 
 
 @pytest.fixture

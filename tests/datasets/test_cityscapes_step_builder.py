@@ -1,11 +1,10 @@
 """The Cityscapes-STEP builder: trainId PNGs -> STEP examples, bad inputs."""
-import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
+from tests.datasets import builders
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets.cityscapes_step import cityscapes_step_dataset_builder as csb
 from video_knet_jax.datasets.cityscapes_step import generate
@@ -16,17 +15,12 @@ SPEC = generate.CityscapesStepSpec(seed=2, num_train=2, num_val=1, num_test=1,
 
 
 def _build(root, data_dir, spec=SPEC):
-  builder = csb.Builder(
-      config=csb.CityscapesStepConfig(name="tiny", facts=spec.facts()),
-      data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(root)))
-  return builder
+  return builders.prepare(
+      csb.Builder, csb.CityscapesStepConfig(name="tiny", facts=spec.facts()),
+      root, data_dir)
 
 
-def _read(builder, split):
-  return list(tfds.as_numpy(builder.as_dataset(split=split,
-                                               shuffle_files=False)))
+_read = builders.read_split
 
 
 def test_round_trip(tmp_path):
@@ -92,13 +86,18 @@ def test_wrong_size(tmp_path):
     _build(root, tmp_path / "tfds")
 
 
+def _set_pixel(path, value):
+  """Rewrites the PNG at `path` (its mode kept) with pixel (0, 0) = value."""
+  array = np.array(Image.open(path))
+  array[0, 0] = value
+  Image.fromarray(array).save(path)
+
+
 def test_unknown_class(tmp_path):
   root = generate.write_tree(tmp_path / "raw", SPEC)
   _, label, instance = generate.paths(root, "train", 0)
-  for path, value in ((label, 19), (instance, 19)):
-    array = np.array(Image.open(path))
-    array[0, 0] = value
-    Image.fromarray(array).save(path)
+  _set_pixel(label, 19)
+  _set_pixel(instance, 19)
   with pytest.raises(errors.BadLabelValueError,
                      match=r"labelTrainIds.png has semantic ids \[19\]"):
     _build(root, tmp_path / "tfds")
@@ -107,9 +106,7 @@ def test_unknown_class(tmp_path):
 def test_instance_and_label_disagree(tmp_path):
   root = generate.write_tree(tmp_path / "raw", SPEC)
   _, _, instance = generate.paths(root, "train", 0)
-  array = np.array(Image.open(instance))
-  array[0, 0] = 13005   # a car instance where the label says sky.
-  Image.fromarray(array).save(instance)
+  _set_pixel(instance, 13005)   # a car instance where the label says sky.
   with pytest.raises(errors.BadLabelValueError,
                      match=r"instanceTrainIds.png pixel \(y=0, x=0\)"):
     _build(root, tmp_path / "tfds")

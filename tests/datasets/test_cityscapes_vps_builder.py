@@ -1,12 +1,10 @@
 """The Cityscapes-VPS builder: COCO panoptic video PNG + JSON -> STEP examples."""
-import json
-import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
+from tests.datasets import builders
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builder as vb
 from video_knet_jax.datasets.cityscapes_vps import generate
@@ -23,17 +21,12 @@ def tree(tmp_path_factory):
 
 
 def _build(root, data_dir):
-  builder = vb.Builder(
-      config=vb.CityscapesVpsConfig(name="tiny", facts=SPEC.facts()),
-      data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(root)))
-  return builder
+  return builders.prepare(
+      vb.Builder, vb.CityscapesVpsConfig(name="tiny", facts=SPEC.facts()),
+      root, data_dir)
 
 
-def _read(builder, split):
-  return list(tfds.as_numpy(builder.as_dataset(split=split,
-                                               shuffle_files=False)))
+_read = builders.read_split
 
 
 def _copy(tree, tmp_path):
@@ -73,10 +66,7 @@ def test_round_trip(tree, tmp_path):
 
 
 def _edit_json(root, split, edit):
-  path = root / f"panoptic_gt_{split}_city_vps.json"
-  data = json.loads(path.read_text())
-  edit(data)
-  path.write_text(json.dumps(data))
+  builders.edit_json(root / f"panoptic_gt_{split}_city_vps.json", edit)
 
 
 def test_json_entry_without_png(tree, tmp_path):

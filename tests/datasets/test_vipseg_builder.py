@@ -1,13 +1,11 @@
 """The VIPSeg builder: 720p tree, COCO panoptic video PNG + JSON, bad inputs."""
-import json
-import os
 import shutil
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
+from tests.datasets import builders
 from video_knet_jax.datasets import errors
 from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax.datasets.kitti_step import label_codec
@@ -25,18 +23,12 @@ def tree(tmp_path_factory):
 
 
 def _build(root, data_dir, facts=None):
-  builder = vb.Builder(
-      config=vb.VipsegConfig(name="tiny", facts=facts or SPEC.facts()),
-      data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(root)))
-  return builder
+  return builders.prepare(
+      vb.Builder, vb.VipsegConfig(name="tiny", facts=facts or SPEC.facts()),
+      root, data_dir)
 
 
-def _read(builder, split, raw_image=False):
-  decoders = {"image": tfds.decode.SkipDecoding()} if raw_image else None
-  return list(tfds.as_numpy(builder.as_dataset(
-      split=split, shuffle_files=False, decoders=decoders)))
+_read = builders.read_split
 
 
 def test_facts():
@@ -61,7 +53,7 @@ def test_round_trip(tree, tmp_path):
   train = _read(builder, "train")
   assert [(int(x["sequence_id"]), int(x["frame_index"])) for x in train] == [
       (s, t) for s in range(2) for t in range(3)]
-  val = _read(builder, "val", raw_image=True)
+  val = _read(builder, "val", skip=("image",))
   assert [int(x["sequence_id"]) for x in val] == [0, 0, 0]
   video = SPEC.video_names("val")[0]
   images, classes, instance = generate.render_video(SPEC, 2)
@@ -90,10 +82,7 @@ def _copy(tree, tmp_path):
 
 
 def _edit_json(root, name, edit):
-  path = root / name
-  data = json.loads(path.read_text())
-  edit(data)
-  path.write_text(json.dumps(data))
+  builders.edit_json(root / name, edit)
 
 
 def test_frames_must_be_720p(tree, tmp_path):

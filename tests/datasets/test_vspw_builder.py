@@ -1,12 +1,10 @@
 """The VSPW builder on a generated tree: round trip, facts, and each named error."""
-import io
-import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
+from tests.datasets import builders
 from video_knet_jax.datasets.vspw import errors
 from video_knet_jax.datasets.vspw import facts as facts_lib
 from video_knet_jax.datasets.vspw import generate
@@ -18,16 +16,12 @@ SPEC = generate.GeneratedSpec(seed=1, videos=(("train", 2), ("val", 1), ("test",
 
 
 def _build(manual_dir, data_dir):
-  builder = vb.Builder(config=vb.VspwConfig(name="tiny"), data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(manual_dir)))
-  return builder
+  return builders.prepare(vb.Builder, vb.VspwConfig(name="tiny"), manual_dir,
+                          data_dir)
 
 
 def _read(builder, split):
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          decoders={"image": tfds.decode.SkipDecoding()})
-  return list(tfds.as_numpy(ds))
+  return builders.read_split(builder, split, skip=("image",))
 
 
 def test_round_trip(tmp_path):

@@ -1,11 +1,10 @@
 """The YouTube-VIS builder on a generated tree: round trip and named errors."""
-import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
+from tests.datasets import builders
 from video_knet_jax.datasets import facts as facts_registry
 from video_knet_jax.datasets.youtube_vis import errors
 from video_knet_jax.datasets.youtube_vis import generate
@@ -17,27 +16,17 @@ JSON = "annotations/youtube_vis_2019_train.json"
 
 
 def _build(manual_dir, data_dir, val_every=3):
-  builder = yb.Builder(config=yb.YouTubeVisConfig(name="tiny",
-                                                  val_every=val_every),
-                       data_dir=os.fspath(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=os.fspath(manual_dir)))
-  return builder
+  return builders.prepare(
+      yb.Builder, yb.YouTubeVisConfig(name="tiny", val_every=val_every),
+      manual_dir, data_dir)
 
 
 def _read(builder, split):
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          decoders={"image": tfds.decode.SkipDecoding()})
-  return list(tfds.as_numpy(ds))
+  return builders.read_split(builder, split, skip=("image",))
 
 
 def _edit_json(root, edit):
-  path = os.path.join(root, JSON)
-  with open(path) as f:
-    data = json.load(f)
-  edit(data)
-  with open(path, "w") as f:
-    json.dump(data, f)
+  builders.edit_json(os.path.join(root, JSON), edit)
 
 
 def test_round_trip_every_encoding(tmp_path):

@@ -19,17 +19,24 @@ def _size(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
-def test_r50_parameter_count_and_export_layout_equal_the_original():
-  abstract = model_variables.abstract_variables(youtube_vis.get_config())
-  assert _size(abstract["params"]) == 43_521_328
+def _exported_state(config, num_params, reference_file, num_keys):
+  """The export of `config`'s (zero) variables, after checking its parameter
+  count and that its (key, shape, dtype) list is the original's."""
+  abstract = model_variables.abstract_variables(config)
+  assert _size(abstract["params"]) == num_params
   zeros = jax.tree.map(
       lambda s: np.broadcast_to(np.zeros((), s.dtype), s.shape), abstract)
   state = flax_to_torch.flax_to_torch(zeros, fill_dead_links=False)
   layout = [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()]
-  reference = [tuple(e) for e in
-               reference_keys.load(reference_keys.VIS_R50_YTVIS)]
-  assert len(reference) == 629
+  reference = [tuple(e) for e in reference_keys.load(reference_file)]
+  assert len(reference) == num_keys
   assert layout == reference
+  return state
+
+
+def test_r50_parameter_count_and_export_layout_equal_the_original():
+  state = _exported_state(youtube_vis.get_config(), 43_521_328,
+                          reference_keys.VIS_R50_YTVIS, 629)
   # The per-frame stage has classes, the last clip stage has none.
   assert "roi_head.mask_head.2.fc_cls.weight" in state
   assert "tracker.mask_head.1.fc_cls.weight" in state
@@ -43,16 +50,7 @@ def test_swin_b_parameter_count_and_export_layout_equal_the_original():
   assert config.model.fpn.in_channels == (128, 256, 512, 1024)
   assert (config.train.num_epochs, tuple(config.optim.decay_epochs),
           config.train.batch_size) == (8, (7,), 8)
-  abstract = model_variables.abstract_variables(config)
-  assert _size(abstract["params"]) == 106_266_792
-  zeros = jax.tree.map(
-      lambda s: np.broadcast_to(np.zeros((), s.dtype), s.shape), abstract)
-  state = flax_to_torch.flax_to_torch(zeros, fill_dead_links=False)
-  layout = [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()]
-  reference = [tuple(e) for e in
-               reference_keys.load(reference_keys.VIS_SWINB_YTVIS)]
-  assert len(reference) == 668
-  assert layout == reference
+  _exported_state(config, 106_266_792, reference_keys.VIS_SWINB_YTVIS, 668)
 
 
 def test_padded_frames_do_not_change_the_real_frames():
