@@ -107,6 +107,9 @@ def make_predict_fn(model: knet_track.KNetTrack):
       for start in order:
         part = passes[p](variables, frame_outputs(start), weights(start), state)
         sums = part if sums is None else jax.tree_util.tree_map(jnp.add, sums, part)
+        # Wait for the chunk: async dispatch would otherwise run ahead and keep
+        # many chunks' inputs and activations alive (memory growing with T).
+        sums = jax.block_until_ready(sums)
       if p == 0:
         state = (sums[0] / count, (sums[1] / count,))
       else:

@@ -17,7 +17,7 @@ over chunks of frames, and `assembled` takes their clip mean back.
 """
 import functools
 import math
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict
 
 import flax.linen as nn
 import jax.numpy as jnp
