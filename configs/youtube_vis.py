@@ -120,8 +120,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.inference.max_per_video = 10      # test_cfg.tracker.max_per_img.
   config.inference.mask_thr = 0.5
   config.inference.frame_bucket = 16       # clip lengths padded to a multiple.
-  # >0: the per-frame part (backbone, FPN, per-frame stages) runs on chunks of
-  # this many frames; 0: the whole video in one jitted call, as the original.
+  # >0: memory bounded by this many frames (inference/vis_bounded.py): the
+  # video is swept once per tracker stage in chunks (the backbone reruns per
+  # sweep, ~3x compute) and masks are encoded chunk by chunk; 0: the whole
+  # video as one chunk (backbone once per frame, memory linear in T).
   config.inference.frame_chunk = 0
 
   config.optim = ml_collections.ConfigDict()

@@ -1,11 +1,15 @@
-"""Chunked whole-video KNetTrack inference equals the one-call pass."""
+"""The bounded (chunk-by-chunk) whole-video KNetTrack pass equals the one-call pass."""
 import os
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
 
+from video_knet_jax.datasets.youtube_vis import generate
+from video_knet_jax.inference import vis_bounded
 from video_knet_jax.inference import vis_inference
 from video_knet_jax.models import knet_track
 
@@ -13,22 +17,86 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"
 import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def test_chunked_pass_equals_the_whole_clip_pass():
+def _tiny(tracker_stages):
   config = youtube_vis.get_config("debug")
   config.model.num_stages = 1               # fewer stages: less to compile.
-  config.model.tracker.num_stages = 2       # one clip-level, one per-frame.
-  model = knet_track.build_model(config)
+  config.model.tracker.num_stages = tracker_stages
+  return config
+
+
+def _random_variables(model, rng, image_size):
+  """Random weights from the shapes (no init compile): norm scales and BN
+  variances 1, other vectors N(0, 0.1), kernels N(0, 1/fan_in) (so that the
+  queries' masks and scores differ)."""
+  abstract = jax.eval_shape(model.init, jax.random.key(0),
+                            jnp.zeros((1, 1, *image_size, 3), jnp.float32))
+  def fill(path, s):
+    if str(path[-1]) in ("['var']", "['scale']"):
+      return np.ones(s.shape, s.dtype)
+    if len(s.shape) == 1:
+      return 0.1 * rng.normal(size=s.shape).astype(s.dtype)
+    return (rng.normal(size=s.shape) / np.sqrt(np.prod(s.shape[:-1]))).astype(s.dtype)
+  return jax.tree_util.tree_map_with_path(fill, abstract)
+
+
+@pytest.mark.parametrize("tracker_stages", [3, 2])
+def test_bounded_pass_equals_the_whole_clip_pass(tracker_stages):
+  model = knet_track.build_model(_tiny(tracker_stages))
   rng = np.random.default_rng(0)
-  clip = rng.normal(size=(1, 3, 32, 32, 3)).astype(np.float32)
-  weights = np.asarray([[1, 1, 0]], np.float32)     # one padded frame.
-  # Random weights from the shapes (no init compile): BN var 1, the rest N(0, 0.1).
-  abstract = jax.eval_shape(model.init, jax.random.key(0), jnp.asarray(clip[:, :1]))
-  variables = jax.tree_util.tree_map_with_path(
-      lambda path, s: (np.ones(s.shape, s.dtype) if "var" in str(path[-1])
-                       else 0.1 * rng.normal(size=s.shape).astype(s.dtype)), abstract)
-  whole = vis_inference.make_predict_fn(model)(variables, clip, weights)
-  # 3 frames in chunks of 2: the last chunk is zero-padded.
-  chunked = vis_inference.make_predict_fn(model, frame_chunk=2)(variables, clip, weights)
-  assert chunked[1].shape == whole[1].shape == (3, 8, 4, 4)
-  np.testing.assert_allclose(chunked[0], whole[0], atol=1e-5)
-  np.testing.assert_allclose(chunked[1], whole[1], atol=1e-4)
+  variables = _random_variables(model, rng, (32, 32))
+  frames = rng.normal(size=(7, 32, 32, 3)).astype(np.float32)
+  # The one-call reference, as the video was run before: padded to a bucket of
+  # 4 (8 frames), the padded frame with weight 0.
+  clip = np.concatenate([frames, np.zeros_like(frames[:1])])[None]
+  out = model.apply(variables, clip, np.asarray([[1] * 7 + [0]], np.float32))
+  want_scores = jax.nn.sigmoid(out[knet_track.CLIP_CLS_LOGITS][-1][0])
+  want_masks = out[knet_track.CLIP_MASK_LOGITS][-1][:7]           # [7, N, 4, 4]
+
+  loads = []
+  def load(start, stop):
+    loads.append((start, stop))
+    return frames[start:stop]
+
+  predict = vis_bounded.make_predict_fn(model)
+  # Chunks of 3: [0, 3), [3, 6), [6, 7) zero-padded to 3 frames.
+  got = list(predict(variables, load, 7, 3))
+  assert sorted(start for start, _, _ in got) == [0, 3, 6]
+  masks = np.concatenate([m for _, _, m in sorted(got, key=lambda g: g[0])])
+  assert masks.shape == want_masks.shape == (7, 8, 4, 4)
+  for _, scores, _ in got:
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+  np.testing.assert_allclose(masks, want_masks, atol=1e-4, rtol=1e-4)
+  # The frame part ran S*n - (S-1) times (n = 3 chunks): the last chunk of a
+  # pass is reused by the next one.
+  assert len(loads) == tracker_stages * 3 - (tracker_stages - 1)
+
+  # One chunk = the whole video: the frame part runs once.
+  loads.clear()
+  (start, scores, masks), = predict(variables, load, 7, 8)
+  assert start == 0 and len(loads) == 1
+  np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+  np.testing.assert_allclose(masks, want_masks, atol=1e-4, rtol=1e-4)
+
+
+def test_results_entries_are_the_same_chunked_and_unchunked():
+  config = _tiny(3)
+  model = knet_track.build_model(config)
+  variables = _random_variables(model, np.random.default_rng(1), tuple(config.data.test_size))
+  frames, _, _ = generate.render_video(generate.YouTubeVisSpec(frames_per_video=7), 0)
+  whole = vis_inference.predict_video(vis_inference.make_predict_fn(model), variables,
+                                      frames, 5, config)
+  chunked = vis_inference.predict_video(vis_inference.make_predict_fn(model, 3), variables,
+                                        frames, 5, config)
+  assert len(whole) == len(chunked) == config.inference.max_per_video
+  for a, b in zip(whole, chunked):
+    assert (a["video_id"], a["category_id"]) == (b["video_id"], b["category_id"]) == (
+        5, a["category_id"])
+    assert b["score"] == pytest.approx(a["score"], abs=1e-5)
+    assert len(b["segmentations"]) == len(a["segmentations"]) == 7
+    decode = lambda seg: mask_utils.decode({"size": seg["size"],
+                                            "counts": seg["counts"].encode()})
+    ma = np.stack([decode(s) for s in a["segmentations"]])
+    mb = np.stack([decode(s) for s in b["segmentations"]])
+    assert ma.shape == (7, *frames.shape[1:3])
+    assert len({int(m.sum()) for m in ma}) > 1   # frames differ: order matters.
+    assert np.mean(ma != mb) < 1e-3          # float ties at mask_thr only.

@@ -10,18 +10,15 @@ the padded input, cropped to the resized frame, bilinear to the original
 size, > `mask_thr`. One results entry per pair: {video_id, score,
 category_id = class + 1, segmentations: one compressed RLE per frame}.
 
-Static shapes: the clip length is padded up to a multiple of
-`config.inference.frame_bucket` (padded frames get frame weight 0), so a
-data set compiles the model once per bucket, not once per video length.
-Memory: the clip's features (stride 8) and mask logits of all frames are on
-the device at once, i.e. linear in the video length; the upsampled masks of
-the kept instances are made one frame at a time on the host. With
-`config.inference.frame_chunk` > 0 the backbone, FPN and per-frame stages run
-on chunks of frames, so their activations are bounded by the chunk; only the
-stride-8 features, kernels and mask logits of every frame (what the clip
-stages pool over) grow with the video.
+Memory is bounded by a chunk of frames (inference/vis_bounded.py): the video
+is preprocessed, run and its masks RLE-encoded chunk by chunk, sweeping it
+once per tracker stage (the backbone reruns per sweep) to build the clip-level
+means. `config.inference.frame_chunk` F > 0: chunks of F frames (one compiled
+shape). F = 0: the whole video is one chunk, its length padded up to a
+multiple of `config.inference.frame_bucket` (padded frames get weight 0), so a
+data set compiles once per bucket and the backbone runs once per frame; memory
+is then linear in the video length, as in the original.
 """
-import functools
 from typing import Any
 
 import jax
@@ -31,7 +28,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from video_knet_jax import shapes
-from video_knet_jax.models import knet_track
+from video_knet_jax.inference import vis_bounded
 
 
 def test_scale(height: int, width: int, test_size) -> float:
@@ -39,11 +36,16 @@ def test_scale(height: int, width: int, test_size) -> float:
   return min(test_size[0] / height, test_size[1] / width)
 
 
+def resized_size(height: int, width: int, config) -> tuple[int, int]:
+  """(h, w) of a (height, width) frame resized into config.data.test_size."""
+  scale = test_scale(height, width, config.data.test_size)
+  return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def preprocess(frames: np.ndarray, config) -> tuple[np.ndarray, tuple[int, int]]:
   """frames [T, H, W, 3] uint8 -> (normalised padded [T, Hp, Wp, 3], (h, w) resized)."""
   t, height, width = frames.shape[:3]
-  scale = test_scale(height, width, config.data.test_size)
-  h, w = max(1, round(height * scale)), max(1, round(width * scale))
+  h, w = resized_size(height, width, config)
   hp, wp = shapes.round_up(tuple(config.data.test_size), config.data.size_divisor)
   out = np.zeros((t, hp, wp, 3), np.float32)
   mean = np.asarray(config.data.mean, np.float32)
@@ -56,46 +58,15 @@ def preprocess(frames: np.ndarray, config) -> tuple[np.ndarray, tuple[int, int]]
 
 
 def make_predict_fn(model, frame_chunk: int = 0):
-  """(variables, clip [1, T, H, W, 3], frame_weights [1, T]) -> (scores [N, C], masks [T, N, h, w]).
+  """-> predict(variables, load, num_frames, frame_bucket): `vis_bounded`'s
+  chunk-by-chunk pass with chunks of `frame_chunk` frames, or (0) the whole
+  video as one chunk padded to a multiple of frame_bucket."""
+  bounded = vis_bounded.make_predict_fn(model)
 
-  frame_chunk 0: one jitted call on the whole clip. frame_chunk F > 0: the
-  per-frame part runs on chunks of F frames (one compiled shape; the last
-  chunk is zero-padded and its extra frames dropped), then the tracker stages
-  on all frames' stride-8 features; the result equals the unchunked one.
-  """
-
-  @jax.jit
-  def predict(variables, clip, frame_weights):
-    out = model.apply(variables, clip, frame_weights)
-    scores = jax.nn.sigmoid(out[knet_track.CLIP_CLS_LOGITS][-1][0])
-    return scores, out[knet_track.CLIP_MASK_LOGITS][-1]
-
-  if frame_chunk <= 0:
-    return predict
-  frame_part = jax.jit(functools.partial(model.apply, method=knet_track.KNetTrack.frame_part))
-
-  @jax.jit
-  def clip_part(variables, parts, frame_weights):
-    out = model.apply(variables, *parts, frame_weights, method=knet_track.KNetTrack.clip_part)
-    scores = jax.nn.sigmoid(out[knet_track.CLIP_CLS_LOGITS][-1][0])
-    return scores, out[knet_track.CLIP_MASK_LOGITS][-1]
-
-  def predict_chunked(variables, clip, frame_weights):
-    if clip.shape[0] != 1:
-      raise ValueError(f"Chunked inference takes one video (B=1), got clip {clip.shape}.")
-    frames = clip[0]
-    t = frames.shape[0]
-    chunks = []
-    for start in range(0, t, frame_chunk):
-      chunk = frames[start:start + frame_chunk]
-      n = chunk.shape[0]
-      if n < frame_chunk:
-        chunk = np.concatenate([chunk, np.zeros((frame_chunk - n, *chunk.shape[1:]),
-                                                chunk.dtype)])
-      chunks.append([x[:n] for x in frame_part(variables, chunk)])
-    parts = [jnp.concatenate(xs) for xs in zip(*chunks)]
-    return clip_part(variables, parts, frame_weights)
-  return predict_chunked
+  def predict(variables, load, num_frames: int, frame_bucket: int):
+    chunk = frame_chunk if frame_chunk > 0 else -(-num_frames // frame_bucket) * frame_bucket
+    return bounded(variables, load, num_frames, chunk)
+  return predict
 
 
 def _resize(x: np.ndarray, size) -> np.ndarray:
@@ -108,30 +79,30 @@ def predict_video(predict_fn, variables, frames: np.ndarray, video_id: int,
                   config) -> list[dict[str, Any]]:
   """Results entries of one video (frames [T, H, W, 3] uint8, original size)."""
   t, height, width = frames.shape[:3]
-  clip, (h, w) = preprocess(frames, config)
-  bucket = int(config.inference.frame_bucket)
-  t_pad = -(-t // bucket) * bucket
-  clip = np.concatenate([clip, np.zeros((t_pad - t, *clip.shape[1:]), np.float32)])
-  weights = (np.arange(t_pad) < t).astype(np.float32)[None]
-  scores, mask_logits = jax.device_get(predict_fn(variables, clip[None], weights))
-  num_classes = scores.shape[-1]
-  k = min(int(config.inference.max_per_video), scores.size)
-  flat = scores.reshape(-1)
-  top = np.argsort(-flat, kind="stable")[:k]
-  queries, labels = top // num_classes, top % num_classes
+  h, w = resized_size(height, width, config)
   stride = int(config.model.update_head.mask_upsample_stride)
-  padded = clip.shape[1:3]
-  segmentations = [[] for _ in range(k)]
-  for f in range(t):
-    logits = mask_logits[f, queries]                                # [k, h8, w8]
-    logits = _resize(logits, (logits.shape[1] * stride, logits.shape[2] * stride))
-    probs = _resize(1 / (1 + np.exp(-logits)), padded)[:, :h, :w]
-    probs = _resize(probs, (height, width))
-    binary = probs > config.inference.mask_thr
-    for i in range(k):
-      rle = mask_utils.encode(np.asfortranarray(binary[i].astype(np.uint8)))
-      segmentations[i].append({"size": [height, width],
-                               "counts": rle["counts"].decode("ascii")})
-  return [{"video_id": int(video_id), "score": float(flat[top[i]]),
-           "category_id": int(labels[i]) + 1,
-           "segmentations": segmentations[i]} for i in range(k)]
+  padded = shapes.round_up(tuple(config.data.test_size), config.data.size_divisor)
+  load = lambda start, stop: preprocess(frames[start:stop], config)[0]
+  entries, segmentations = [], []
+  for start, scores, mask_logits in predict_fn(variables, load, t,
+                                               int(config.inference.frame_bucket)):
+    if not entries:          # the clip-level scores: the same in every chunk.
+      num_classes = scores.shape[-1]
+      k = min(int(config.inference.max_per_video), scores.size)
+      flat = scores.reshape(-1)
+      top = np.argsort(-flat, kind="stable")[:k]
+      queries = top // num_classes
+      entries = [{"video_id": int(video_id), "score": float(flat[i]),
+                  "category_id": int(i % num_classes) + 1} for i in top]
+      segmentations = [[None] * t for _ in range(k)]
+    for f in range(mask_logits.shape[0]):
+      logits = mask_logits[f, queries]                              # [k, h8, w8]
+      logits = _resize(logits, (logits.shape[1] * stride, logits.shape[2] * stride))
+      probs = _resize(1 / (1 + np.exp(-logits)), padded)[:, :h, :w]
+      probs = _resize(probs, (height, width))
+      binary = probs > config.inference.mask_thr
+      for i in range(len(entries)):
+        rle = mask_utils.encode(np.asfortranarray(binary[i].astype(np.uint8)))
+        segmentations[i][start + f] = {"size": [height, width],
+                                       "counts": rle["counts"].decode("ascii")}
+  return [dict(e, segmentations=s) for e, s in zip(entries, segmentations)]

@@ -11,10 +11,13 @@ The clip-level VIS heads (models/knet_track.py) run the same stage with one
 kernel set per clip: given `frame_weights` [B, T], features and masks hold
 B*T frames and the pooled features are averaged over each clip's frames
 (extensions 3.3); the dynamic kernels then segment every frame of the clip.
+For whole videos too long to hold at once, the two halves of a clip-level
+stage run separately: `pool_only` gives per-frame pools to be accumulated
+over chunks of frames, and `assembled` takes their clip mean back.
 """
 import functools
 import math
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -58,8 +61,7 @@ class KernelUpdateHead(nn.Module):
 
   @nn.compact
   def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None,
-               frame_weights=None
-               ) -> Tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+               frame_weights=None, *, assembled=None, pool_only=False):
     """x_feats [B, h, w, D], kernels [B, N, D], mask_logits [B, N, h, w],
     previous_kernels [B, N, D] or None -> (cls [B, N, C] (None without
     `with_cls`), masks [B, N, h, w], kernels [B, N, D], track kernels
@@ -69,6 +71,12 @@ class KernelUpdateHead(nn.Module):
     x_feats [B*T, h, w, D] and mask_logits [B*T, N, h, w] are the clips'
     frames and kernels [B, N, D] one set per clip; the pooled features are the
     weighted mean over frames and masks come back as [B*T, N, h, w].
+
+    Split clip-level stage (bounded whole-video inference): `pool_only` returns
+    just the per-frame sum pools [F, N, D] of x_feats [F, h, w, D] under
+    mask_logits [F, N, h, w] (kernels unused); `assembled` [B, N, D] is their
+    clip mean, used instead of pooling (mask_logits unused), and masks come
+    back for the frames of x_feats ([B*T, h, w, D], T from frame_weights).
     """
     d = x_feats.shape[-1]
     if previous_kernels is not None and not (self.with_link or self.with_fusion):
@@ -76,12 +84,18 @@ class KernelUpdateHead(nn.Module):
                        "(config.model.temporal.link / fusion are both off).")
     x = conv_module.ConvModule(d, 1, use_bias=True, activation=False, kernel_init=XAVIER,
                                dtype=self.dtype, name="feat_transform")(x_feats)
-    assembled = kernel_head.masked_sum_pool(mask_logits, x, self.mask_thr)  # [B, N, D]
-    if frame_weights is not None:    # [B*T, N, D] -> clip mean [B, N, D].
-      b, t = frame_weights.shape
-      w = frame_weights.astype(assembled.dtype)
-      assembled = jnp.einsum("btnc,bt->bnc", assembled.reshape(b, t, *assembled.shape[1:]),
-                             w / jnp.maximum(w.sum(1, keepdims=True), 1))
+    if pool_only:
+      return kernel_head.masked_sum_pool(mask_logits, x, self.mask_thr)   # [F, N, D]
+    if assembled is None:
+      assembled = kernel_head.masked_sum_pool(mask_logits, x, self.mask_thr)  # [B, N, D]
+      if frame_weights is not None:    # [B*T, N, D] -> clip mean [B, N, D].
+        b, t = frame_weights.shape
+        w = frame_weights.astype(assembled.dtype)
+        assembled = jnp.einsum("btnc,bt->bnc", assembled.reshape(b, t, *assembled.shape[1:]),
+                               w / jnp.maximum(w.sum(1, keepdims=True), 1))
+    elif frame_weights is None:
+      raise ValueError(f"Stage {self.name}: precomputed `assembled` features are "
+                       "clip-level and need frame_weights [B, T].")
     kernels = kernels.astype(self.dtype)
     temporal_kw = dict(num_heads=self.num_heads, ffn_channels=self.ffn_channels,
                        dtype=self.dtype)

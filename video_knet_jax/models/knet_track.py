@@ -20,6 +20,7 @@ import functools
 from typing import Any, Callable, Dict, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
@@ -59,25 +60,39 @@ class ClipIterHead(nn.Module):
       kernel_update_head.KernelUpdateHead)
 
   @nn.compact
-  def __call__(self, x_feats, kernels, mask_logits, frame_weights
-               ) -> Dict[str, jnp.ndarray]:
+  def __call__(self, x_feats, kernels, mask_logits, frame_weights, *,
+               only_stage: Optional[int] = None, **stage_kwargs):
     """x_feats [B*T, h, w, D], kernels [B*T, N, D] (per-frame final),
-    mask_logits [B*T, N, h, w], frame_weights [B, T]."""
+    mask_logits [B*T, N, h, w], frame_weights [B, T].
+
+    only_stage s: run stage s alone on the given inputs and return its raw
+    output (`KernelUpdateHead` with `stage_kwargs`, e.g. `pool_only` or
+    `assembled`); the bounded whole-video pass (inference/vis_bounded.py)
+    chains the stages itself, chunk by chunk."""
+    if only_stage is not None:
+      return self._stage(only_stage)(x_feats, kernels, mask_logits,
+                                     frame_weights=frame_weights, **stage_kwargs)
     t = frame_weights.shape[1]
     clip_kernels = clip_mean(kernels, frame_weights)             # [B, N, D]
     stage_masks, stage_cls = [], []
     for s in range(self.num_stages):
       if s < self.num_stages - 1:
-        cls, mask_logits, clip_kernels, _ = self.stage(name=str(s))(
+        cls, mask_logits, clip_kernels, _ = self._stage(s)(
             x_feats, clip_kernels, mask_logits, frame_weights=frame_weights)
         stage_cls.append(cls)
       else:
         frame_kernels = jnp.repeat(clip_kernels, t, axis=0)      # [B*T, N, D]
-        _, mask_logits, _, _ = self.stage(name=str(s), with_cls=False)(
-            x_feats, frame_kernels, mask_logits)
+        _, mask_logits, _, _ = self._stage(s)(x_feats, frame_kernels, mask_logits)
       stage_masks.append(mask_logits)
     return {CLIP_MASK_LOGITS: jnp.stack(stage_masks),
             CLIP_CLS_LOGITS: jnp.stack(stage_cls)}
+
+  def _stage(self, s: int) -> kernel_update_head.KernelUpdateHead:
+    """Stage s: clip-level with classes, except the last (per frame, no classes)."""
+    if not 0 <= s < self.num_stages:
+      raise ValueError(f"Tracker stage {s} does not exist (config.model.tracker."
+                       f"num_stages={self.num_stages}).")
+    return self.stage(name=str(s), with_cls=s < self.num_stages - 1)
 
 
 class KNetTrack(nn.Module):
@@ -163,11 +178,13 @@ class KNetTrack(nn.Module):
     return (rpn[kernel_head.X_FEATS], roi[kernel_update_head.OBJ],
             roi[kernel_update_head.STAGE_MASKS][-1])
 
-  def clip_part(self, x_feats, kernels, mask_logits, frame_weights
-                ) -> Dict[str, jnp.ndarray]:
-    """The tracker stages on `frame_part`'s outputs of all B*T frames."""
-    clip = self.tracker(x_feats, kernels, mask_logits, frame_weights)
-    return {k: v.astype(jnp.float32) for k, v in clip.items()}
+  def clip_stage(self, stage: int, x_feats, kernels, mask_logits,
+                 frame_weights=None, **stage_kwargs):
+    """Tracker stage `stage` alone on `frame_part` outputs of some frames, for
+    the bounded whole-video pass (see `ClipIterHead`); float32 arrays."""
+    out = self.tracker(x_feats, kernels, mask_logits, frame_weights,
+                       only_stage=stage, **stage_kwargs)
+    return jax.tree_util.tree_map(lambda v: v.astype(jnp.float32), out)
 
 
 def build_model(config) -> KNetTrack:
