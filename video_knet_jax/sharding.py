@@ -86,6 +86,19 @@ def _check_rows_of_this_process(sharding: NamedSharding, global_shape,
         "process's devices together, in process order.")
 
 
+def host_copy(tree: Any) -> Any:
+  """The whole value of (possibly multi-host) arrays as numpy on this host.
+
+  A collective when several processes run: every process must call it.
+  Evaluation then runs on this process's own devices, not in lockstep with
+  the other processes.
+  """
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> int:
   """Returns the per-host batch size; fails with the config field's name."""
   shards = num_data_shards(mesh)
