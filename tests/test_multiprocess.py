@@ -1,4 +1,4 @@
-"""train.py as 2 processes x 4 CPU devices trains exactly as 1 process x 8.
+"""train.py as 2 processes x 4 CPU devices trains as 1 process x 8 does.
 
 Two `train.py` processes on localhost (JAX's distributed runtime, a local
 coordinator, gloo collectives) train 2 steps, write one checkpoint jointly and
@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-
 import sys
 
 import numpy as np
@@ -74,14 +73,14 @@ def _run_two_processes(args: list) -> list[str]:
 def _logged(workdir: str, tag: str = "loss") -> dict[int, float]:
   """step -> scalar `tag` from the TensorBoard event files of a workdir."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  losses = {}
+  values = {}
   for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         if value.tag == tag:
-          assert event.step not in losses, f"step {event.step} logged twice"
-          losses[event.step] = float(tf.make_ndarray(value.tensor))
-  return losses
+          assert event.step not in values, f"step {event.step} logged twice"
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
 
 
 @pytest.fixture(scope="module")
