@@ -4,8 +4,7 @@ There is one global clip stream per run, the same on every host: clip n is a
 pure function of (seed, n) over the whole train split. Step s's global batch
 is clips s * B .. s * B + B - 1, and host p of P takes its contiguous slice
 (`global_clip_index`), so P hosts together read exactly what one host reads.
-The key
-frame comes from a per-epoch permutation of the eligible key frames, the
+The key frame comes from a per-epoch permutation of the eligible key frames, the
 reference offsets are drawn afresh for every clip from `ref_offsets` (paper:
 one of {-2, -1, +1, +2}; the original fixes the pairs once per dataset), and
 the augmentation seed is drawn from the same stream. Resuming at step s
