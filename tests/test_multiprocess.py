@@ -28,7 +28,7 @@ from video_knet_jax import train_lib
 sys.path.insert(0, "configs")
 import synthetic_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-pytestmark = pytest.mark.slow   # 4 train.py processes + 1 run here: 465 s at load 8-10.
+pytestmark = pytest.mark.slow   # 4 train.py processes + 1 run here: 6-8 min at load 7-10.
 
 TIMEOUT_S = 300   # per 2-process launch: a hang fails instead of blocking CI.
 EVAL_STEP = 2
