@@ -206,15 +206,31 @@ def find_train_checkpoint(workdir: str, step: int | None = None) -> str:
   return os.path.join(directory, str(step), "state")
 
 
+def load_train_tree(workdir: str, step: int | None = None) -> dict:
+  """The whole saved train state (step, params, batch_stats, opt_state) as
+  nested dicts of arrays on this process's first device; needs no train
+  state template, and reads checkpoints of any topology (e.g. one written by
+  2 processes x 4 devices, read by 1 process with 1 device)."""
+  path = find_train_checkpoint(workdir, step)
+
+  def restore():
+    checkpointer = ocp.StandardCheckpointer()
+    local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=local),
+        checkpointer.metadata(path).item_metadata)
+    return checkpointer.restore(path, target)
+
+  return _restore_or_explain(path, restore)
+
+
 def load_train_variables(workdir: str, step: int | None = None) -> dict:
   """Model variables (`params`, `batch_stats`) of a training checkpoint.
 
   Reads without the optimizer's structure, so evaluation and conversion need
   no train state template.
   """
-  path = find_train_checkpoint(workdir, step)
-  restored = _restore_or_explain(
-      path, lambda: ocp.StandardCheckpointer().restore(path))
+  restored = load_train_tree(workdir, step)
   return {"params": restored["params"],
           "batch_stats": restored.get("batch_stats", {})}
 

@@ -57,19 +57,28 @@ def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
   return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
-def evaluate_variables(config, variables: Any, output_dir: str, *,
+def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                        split: str | None = None,
                        association: str = "embedding",
                        write_predictions: bool = True,
                        num_pictures: int = 4,
                        max_sequences: int | None = None) -> dict:
-  """Scores `variables` on the eval split; writes metrics.json and files."""
+  """Scores `variables` on the eval split; writes metrics.json and files.
+
+  `output_dir=None` computes the metrics and writes nothing (the processes
+  other than 0 of a multi-host run).
+  """
   from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
 
   prepare.ensure_dataset(config)
-  os.makedirs(output_dir, exist_ok=True)
+  writes = output_dir is not None
+  if writes:
+    os.makedirs(output_dir, exist_ok=True)
+  else:
+    # Nothing below is created: no predictions, pictures or metrics file.
+    write_predictions, num_pictures, output_dir = False, 0, os.devnull
   model = video_knet.build_model(config)
   if not video_knet.is_temporal(config.model):
     association = "mask_iou"   # the image K-Net has no embeddings.
@@ -85,7 +94,7 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
                 for name in ("predictions", "pictures")}
   partial_dirs = {name: f"{path}{atomic_files.PARTIAL}-{os.getpid()}"
                   for name, path in final_dirs.items()}
-  for path in partial_dirs.values():
+  for path in partial_dirs.values() if writes else ():
     shutil.rmtree(path, ignore_errors=True)
   prediction_dir = partial_dirs["predictions"]
   picture_dir = partial_dirs["pictures"]
@@ -161,11 +170,12 @@ def evaluate_variables(config, variables: Any, output_dir: str, *,
       metrics[f"VPQ_span{(n - 1) * gap}"] = metrics[f"VPQ_k{n}"]
   metrics["num_frames"] = num_frames
   metrics["association"] = association
-  for name, path in partial_dirs.items():
-    if os.path.isdir(path):
-      atomic_files.replace_directory(path, final_dirs[name])
-  atomic_files.write_json(os.path.join(output_dir, METRICS_FILE), metrics,
-                          indent=2, default=_json_default)
+  if writes:
+    for name, path in partial_dirs.items():
+      if os.path.isdir(path):
+        atomic_files.replace_directory(path, final_dirs[name])
+    atomic_files.write_json(os.path.join(output_dir, METRICS_FILE), metrics,
+                            indent=2, default=_json_default)
   return metrics
 
 
@@ -217,10 +227,21 @@ def format_table(metrics: dict) -> str:
 
 
 def evaluate_during_training(config, state, workdir: str, step: int) -> dict:
-  """Periodic evaluation from the train loop (metrics only, no pictures)."""
-  variables = {"params": state.params, "batch_stats": state.batch_stats}
-  metrics = evaluate_variables(
-      config, variables, os.path.join(workdir, "eval", f"step_{step}"),
-      write_predictions=False, num_pictures=0)
-  logging.info("eval at step %d:\n%s", step, format_table(metrics))
+  """Periodic evaluation from the train loop (metrics only, no pictures).
+
+  Every process scores the whole eval split (the same numbers, and no host
+  waits in a collective for another's evaluation); only process 0 writes.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
+  variables = sharding.host_copy({"params": state.params,
+                                  "batch_stats": state.batch_stats})
+  output_dir = (os.path.join(workdir, "eval", f"step_{step}")
+                if jax.process_index() == 0 else None)
+  metrics = evaluate_variables(config, variables, output_dir,
+                               write_predictions=False, num_pictures=0)
+  logging.info("eval at step %d (%s):\n%s", step,
+               f"written to {output_dir}" if output_dir else
+               f"process {jax.process_index()}: scored, not written",
+               format_table(metrics))
   return {k: v for k, v in metrics.items() if isinstance(v, float)}

@@ -31,6 +31,34 @@ def maybe_initialize_distributed() -> None:
     jax.distributed.initialize(**kwargs)
     logging.info("JAX distributed: process %d of %d.", jax.process_index(),
                  jax.process_count())
+    if jax.devices()[0].platform == "cpu":
+      _open_cpu_collectives()
+
+
+def _open_cpu_collectives() -> None:
+  """Opens gloo's communicators while the processes are in step.
+
+  gloo waits only 30 s for the other processes when a group of devices first
+  communicates (not configurable in jax 0.10.2); later collectives wait as
+  long as needed. `jax.distributed.initialize()` has just lined the processes
+  up, so opening the groups here cannot time out, whereas the first train
+  step, after each process's own compilation, can (seen on a loaded machine).
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec  # pylint: disable=g-import-not-at-top
+  mesh = Mesh(np.asarray(jax.devices()), ("all",))
+  ones = jax.make_array_from_process_local_data(
+      NamedSharding(mesh, PartitionSpec("all")),
+      np.ones((jax.local_device_count(),), np.float32))
+  total = jax.jit(lambda x: x.sum(),
+                  out_shardings=NamedSharding(mesh, PartitionSpec()))(ones)
+  if int(total) != jax.device_count():   # all devices: the train step's group.
+    raise RuntimeError(f"Cross-process sum over {jax.device_count()} devices "
+                       f"gave {float(total)}.")
+  # One device per process: the group of Orbax's and JAX's barriers.
+  multihost_utils.sync_global_devices("video_knet_jax_runtime_start")
 
 
 class _QuietLibraries:

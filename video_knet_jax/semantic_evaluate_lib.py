@@ -22,6 +22,7 @@ from PIL import Image as PILImage
 from video_knet_jax.datasets import facts as facts_lib
 from video_knet_jax.datasets.vspw import label_codec
 from video_knet_jax import shapes
+from video_knet_jax import sharding
 from video_knet_jax.data import prepare
 from video_knet_jax.data import semantic_clips
 from video_knet_jax.evaluation import miou as miou_lib
@@ -68,9 +69,12 @@ def _normalise_and_pad(image: np.ndarray, config) -> np.ndarray:
   return np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)))[None]
 
 
-def evaluate_variables(config, variables, output_dir: str, split: Optional[str] = None,
+def evaluate_variables(config, variables, output_dir: Optional[str], split: Optional[str] = None,
                        max_videos: Optional[int] = None) -> Dict[str, Any]:
-  """Runs every video of the eval split online; returns and writes the metrics."""
+  """Runs every video of the eval split online; returns and writes the metrics.
+
+  `output_dir=None` writes nothing (the processes other than 0 of a multi-host run).
+  """
   facts = facts_lib.facts_for_config(config)
   model = semantic_knet.build_model(config)
   predict = make_predict_fn(model, config)
@@ -82,8 +86,9 @@ def evaluate_variables(config, variables, output_dir: str, split: Optional[str] 
   num_frames = 0
   for v, video in enumerate(semantic_clips.iterate_eval_videos(builder, split, max_videos)):
     previous = None
-    pred_dir = os.path.join(output_dir, "predictions", video.name)
-    os.makedirs(pred_dir, exist_ok=True)
+    pred_dir = output_dir and os.path.join(output_dir, "predictions", video.name)
+    if pred_dir:
+      os.makedirs(pred_dir, exist_ok=True)
     overlays = []
     for t, image in enumerate(video.images):
       h, w = image.shape[:2]
@@ -93,9 +98,10 @@ def evaluate_variables(config, variables, output_dir: str, split: Optional[str] 
       name = f"{video.name}/{video.frame_names[t]}"
       miou.update(label_codec.raw_to_train_ids(raw), pred, name=name)
       vc.update(raw, pred, video.name, name=name)
-      PILImage.fromarray(pred, mode="L").save(
-          os.path.join(pred_dir, f"{video.frame_names[t]}.png"))
-      if v < config.eval.num_gif_videos:
+      if pred_dir:
+        PILImage.fromarray(pred, mode="L").save(
+            os.path.join(pred_dir, f"{video.frame_names[t]}.png"))
+      if output_dir and v < config.eval.num_gif_videos:
         overlays.append(visualize.overlay(image, pred, np.zeros_like(pred, np.int32),
                                           palette=palette))
       num_frames += 1
@@ -106,9 +112,10 @@ def evaluate_variables(config, variables, output_dir: str, split: Optional[str] 
   metrics.update(vc.result())
   metrics["num_frames"] = num_frames
   metrics["fusion"] = bool(config.model.temporal.fusion)
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-    json.dump(metrics, f, indent=1)
+  if output_dir:
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+      json.dump(metrics, f, indent=1)
   return metrics
 
 
@@ -128,7 +135,12 @@ def format_table(metrics: Dict[str, Any]) -> str:
 
 
 def evaluate_during_training(config, variables, workdir: str) -> Dict[str, Any]:
-  """train.py's end-of-training evaluation: WORKDIR/eval, printed as a table."""
-  metrics = evaluate_variables(config, variables, os.path.join(workdir, "eval"))
+  """train.py's end-of-training evaluation: WORKDIR/eval, printed as a table.
+
+  Every process scores (a host copy of the variables); process 0 writes.
+  """
+  variables = sharding.host_copy(variables)
+  output_dir = os.path.join(workdir, "eval") if jax.process_index() == 0 else None
+  metrics = evaluate_variables(config, variables, output_dir)
   print(f"eval ({metrics['num_frames']} frames): {format_table(metrics)}", flush=True)
   return metrics

@@ -49,17 +49,54 @@ def num_data_shards(mesh: Mesh) -> int:
 def put_batch(batch: dict[str, Any], mesh: Mesh) -> dict[str, jax.Array]:
   """Turns this host's numpy batch into global arrays split over 'data'.
 
-  Each host passes its own slice (global_batch / process_count rows); the
-  result is one global `jax.Array` per key.
+  Host p passes rows [p * b, (p + 1) * b) of the global batch (b =
+  global_batch / process_count, as the input pipelines slice it); the result
+  is one global `jax.Array` per key, in the order one host would have built.
   """
   sharding = batch_sharding(mesh)
 
   def put(x):
     x = np.asarray(x)
     global_shape = (x.shape[0] * jax.process_count(),) + x.shape[1:]
+    _check_rows_of_this_process(sharding, global_shape, x.shape[0])
     return jax.make_array_from_process_local_data(sharding, x, global_shape)
 
   return jax.tree.map(put, batch)
+
+
+def _check_rows_of_this_process(sharding: NamedSharding, global_shape,
+                                local_rows: int) -> None:
+  """Fails unless this process's devices hold rows [p * b, (p + 1) * b).
+
+  `make_array_from_process_local_data` puts the local rows wherever the
+  process's devices sit in the mesh; a mesh whose devices are not grouped by
+  process would silently reorder the global batch.
+  """
+  if jax.process_count() == 1:
+    return
+  rows = [index[0].indices(global_shape[0])[:2] for index in
+          sharding.addressable_devices_indices_map(global_shape).values()]
+  start, stop = min(r[0] for r in rows), max(r[1] for r in rows)
+  first = jax.process_index() * local_rows
+  if (start, stop) != (first, first + local_rows):
+    raise ValueError(
+        f"Process {jax.process_index()}'s devices hold batch rows "
+        f"[{start}, {stop}) of {global_shape[0]}, not [{first}, "
+        f"{first + local_rows}): the mesh (config.mesh) must list each "
+        "process's devices together, in process order.")
+
+
+def host_copy(tree: Any) -> Any:
+  """The whole value of (possibly multi-host) arrays as numpy on this host.
+
+  A collective when several processes run: every process must call it.
+  Evaluation then runs on this process's own devices, not in lockstep with
+  the other processes.
+  """
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> int:

@@ -112,9 +112,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   step_fn = train_lib.jit_train_step(make_train_step(config, model, tx),
                                      state_sharding, mesh)
   source = builder.as_data_source(split=config.data.train_split)
-  batches = vis_clips.batches(source, config, per_host,
-                              seed=config.seed * 1000 + jax.process_index()
-                              + 7919 * start)
+  batches = vis_clips.batches(source, config, per_host, seed=config.seed,
+                              start_step=start,
+                              process_index=jax.process_index(),
+                              process_count=jax.process_count())
   last = {}
   for step in range(start + 1, num_steps + 1):
     state, measurements = step_fn(state, sharding.put_batch(next(batches), mesh))

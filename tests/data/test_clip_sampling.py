@@ -31,9 +31,6 @@ def test_clips_are_a_function_of_their_index():
   c = _sampler(seed=1)
   assert any(not np.array_equal(c.clip(n).rows, stream[n].rows)
              for n in range(10))
-  d = _sampler(process_index=1)
-  assert any(not np.array_equal(d.clip(n).rows, stream[n].rows)
-             for n in range(10))
 
 
 def test_references_follow_the_offset_rule():
@@ -77,3 +74,23 @@ def test_several_references_and_errors():
     clip_sampling.ClipSampler(SEQ, FRAME, [np.array([], np.int32)] * 12,
                               ref_offsets=(1,), num_refs=1,
                               require_shared_thing=True, seed=0)
+
+
+def test_hosts_take_disjoint_slices_of_the_global_batches():
+  # 3 hosts x 2 clips: global batch of 6; host 1's clips 0..5 are 2, 3, 8, 9,
+  # 14, 15 (rows 2-3 of global batches 0, 1, 2).
+  local = np.arange(6)
+  per_host = [clip_sampling.global_clip_index(
+      local, local_batch=2, process_index=p, process_count=3) for p in range(3)]
+  np.testing.assert_array_equal(per_host[1], [2, 3, 8, 9, 14, 15])
+  np.testing.assert_array_equal(np.sort(np.concatenate(per_host)),
+                                np.arange(18))
+  for step in range(3):   # host order within each global batch.
+    np.testing.assert_array_equal(
+        np.concatenate([h[2 * step:2 * step + 2] for h in per_host]),
+        np.arange(6 * step, 6 * step + 6))
+  assert clip_sampling.global_clip_index(
+      5, local_batch=4, process_index=0, process_count=1) == 5
+  with pytest.raises(ValueError, match="process_index=2"):
+    clip_sampling.global_clip_index(0, local_batch=2, process_index=2,
+                                    process_count=2)

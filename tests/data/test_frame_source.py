@@ -16,7 +16,7 @@ from video_knet_jax.data import prepare
 def test_rows_read_the_generated_frames(tiny_config):
   spec = spec_lib.SyntheticSpec.from_dict(tiny_config.data.synthetic)
   builder = prepare.ensure_dataset(tiny_config)
-  share = tfds.even_splits("train", n=2)[1]      # the second host's share.
+  share = tfds.even_splits("train", n=2)[1]      # any TFDS split string.
   source = frame_source.load_frame_source(builder, share)
   assert len(source) == spec.frames_per_sequence
   np.testing.assert_array_equal(source.sequence_ids, 1)

@@ -96,18 +96,25 @@ def test_deterministic_and_resumable(tiny_config, mesh, batches):
   assert not np.array_equal(moved[0][common.IMAGE], batches[0][common.IMAGE])
 
 
-def test_hosts_read_disjoint_shares(tiny_config):
-  keys = []
-  for process in range(2):
-    ds = input_pipeline.make_train_dataset(
-        tiny_config, batch_size=4, process_index=process, process_count=2)
-    seen = set()
-    for batch in itertools.islice(ds.as_numpy_iterator(), 6):
-      for seq, frames in zip(batch[common.SEQUENCE_ID],
-                             batch[common.FRAME_INDEX]):
-        seen.add((int(seq), int(frames[0])))
-    keys.append(seen)
-  assert keys[0] and keys[1] and not keys[0] & keys[1]
+def test_hosts_read_slices_of_the_one_host_batches(tiny_config):
+  """The 2 hosts' batches hold different clips (global clip numbers) and,
+  concatenated in host order, are the batch one host reads."""
+  one = input_pipeline.make_train_dataset(tiny_config, batch_size=8)
+  hosts = [input_pipeline.make_train_dataset(
+      tiny_config, batch_size=4, process_index=p, process_count=2)
+           for p in range(2)]
+  for step, (whole, *parts) in enumerate(itertools.islice(
+      zip(*(ds.as_numpy_iterator() for ds in [one] + hosts)), 2)):
+    if step == 0:   # one epoch (> 8 key frames): no key frame twice.
+      keys = [{(int(s), int(f[0])) for s, f in zip(
+          part[common.SEQUENCE_ID], part[common.FRAME_INDEX])} for part in parts]
+      assert len(keys[0]) == len(keys[1]) == 4 and not keys[0] & keys[1]
+    for key in whole:
+      np.testing.assert_array_equal(
+          np.concatenate([parts[0][key], parts[1][key]]), whole[key], key)
+  with pytest.raises(ValueError, match="divisible by the 3 processes"):
+    next(input_pipeline.make_train_iterator(
+        tiny_config, sharding.make_mesh(), process_index=0, process_count=3))
 
 
 def test_eval_sequences_in_order_with_ground_truth(tiny_config):

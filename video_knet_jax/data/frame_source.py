@@ -7,7 +7,7 @@ Only the per-frame metadata the clip sampler needs (sequence, frame, labelled,
 thing ids: a few bytes per frame) is held in memory; a clip's encoded image
 and label PNGs are read from disk when tf.data asks for it and decoded in the
 graph. Host memory therefore does not grow with the split's pixels.
-Row r = example r of the split string (e.g. this host's even_splits share),
+Row r = example r of the split string (the whole train split for training),
 the order the frames were written in: (sequence, frame).
 """
 import dataclasses

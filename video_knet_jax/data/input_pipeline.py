@@ -1,10 +1,12 @@
 """Training clips and evaluation sequences as the model and evaluator want them.
 
-Training: clip n of a host = key frame + `num_refs` reference frames
-(clip_sampling), one joint augmentation draw (augment), per-frame static-shape
-targets (targets), batched host-locally and placed on the mesh as global
-`jax.Array`s. Every random draw is a function of (config.seed, process, n), so
-`start_step` resumes exactly where an uninterrupted run would be.
+Training: clip n of the run's global stream = key frame + `num_refs` reference
+frames (clip_sampling), one joint augmentation draw (augment), per-frame
+static-shape targets (targets). Each host builds its contiguous slice of every
+global batch and the slices are placed on the mesh as one global `jax.Array`,
+so P hosts train on exactly the batches one host would. Every random draw is
+a function of (config.seed, n), so `start_step` resumes exactly where an
+uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
 import collections
@@ -13,7 +15,6 @@ from typing import Any, Iterator
 import jax
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax.datasets.kitti_step import label_codec
@@ -88,14 +89,14 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
                        process_count: int = 1) -> tf.data.Dataset:
   """This host's infinite dataset of numpy-ready batches of `batch_size` clips.
 
-  The host reads its `tfds.even_splits` share of the train split; references
-  are drawn within that share. Frames are read from disk per clip
-  (frame_source), so memory does not grow with the split.
+  Every host samples from the whole train split with the same sampler; host
+  `process_index` of `process_count` takes rows [p * b, (p + 1) * b) of each
+  global batch of `process_count * batch_size` clips
+  (clip_sampling.global_clip_index). Frames are read from disk per clip
+  (frame_source): a host holds only the split's per-frame metadata in memory.
   """
   builder = prepare.ensure_dataset(config)
-  split = tfds.even_splits(config.data.train_split, n=process_count)[
-      process_index]
-  source = frame_source.load_frame_source(builder, split)
+  source = frame_source.load_frame_source(builder, config.data.train_split)
   if not source.has_label.all():
     raise ValueError(f"config.data.train_split={config.data.train_split!r} "
                      "has frames without labels; it cannot be trained on.")
@@ -104,21 +105,25 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
       source.sequence_ids, source.frame_indices, source.thing_ids,
       ref_offsets=tuple(config.data.ref_offsets), num_refs=num_refs,
       require_shared_thing=bool(config.data.get("require_shared_thing", True)),
-      seed=config.seed, process_index=process_index)
+      seed=config.seed)
   num_frames = 1 + num_refs
 
-  def draw(n):   # numpy, counter-based: clip n is the same in any order.
-    clip = sampler.clip(int(n))
+  def draw(k):   # numpy, counter-based: clip n is the same in any order.
+    clip = sampler.clip(clip_sampling.global_clip_index(
+        int(k), local_batch=batch_size, process_index=process_index,
+        process_count=process_count))
     return clip.rows, clip.aug_seed
 
-  def sample(n):
-    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32],
+  def sample(k):
+    rows, seed = tf.numpy_function(draw, [k], [tf.int64, tf.int32],
                                    stateful=False)
     return tf.ensure_shape(rows, [num_frames]), tf.ensure_shape(seed, [2])
 
   clip_fn = make_clip_fn(source, num_frames, config)
-  ds = tf.data.Dataset.range(start_step * batch_size, np.iinfo(np.int64).max)
-  ds = ds.map(lambda n: clip_fn(*sample(n)),
+  # k: this host's clip number; draw() maps it to the global one.
+  ds = tf.data.Dataset.range(start_step * batch_size,
+                             np.iinfo(np.int64).max // (2 * process_count))
+  ds = ds.map(lambda k: clip_fn(*sample(k)),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
   options = tf.data.Options()

@@ -50,19 +50,27 @@ def augment_params(config) -> augment.AugmentParams:
       panoptic_divisor=1000, require_shared_thing=False)
 
 
-def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0
-                       ) -> tf.data.Dataset:
-  """An infinite dataset of training clips (this host's `batch_size` per step)."""
+def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
+                       process_index: int | None = None,
+                       process_count: int | None = None) -> tf.data.Dataset:
+  """An infinite dataset of training clips (this host's `batch_size` per step).
+
+  As in input_pipeline: one global clip stream over the whole split; host p
+  takes its contiguous slice of every global batch (defaults: JAX's process).
+  """
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
   source, seq, frames = open_split(builder, config.data.train_split)
   sampler = clip_sampling.ClipSampler(
       seq, frames, [np.zeros((0,), np.int32)] * len(seq), ref_offsets=config.data.ref_offsets,
-      num_refs=1, require_shared_thing=False, seed=config.seed,
-      process_index=jax.process_index())
+      num_refs=1, require_shared_thing=False, seed=config.seed)
   params = augment_params(config)
   features = builder.info.features
 
-  def draw(n):
-    clip = sampler.clip(int(n))
+  def draw(k):   # k: this host's clip number.
+    clip = sampler.clip(clip_sampling.global_clip_index(
+        int(k), local_batch=batch_size, process_index=process_index,
+        process_count=process_count))
     return clip.rows, clip.aug_seed
 
   def read(rows):
@@ -70,8 +78,8 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0
     return (np.asarray([ex[IMAGE] for ex in examples], object),
             np.asarray([ex[MASK] for ex in examples], object))
 
-  def make_clip(n):
-    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32], stateful=False)
+  def make_clip(k):
+    rows, seed = tf.numpy_function(draw, [k], [tf.int64, tf.int32], stateful=False)
     images, masks = tf.numpy_function(read, [rows], [tf.string, tf.string], stateful=False)
     frames_ = [features[IMAGE].decode_example(images[i]) for i in range(2)]
     labels = [tf.cast(label_codec.tf_raw_to_train_ids(
@@ -81,8 +89,8 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0
     return {common.IMAGE: image, common.SEMANTIC: semantic}
 
   start = start_step * batch_size
-  ds = tf.data.Dataset.range(start, 2**62).map(make_clip, num_parallel_calls=tf.data.AUTOTUNE,
-                                               deterministic=True)
+  ds = tf.data.Dataset.range(start, 2**62 // process_count).map(
+      make_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
+from video_knet_jax.data import clip_sampling
 from video_knet_jax.losses import clip_loss
 
 IMAGE = "image"
@@ -90,27 +91,40 @@ def _has_instance(ex) -> bool:
   return bool(np.any(~np.asarray(ex["is_crowd"], bool)))
 
 
-def train_clips(source, config, seed: int) -> Iterator[dict[str, np.ndarray]]:
-  """Endless random training clips (this host's stream)."""
+def train_clip(source, spans, config, seed: int, n: int
+               ) -> dict[str, np.ndarray]:
+  """Clip n of the run's global stream: a function of (seed, n) only."""
+  half = int(config.data.clip_length) // 2
+  rng = np.random.default_rng([seed, n])
+  for _ in range(100):
+    _, first, length = spans[rng.integers(len(spans))]
+    key = int(rng.integers(half, length - half))
+    if _has_instance(source[first + key]):
+      break
+  examples = [source[first + t] for t in range(key - half, key + half + 1)]
+  return make_clip(examples, config, rng)
+
+
+def batches(source, config, batch_size: int, seed: int, *, start_step: int = 0,
+            process_index: int = 0, process_count: int = 1
+            ) -> Iterator[dict[str, np.ndarray]]:
+  """This host's batches of `batch_size` clips from step `start_step` on.
+
+  As in input_pipeline: one global clip stream, host p takes its contiguous
+  slice of every global batch (clip_sampling.global_clip_index).
+  """
   half = int(config.data.clip_length) // 2
   spans = [s for s in video_spans(source) if s[2] >= 2 * half + 1]
   if not spans:
     raise ValueError(f"No video has config.data.clip_length="
                      f"{config.data.clip_length} frames.")
-  rng = np.random.default_rng(seed)
+  k = start_step * batch_size
   while True:
-    for _ in range(100):
-      _, first, n = spans[rng.integers(len(spans))]
-      key = int(rng.integers(half, n - half))
-      if _has_instance(source[first + key]):
-        break
-    examples = [source[first + t] for t in range(key - half, key + half + 1)]
-    yield make_clip(examples, config, rng)
-
-
-def batches(source, config, batch_size: int, seed: int
-            ) -> Iterator[dict[str, np.ndarray]]:
-  clips = train_clips(source, config, seed)
-  while True:
-    items = [next(clips) for _ in range(batch_size)]
-    yield {k: np.stack([c[k] for c in items]) for k in items[0]}
+    items = [train_clip(source, spans, config, seed,
+                        clip_sampling.global_clip_index(
+                            k + i, local_batch=batch_size,
+                            process_index=process_index,
+                            process_count=process_count))
+             for i in range(batch_size)]
+    k += batch_size
+    yield {key: np.stack([c[key] for c in items]) for key in items[0]}

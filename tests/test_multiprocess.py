@@ -1,0 +1,185 @@
+"""train.py as 2 processes x 4 CPU devices trains as 1 process x 8 does.
+
+Two `train.py` processes on localhost (JAX's distributed runtime, a local
+coordinator, gloo collectives) train 2 steps, write one checkpoint jointly and
+evaluate once; the same command again resumes both from that checkpoint for a
+third step. One in-process run with 8 devices is the reference: the logged
+losses agree within 1e-5 at every step, parameters and optimizer state within
+1e-5 after step 1 and up to AdamW's amplification of rounding after that, and
+the evaluation is written once (by process 0) with the reference's numbers.
+"""
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import jax
+
+from tests import train_process
+from video_knet_jax import checkpointing
+from video_knet_jax import evaluate_lib
+from video_knet_jax import train_lib
+
+sys.path.insert(0, "configs")
+import synthetic_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+pytestmark = pytest.mark.slow   # 4 train.py processes + 1 run here: 6-8 min at load 7-10.
+
+TIMEOUT_S = 300   # per 2-process launch: a hang fails instead of blocking CI.
+EVAL_STEP = 2
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _flags(config, workdir: str, num_steps: int, eval_every: int) -> list:
+  return ["train.py", "--config=configs/synthetic_step.py:debug",
+          f"--workdir={workdir}",
+          f"--config.data.data_dir={config.data.data_dir}",
+          f"--config.train.batch_size={config.train.batch_size}",
+          f"--config.train.num_steps={num_steps}",
+          "--config.train.checkpoint_every_steps=1",
+          f"--config.train.eval_every_steps={eval_every}",
+          "--config.train.log_every_steps=1"]
+
+
+def _run_two_processes(args: list) -> list[str]:
+  """Launches `args` as processes 0 and 1 of 2; returns their logs."""
+  port = _free_port()
+  children = [train_process.Child(args, env=train_process.child_env(
+      num_devices=4, JAX_NUM_PROCESSES=2, JAX_PROCESS_ID=p,
+      JAX_COORDINATOR_ADDRESS=f"localhost:{port}")) for p in range(2)]
+  try:
+    codes = [child.wait(TIMEOUT_S) for child in children]
+  except subprocess.TimeoutExpired:
+    for child in children:
+      child.proc.kill()
+    pytest.fail("2-process train.py did not finish in "
+                f"{TIMEOUT_S} s:\n" + "\n".join(c.log(30) for c in children))
+  logs = [child.log(last=10**6) for child in children]
+  for p, (code, log) in enumerate(zip(codes, logs)):
+    assert code == 0, f"process {p} exited with {code}:\n{log[-5000:]}"
+  return logs
+
+
+def _logged(workdir: str, tag: str = "loss") -> dict[int, float]:
+  """step -> scalar `tag` from the TensorBoard event files of a workdir."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  values = {}
+  for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          assert event.step not in values, f"step {event.step} logged twice"
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """Workdirs and logs of the 1 x 8 reference and the 2 x 4 runs."""
+  config = synthetic_step.get_config("debug")
+  config.data.data_dir = str(tmp_path_factory.mktemp("tfds"))
+  config.train.batch_size = 8
+  config.train.log_every_steps = 1
+  config.train.checkpoint_every_steps = 1
+  config.train.eval_every_steps = EVAL_STEP   # and at the end: skipped below.
+  config.train.num_steps = 3
+  root = tmp_path_factory.mktemp("multiprocess")
+  single, double = str(root / "1x8"), str(root / "2x4")
+
+  def evaluate_once(config, state, workdir, step):
+    if step != EVAL_STEP:
+      return {}
+    return evaluate_lib.evaluate_during_training(config, state, workdir, step)
+
+  assert jax.device_count() == 8
+  train_lib.train_and_evaluate(config, single, evaluate_fn=evaluate_once)
+  first = _run_two_processes(_flags(config, double, EVAL_STEP, EVAL_STEP))
+  again = _run_two_processes(_flags(config, double, 3, 0))
+  return single, double, first, again
+
+
+def test_losses_match_one_process(runs):
+  single, double, _, _ = runs
+  reference, losses = _logged(single), _logged(double)
+  assert sorted(reference) == sorted(losses) == [1, 2, 3]
+  for step in reference:
+    np.testing.assert_allclose(losses[step], reference[step], rtol=1e-5,
+                               err_msg=f"step {step}")
+
+
+def _state_differences(runs, step):
+  """|2 x 4 - 1 x 8| per leaf of the saved train state at `step`."""
+  single, double, _, _ = runs
+  a = checkpointing.load_train_tree(single, step)
+  b = checkpointing.load_train_tree(double, step)
+  leaves_a = jax.tree_util.tree_leaves_with_path(a)
+  leaves_b = jax.tree_util.tree_leaves_with_path(b)
+  assert [p for p, _ in leaves_a] == [p for p, _ in leaves_b]
+  assert int(a["step"]) == int(b["step"]) == step
+  return {jax.tree_util.keystr(p): np.abs(np.asarray(y, np.float64)
+                                          - np.asarray(x, np.float64))
+          for (p, x), (_, y) in zip(leaves_a, leaves_b)}
+
+
+def test_state_after_one_step_matches(runs):
+  """AdamW's moments hold the first gradient of the global batch (the
+  parameters moved by only lr = 1e-6 so far)."""
+  for path, diff in _state_differences(runs, 1).items():
+    assert diff.max() <= 1e-5, (path, diff.max())
+
+
+@pytest.mark.parametrize("step", [EVAL_STEP, 3])
+def test_state_after_more_steps_matches_up_to_adam_rounding(runs, step):
+  """The two runs' gradients differ by float rounding (another summation
+  order); AdamW turns a rounding-level gradient into a step of about +-lr, so
+  a few elements drift apart, by at most 2 x the summed learning rate
+  (measured at step 3: 645 of 921,799 over 1e-5, at most 1.7e-4; lr sum
+  6e-4). Another batch would move nearly every element by about lr."""
+  lr_sum = sum(lr for s, lr in _logged(runs[0], "learning_rate").items()
+               if s <= step)
+  diffs = _state_differences(runs, step)
+  over = sum(int((d > 1e-5).sum()) for d in diffs.values())
+  total = sum(d.size for d in diffs.values())
+  assert over <= 0.01 * total, (over, total)
+  for path, diff in diffs.items():
+    assert diff.max() <= 2 * lr_sum, (path, diff.max(), lr_sum)
+
+
+def test_both_processes_resume_from_the_joint_checkpoint(runs):
+  _, double, first, again = runs
+  for log in first:
+    assert f"Training done: step {EVAL_STEP}" in log
+  for log in again:
+    assert f"Resumed from {os.path.join(double, 'checkpoints')} at step " \
+        f"{EVAL_STEP}." in log
+  assert {str(EVAL_STEP), "3"} <= set(
+      os.listdir(os.path.join(double, "checkpoints")))
+
+
+def test_evaluation_is_written_once_with_the_reference_numbers(runs):
+  single, double, first, _ = runs
+  written = [log.count(f"eval at step {EVAL_STEP} (written to") for log in first]
+  scored = [log.count(f"eval at step {EVAL_STEP} (process 1: scored, not "
+                      "written)") for log in first]
+  assert written == [1, 0] and scored == [0, 1]
+  assert os.listdir(os.path.join(double, "eval")) == [f"step_{EVAL_STEP}"]
+  out = os.path.join(double, "eval", f"step_{EVAL_STEP}")
+  assert os.listdir(out) == [evaluate_lib.METRICS_FILE]
+  with open(os.path.join(out, evaluate_lib.METRICS_FILE)) as f:
+    metrics = json.load(f)
+  with open(os.path.join(single, "eval", f"step_{EVAL_STEP}",
+                         evaluate_lib.METRICS_FILE)) as f:
+    reference = json.load(f)
+  assert metrics["num_frames"] == reference["num_frames"] > 0
+  for key in ("STQ", "AQ", "SQ", "VPQ", "PQ"):
+    assert metrics[key] == pytest.approx(reference[key], abs=1e-6), key
