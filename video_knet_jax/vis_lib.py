@@ -8,7 +8,6 @@ checkpoints that resume) around the clip-level model and its loss
 evaluation/ytvis_ap (the official cocoapi's AP / AR), writes the benchmark
 server's results JSON and one picture per video of its top tracks.
 """
-import json
 import os
 from typing import Any
 
@@ -22,6 +21,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from video_knet_jax.datasets.youtube_vis import prepare as ytvis_prepare
+from video_knet_jax import atomic_files
 from video_knet_jax import checkpointing
 from video_knet_jax import optim
 from video_knet_jax import sharding
@@ -135,14 +135,17 @@ def groundtruth_json(source, spans) -> dict[str, Any]:
   """YouTube-VIS annotation JSON of a (local) split, for ytvis_ap."""
   videos, annotations = [], []
   for span in spans:
-    frames, examples = vis_clips.read_video(source, span)
-    t, h, w = frames.shape[:3]
+    video = vis_clips.VideoFrames(source, span)     # one frame in memory at a time.
+    t, h, w = video.shape[:3]
+    file_names = []
     videos.append({"id": span[0], "height": h, "width": w, "length": t,
-                   "file_names": [ex["file_name"].decode()
-                                  if isinstance(ex["file_name"], bytes)
-                                  else str(ex["file_name"]) for ex in examples]})
+                   "file_names": file_names})
     by_id: dict[int, dict] = {}
-    for f, ex in enumerate(examples):
+    for f in range(t):
+      ex = video.example(f)
+      file_names.append(ex["file_name"].decode()
+                        if isinstance(ex["file_name"], bytes)
+                        else str(ex["file_name"]))
       for k, inst in enumerate(ex["instance_ids"].tolist()):
         entry = by_id.setdefault(inst, {
             "id": inst, "video_id": span[0],
@@ -174,38 +177,44 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   out_dir = os.path.join(workdir, RESULTS_DIR)
   os.makedirs(os.path.join(out_dir, "pictures"), exist_ok=True)
   for span in spans:
-    frames, _ = vis_clips.read_video(source, span)
+    # Frames are decoded per chunk when the bounded pass asks for them.
+    frames = vis_clips.VideoFrames(source, span)
     video_results = vis_inference.predict_video(predict_fn, variables, frames,
                                                 span[0], config)
     results += video_results
     Image.fromarray(picture(frames, video_results)).save(
         os.path.join(out_dir, "pictures", f"{span[0]}.png"))
-  with open(os.path.join(out_dir, "results.json"), "w") as f:
-    json.dump(results, f)
+  atomic_files.write_json(os.path.join(out_dir, "results.json"), results)
   metrics = {}
   if config.data.eval_split != "valid":    # the server's split has no labels.
     gt = groundtruth_json(source, spans)
-    with open(os.path.join(out_dir, "groundtruth.json"), "w") as f:
-      json.dump(gt, f)
+    atomic_files.write_json(os.path.join(out_dir, "groundtruth.json"), gt)
     stats = ytvis_ap.YouTubeVISEval(gt).evaluate(results)["stats"]
     metrics = {k: float(v) for k, v in dict(stats).items()}
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-      json.dump(metrics, f, indent=1)
+    atomic_files.write_json(os.path.join(out_dir, "metrics.json"), metrics,
+                            indent=1)
   return metrics
 
 
-def picture(frames: np.ndarray, results: list[dict], num_tracks: int = 3
-            ) -> np.ndarray:
-  """The frames side by side with the top `num_tracks` results painted on,
-  each track in its own colour on every frame: [H, T*W, 3] uint8."""
-  out = frames.astype(np.float32)
+def picture(frames, results: list[dict], num_tracks: int = 3,
+            max_frames: int = 8) -> np.ndarray:
+  """At most `max_frames` evenly spaced frames side by side with the top
+  `num_tracks` results painted on, each track in its own colour on every
+  frame: [H, min(T, max_frames) * W, 3] uint8. `frames` is [T, H, W, 3]
+  (an array or a vis_clips.VideoFrames)."""
+  shown = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)
+                                ).round().astype(int))
+  out = np.stack([frames[int(f)] for f in shown]).astype(np.float32)
   top = sorted(results, key=lambda r: -r["score"])[:num_tracks]
   colors = visualize.track_colors(np.arange(1, len(top) + 1)).astype(np.float32)
   for color, r in zip(colors, top):
-    for f, seg in enumerate(r["segmentations"]):
+    for i, f in enumerate(shown):
+      seg = r["segmentations"][f]
+      if seg is None:
+        continue
       m = mask_utils.decode({"size": seg["size"],
                              "counts": seg["counts"].encode()}).astype(bool)
-      out[f][m] = 0.5 * out[f][m] + 0.5 * color
+      out[i][m] = 0.5 * out[i][m] + 0.5 * color
   return np.concatenate(list(out.astype(np.uint8)), axis=1)
 
 

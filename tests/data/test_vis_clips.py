@@ -49,3 +49,34 @@ def test_two_hosts_together_read_the_one_host_batches_and_resume():
   # Each host has its own slice (a host-seeded copy of one stream would not).
   assert not np.array_equal(hosts[0][0][vis_clips.IMAGE],
                             hosts[1][0][vis_clips.IMAGE])
+
+
+class _CountingSource(list):
+  """A list of examples that counts how many it hands out."""
+  reads = 0
+
+  def __getitem__(self, index):
+    self.reads += 1
+    return super().__getitem__(index)
+
+
+def test_video_frames_decode_only_the_frames_asked_for():
+  source = _CountingSource(_examples())
+  spans = vis_clips.video_spans(source)
+  assert spans == [(0, 0, 4), (1, 4, 5), (2, 9, 6)]
+  source.reads = 0
+  video = vis_clips.VideoFrames(source, spans[2])
+  assert video.shape == (6, 40, 56, 3) and len(video) == 6
+  assert source.reads == 1                      # the first frame, for the shape.
+  chunk = video[2:5]
+  assert source.reads == 4
+  np.testing.assert_array_equal(
+      chunk, np.stack([source[9 + t]["image"] for t in (2, 3, 4)]))
+  np.testing.assert_array_equal(video[5], source[14]["image"])
+  assert video[4:99].shape == (2, 40, 56, 3)
+  try:
+    video.example(6)
+  except IndexError as e:
+    assert "frame 6 of a 6-frame video" in str(e)
+  else:
+    raise AssertionError("frame 6 of 6 did not raise")

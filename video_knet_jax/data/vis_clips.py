@@ -38,11 +38,28 @@ def video_spans(source) -> list[tuple[int, int, int]]:
   return spans
 
 
-def read_video(source, span) -> tuple[np.ndarray, list[dict[str, Any]]]:
-  """frames [T, H, W, 3] uint8 and the T examples of one video."""
-  _, first, n = span
-  examples = [source[first + t] for t in range(n)]
-  return np.stack([ex["image"] for ex in examples]), examples
+class VideoFrames:
+  """One video's frames, decoded only when indexed: memory does not grow
+  with the video's length. `shape` is [T, H, W, 3]; `video[a:b]` stacks
+  frames a..b-1 (uint8), `video[t]` is one frame."""
+
+  def __init__(self, source, span):
+    self._source, (_, self._first, self._length) = source, span
+    self.shape = (self._length, *self[0].shape)
+
+  def __len__(self) -> int:
+    return self._length
+
+  def example(self, t: int) -> dict[str, Any]:
+    if not 0 <= t < self._length:
+      raise IndexError(f"frame {t} of a {self._length}-frame video")
+    return self._source[self._first + t]
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return np.stack([self.example(t)[IMAGE]
+                       for t in range(*index.indices(self._length))])
+    return self.example(int(index))[IMAGE]
 
 
 def _resize(img: np.ndarray, size, resample) -> np.ndarray:
