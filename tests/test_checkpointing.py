@@ -85,3 +85,14 @@ def test_no_checkpoint_restores_nothing(tmp_path):
   checkpointer = checkpointing.TrainCheckpointer(str(tmp_path), save_every_steps=1)
   assert checkpointer.restore_latest_intact(_abstract(_state(1))) is None
   checkpointer.close()
+
+
+def test_saves_only_at_the_interval_and_when_forced(tmp_path):
+  """No extra save at the first step (Orbax's default policy adds one)."""
+  checkpointer = checkpointing.TrainCheckpointer(str(tmp_path), save_every_steps=3)
+  started = [step for step in range(1, 8)
+             if checkpointer.save(step, _state(step), force=step == 7)]
+  checkpointer.close()
+  assert started == [3, 6, 7]
+  assert checkpointing.TrainCheckpointer(
+      str(tmp_path), save_every_steps=3).all_steps() == [3, 6, 7]

@@ -87,8 +87,13 @@ class TrainCheckpointer:
 
   def __init__(self, workdir: str, *, save_every_steps: int, keep: int = 3):
     self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_SUBDIR)
+    policies = ocp.checkpoint_managers
     options = ocp.CheckpointManagerOptions(
-        save_interval_steps=save_every_steps,
+        # Every `save_every_steps` and on preemption; not Orbax's default extra
+        # save of the first step, which cost a full write at step 1.
+        save_decision_policy=policies.AnySavePolicy([
+            policies.FixedIntervalPolicy(save_every_steps),
+            policies.PreemptionCheckpointingPolicy()]),
         enable_async_checkpointing=True,
         preservation_policy=ocp.checkpoint_managers.LatestN(keep),
         # A kill during an async write leaves `<step>.orbax-checkpoint-tmp-*`.
