@@ -59,3 +59,19 @@ def test_memory_figures_convert_xla_analysis_to_gib():
   figures = benchmark._memory_figures(Compiled())  # pylint: disable=protected-access
   assert figures["mem_argument_gib"] == 3.0 and figures["mem_temp_gib"] == 0.5
   assert figures["mem_total_gib"] == 3.0 + 3.0 - 2.0 + 0.5
+
+
+def test_compare_of_inference_runs_divides_every_time_figure(monkeypatch):
+  """--mode=inference results have no step time; compare still takes medians and ratios."""
+  online = {"/base": [0.4, 0.6], None: [0.3, 0.2]}
+
+  def fake_run(args, cwd=None):
+    return {"online_frame_s_median": online[cwd].pop(0), "model_cpu_s_per_frame": 2.0 if cwd else 1.0}
+
+  monkeypatch.setattr(benchmark, "_run_in_subprocess", fake_run)
+  result = benchmark.compare(["--config=c.py", "--mode=inference"], [], rounds=2,
+                             baseline_checkout="/base")
+  assert result["base"]["online_frame_s_median"] == 0.5
+  assert result["variant_over_base"] == {"online_frame_s_median": 0.5,
+                                         "model_cpu_s_per_frame": 0.5}
+  assert "variant_over_base_step_time" not in result

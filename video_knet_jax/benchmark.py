@@ -210,10 +210,18 @@ def _run_in_subprocess(args, cwd: str | None = None) -> dict:
   return json.loads(lines[-1])
 
 
+# Time figures of every mode (train, inference) that compare takes medians and
+# ratios of: a run's seconds or CPU seconds per step / frame.
+_TIME_KEYS = ("step_s_median", "step_s_min", "cpu_s_per_step",
+              "online_frame_s_median", "online_cpu_s_per_frame",
+              "model_frame_s_median", "model_cpu_s_per_frame",
+              "fwd_bwd_s_median", "fwd_bwd_cpu_s")
+
+
 def _summary(results: list[dict]) -> dict:
   """The first run's figures with the medians over all rounds."""
   out = dict(results[0])
-  for key in ("step_s_median", "step_s_min", "cpu_s_per_step"):
+  for key in _TIME_KEYS:
     values = [r[key] for r in results if key in r]
     if values:
       out[key] = round(statistics.median(values), 4)
@@ -234,9 +242,14 @@ def compare(base_args, extra_args, *, rounds: int = 1,
         base_args, cwd=baseline_checkout or None))
     variant_runs.append(_run_in_subprocess(base_args + extra_args))
   base, variant = _summary(base_runs), _summary(variant_runs)
-  result = {"base": base, "variant": variant, "variant_flags": extra_args,
-            "variant_over_base_step_time": round(
-                variant["step_s_median"] / base["step_s_median"], 3)}
+  result = {"base": base, "variant": variant, "variant_flags": extra_args}
+  if "step_s_median" in base and "step_s_median" in variant:
+    result["variant_over_base_step_time"] = round(
+        variant["step_s_median"] / base["step_s_median"], 3)
+  # Other modes (inference): the ratio of every time figure both runs have.
+  result["variant_over_base"] = {
+      key: round(variant[key] / base[key], 3) for key in _TIME_KEYS
+      if key in base and key in variant and base[key]}
   if baseline_checkout:
     result["baseline_checkout"] = baseline_checkout
   if "cpu_s_per_step" in base and "cpu_s_per_step" in variant:

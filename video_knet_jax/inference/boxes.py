@@ -11,6 +11,8 @@ padding is void in the segment map and never boxed.
 import jax
 import jax.numpy as jnp
 
+from video_knet_jax.inference import dense_ops
+
 EMPTY_BOX = (-1.0, -1.0, 10.0, 10.0)  # the original's box for an empty mask.
 
 
@@ -21,9 +23,8 @@ def semantic_thing_filter(seg_logits: jax.Array, padded_hw, num_thing_classes: i
   lowest class index wins, as in the original).
   """
   c = seg_logits.shape[0]
-  up = jax.image.resize(seg_logits.astype(jnp.float32), (c,) + tuple(padded_hw),
-                        method="bilinear", antialias=False)
-  return jnp.argmax(jax.nn.sigmoid(up), axis=0) < num_thing_classes
+  up = dense_ops.resize_bilinear(seg_logits.astype(jnp.float32), (c,) + tuple(padded_hw))
+  return dense_ops.argmax_first(jax.nn.sigmoid(up)) < num_thing_classes
 
 
 def segment_boxes(segment_map: jax.Array, num_segments: int,

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from video_knet_jax.datasets import facts as dataset_facts
+from video_knet_jax.inference import dense_ops
 
 VOID_TRAIN_ID = 255   # KITTI-STEP's void (not the original's road = 0); see void_label.
 VOID_SEGMENT = -1     # segment map value of void pixels.
@@ -107,16 +108,15 @@ def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
                             upsample_stride: int) -> jax.Array:
   """`rescale_masks`: logits x stride (bilinear) -> sigmoid -> bilinear to the padded size.
 
-  jax.image.resize with antialias=False is torch's bilinear align_corners=False.
+  Bilinear as jax.image.resize with antialias=False (torch's bilinear,
+  align_corners=False), in `dense_ops`' fused form for integer factors.
   """
   n, h, w = mask_logits.shape
-  up = jax.image.resize(mask_logits.astype(jnp.float32),
-                        (n, h * upsample_stride, w * upsample_stride),
-                        method="bilinear", antialias=False)
+  up = dense_ops.resize_bilinear(mask_logits.astype(jnp.float32),
+                                 (n, h * upsample_stride, w * upsample_stride))
   prob = jax.nn.sigmoid(up)
   if prob.shape[1:] != tuple(padded_hw):
-    prob = jax.image.resize(prob, (n,) + tuple(padded_hw), method="bilinear",
-                            antialias=False)
+    prob = dense_ops.resize_bilinear(prob, (n,) + tuple(padded_hw))
   return prob  # [n, H, W]
 
 
@@ -172,7 +172,7 @@ def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
   height, width = padded_hw
   valid = ((jnp.arange(height)[:, None] < image_hw[0])
            & (jnp.arange(width)[None, :] < image_hw[1]))            # [H, W]
-  winner = jnp.argmax(cand_score[:, None, None] * prob, axis=0)     # [H, W]
+  winner = dense_ops.argmax_first(cand_score[:, None, None] * prob)  # [H, W], = jnp.argmax(axis=0)
   area = jnp.zeros((num_cand,), jnp.int32).at[winner].add(valid.astype(jnp.int32))
   orig = jnp.sum((prob >= settings.mask_thr) & valid[None], axis=(1, 2), dtype=jnp.int32)
 

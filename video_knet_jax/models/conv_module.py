@@ -8,6 +8,8 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from video_knet_jax.models import fast_conv
+
 NORM_EPS = 1e-5  # torch GroupNorm / LayerNorm / BatchNorm default.
 
 
@@ -46,7 +48,8 @@ class ConvModule(nn.Module):
     x = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
                 strides=(self.stride, self.stride), padding=((pad, pad), (pad, pad)),
                 use_bias=self.use_bias, kernel_init=self.kernel_init,
-                dtype=self.dtype, name="conv")(x)
+                dtype=self.dtype, name="conv",
+                conv_general_dilated=fast_conv.conv_general_dilated)(x)
     if self.num_groups is not None:
       if self.features % self.num_groups:
         raise ValueError(f"ConvModule {self.name}: {self.features} channels are not "
@@ -88,7 +91,8 @@ class ConvBNModule(nn.Module):
                 padding=((pad, pad), (pad, pad)), kernel_dilation=(self.dilation,) * 2,
                 feature_group_count=self.groups, use_bias=False,
                 kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
-                dtype=self.dtype, name="conv")(x)
+                dtype=self.dtype, name="conv",
+                conv_general_dilated=fast_conv.conv_general_dilated)(x)
     x = nn.BatchNorm(use_running_average=self.norm_eval or not train, momentum=0.9,
                      epsilon=NORM_EPS, dtype=self.dtype, name="bn")(x)
     return nn.relu(x) if self.activation else x

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from video_knet_jax.models import containers
+from video_knet_jax.models import fast_conv
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9      # torch momentum 0.1.
@@ -29,7 +30,8 @@ def _conv(features: int, kernel: int, stride: int, pad: int, dtype: Any,
           name: str, dilation: int = 1) -> nn.Conv:
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                  padding=((pad, pad), (pad, pad)), kernel_dilation=(dilation, dilation),
-                 use_bias=False, kernel_init=he_init, dtype=dtype, name=name)
+                 use_bias=False, kernel_init=he_init, dtype=dtype, name=name,
+                 conv_general_dilated=fast_conv.conv_general_dilated)
 
 
 def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
@@ -59,7 +61,8 @@ class Bottleneck(nn.Module):
       x = containers.Sequential(layers=(
           functools.partial(nn.Conv, self.width * EXPANSION, (1, 1),
                             strides=(self.stride, self.stride), padding=((0, 0), (0, 0)),
-                            use_bias=False, kernel_init=he_init, dtype=self.dtype),
+                            use_bias=False, kernel_init=he_init, dtype=self.dtype,
+                            conv_general_dilated=fast_conv.conv_general_dilated),
           functools.partial(nn.BatchNorm, use_running_average=ura, momentum=BN_MOMENTUM,
                             epsilon=BN_EPS, dtype=self.dtype),
       ), name="downsample")(x)
@@ -144,7 +147,8 @@ class ResNet(nn.Module):
       half = self.base_width // 2
       conv = lambda n, s: functools.partial(
           nn.Conv, n, (3, 3), strides=(s, s), padding=((1, 1), (1, 1)), use_bias=False,
-          kernel_init=he_init, dtype=self.dtype)
+          kernel_init=he_init, dtype=self.dtype,
+          conv_general_dilated=fast_conv.conv_general_dilated)
       bn = functools.partial(nn.BatchNorm, use_running_average=ura, momentum=BN_MOMENTUM,
                              epsilon=BN_EPS, dtype=self.dtype)
       x = containers.Sequential(layers=(

@@ -1,0 +1,32 @@
+"""dense_ops: the same values as jax.image.resize (bilinear) and jnp.argmax."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from video_knet_jax.inference import dense_ops
+
+
+@pytest.mark.parametrize("shape", [(3, 24, 40), (3, 12, 20), (3, 6, 30), (3, 12, 10),
+                                   (3, 13, 20), (3, 5, 7)])
+def test_resize_matches_jax_image_resize(shape):
+  """Integer factors 1-4 per axis take the two-tap path; others fall back."""
+  x = jnp.asarray(np.random.RandomState(0).randn(3, 6, 10), jnp.float32)
+  expected = jax.image.resize(x, shape, method="bilinear", antialias=False)
+  got = dense_ops.resize_bilinear(x, shape)
+  assert got.shape == expected.shape
+  np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_resize_edges_replicate_like_torch_align_corners_false():
+  # torch: F.interpolate([[0, 4]], scale_factor=2, mode='bilinear') -> [0, 1, 3, 4].
+  got = dense_ops.resize_bilinear(jnp.asarray([[0.0, 4.0]]), (1, 4))
+  np.testing.assert_allclose(got, [[0.0, 1.0, 3.0, 4.0]], atol=1e-6)
+
+
+def test_argmax_first_matches_jnp_argmax_with_ties():
+  rng = np.random.RandomState(1)
+  x = jnp.asarray(rng.randint(0, 3, size=(9, 7, 11)), jnp.float32)  # many ties.
+  np.testing.assert_array_equal(dense_ops.argmax_first(x), jnp.argmax(x, axis=0))
+  y = jnp.asarray(rng.rand(5, 4), jnp.float32)
+  np.testing.assert_array_equal(dense_ops.argmax_first(y), jnp.argmax(y, axis=0))

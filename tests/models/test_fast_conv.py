@@ -1,0 +1,67 @@
+"""fast_conv: same values and gradients as `lax.conv_general_dilated`."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from video_knet_jax.models import fast_conv
+from video_knet_jax.models import resnet
+
+DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _value_and_grads(conv, x, w, strides, padding, dilation=(1, 1)):
+  def f(x, w):
+    return conv(x, w, strides, padding, rhs_dilation=dilation,
+                dimension_numbers=lax.conv_dimension_numbers(x.shape, w.shape, DN))
+  y, vjp = jax.vjp(f, x, w)
+  cotangent = jnp.asarray(np.random.RandomState(1).randn(*y.shape), jnp.float32)
+  return (y,) + vjp(cotangent)
+
+
+@pytest.mark.parametrize("size,kernel,stride,pad,dilation", [
+    ((9, 11), 1, 1, 0, 1), ((9, 11), 1, 2, 0, 1), ((10, 12), 1, 2, 0, 1),
+    ((9, 12), 1, 3, 0, 1), ((9, 11), 3, 2, 1, 1), ((9, 11), 3, 1, 2, 2)])
+def test_matches_lax_conv_value_and_grads(size, kernel, stride, pad, dilation):
+  rng = np.random.RandomState(0)
+  x = jnp.asarray(rng.randn(2, *size, 5), jnp.float32)
+  w = jnp.asarray(rng.randn(kernel, kernel, 5, 7), jnp.float32)
+  args = (x, w, (stride, stride), ((pad, pad), (pad, pad)), (dilation, dilation))
+  expected = _value_and_grads(lax.conv_general_dilated, *args)
+  got = _value_and_grads(fast_conv.conv_general_dilated, *args)
+  for name, e, g in zip(("value", "d_input", "d_kernel"), expected, got):
+    assert g.shape == e.shape, name
+    np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+def test_strided_1x1_input_gradient_is_zero_off_the_sampled_pixels():
+  x = jnp.ones((1, 5, 5, 2))
+  w = jnp.ones((1, 1, 2, 3))
+  _, dx, _ = _value_and_grads(fast_conv.conv_general_dilated, x, w, (2, 2),
+                              ((0, 0), (0, 0)))
+  sampled = np.zeros((5, 5), bool)
+  sampled[::2, ::2] = True
+  assert np.all(np.asarray(dx[0, ~sampled]) == 0)
+  assert np.all(np.asarray(dx[0, sampled]) != 0)
+
+
+def test_bottleneck_block_matches_plain_convolutions(monkeypatch):
+  """A strided ResNet block with its projection: output, input and param grads."""
+  block = resnet.Bottleneck(width=4, stride=2, with_downsample=True, frozen_bn=False)
+  x = jnp.asarray(np.random.RandomState(2).randn(2, 10, 14, 8), jnp.float32)
+  variables = block.init(jax.random.key(0), x)
+  cotangent = jnp.asarray(np.random.RandomState(3).randn(2, 5, 7, 16), jnp.float32)
+
+  def run():
+    def f(params, x):
+      return block.apply({**variables, "params": params}, x, train=True,
+                         mutable=["batch_stats"])[0]
+    y, vjp = jax.vjp(f, variables["params"], x)
+    return y, vjp(cotangent)
+
+  fast = run()
+  monkeypatch.setattr(fast_conv, "conv_general_dilated", lax.conv_general_dilated)
+  plain = run()
+  for e, g in zip(jax.tree.leaves(plain), jax.tree.leaves(fast)):
+    np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)

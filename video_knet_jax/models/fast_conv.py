@@ -1,0 +1,96 @@
+"""A drop-in `conv_general_dilated` for `nn.Conv` whose backward runs fast on XLA:CPU.
+
+Hand-written because XLA:CPU (jax 0.10, YNNPACK convolutions) computes the
+weight gradient of a convolution 2-5x slower than the forward pass, while a
+plain matrix product `x^T @ g` runs at forward speed (docs/BENCHMARKS.md,
+"Session 9"). Values are those of `lax.conv_general_dilated` up to float
+rounding (`tests/models/test_fast_conv.py`); parameter names and shapes of the
+modules are unchanged, since only the function `nn.Conv` calls is swapped:
+
+  nn.Conv(..., conv_general_dilated=fast_conv.conv_general_dilated)
+
+1x1 convolutions (ResNet bottlenecks: 2/3 of the convolutions) with zero
+padding become matrix products on [B*H*W, C] (strided ones after slicing
+every s-th pixel), with a custom VJP: dx = g @ W^T, dW = x^T @ g (the form
+measured fastest; autodiff of the same einsum was 3x slower on some shapes).
+Everything else (3x3, grouped, dilated inputs, other layouts, string padding)
+goes to `lax.conv_general_dilated` unchanged: a weight gradient of 3x3
+convolutions by per-tap matrix products was tried and was no faster.
+"""
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1),
+                                 out_spec=(0, 3, 1, 2))
+
+
+def _is_nhwc_hwio(dimension_numbers) -> bool:
+  if dimension_numbers is None:
+    return False
+  if isinstance(dimension_numbers, lax.ConvDimensionNumbers):
+    return tuple(map(tuple, dimension_numbers)) == tuple(map(tuple, _NHWC))
+  return tuple(dimension_numbers) == ("NHWC", "HWIO", "NHWC")
+
+
+def _flat(x):  # [B, H, W, C] -> [B*H*W, C]
+  return x.reshape(-1, x.shape[-1])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv1x1(x, kernel, stride: int):
+  """x [B, H, W, Ci], kernel [Ci, Co] -> [B, ceil(H/s), ceil(W/s), Co]."""
+  xs = x[:, ::stride, ::stride] if stride > 1 else x
+  return (_flat(xs) @ kernel).reshape(*xs.shape[:3], kernel.shape[-1])
+
+
+def _conv1x1_fwd(x, kernel, stride):
+  xs = x[:, ::stride, ::stride] if stride > 1 else x
+  y = (_flat(xs) @ kernel).reshape(*xs.shape[:3], kernel.shape[-1])
+  return y, (xs, kernel, x.shape)
+
+
+def _conv1x1_bwd(stride, res, g):
+  xs, kernel, x_shape = res
+  g2 = _flat(g)
+  d_kernel = _flat(xs).T @ g2                                   # [Ci, Co]
+  dxs = (g2 @ kernel.T).reshape(xs.shape)                        # [B, Ho, Wo, Ci]
+  if stride > 1:  # back onto every s-th pixel, zeros elsewhere
+    zero = jnp.zeros((), dxs.dtype)
+    dxs = lax.pad(dxs, zero, (
+        (0, 0, 0),
+        (0, x_shape[1] - ((xs.shape[1] - 1) * stride + 1), stride - 1),
+        (0, x_shape[2] - ((xs.shape[2] - 1) * stride + 1), stride - 1),
+        (0, 0, 0)))
+  return dxs, d_kernel
+
+
+conv1x1.defvjp(_conv1x1_fwd, _conv1x1_bwd)
+
+
+def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
+                         lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+                         feature_group_count: int = 1, batch_group_count: int = 1,
+                         precision=None, preferred_element_type=None):
+  """`lax.conv_general_dilated` with the fast paths above (same arguments)."""
+  plain = functools.partial(
+      lax.conv_general_dilated, lhs, rhs, window_strides, padding,
+      lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+      dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+      batch_group_count=batch_group_count, precision=precision,
+      preferred_element_type=preferred_element_type)
+  ones = (1,) * (lhs.ndim - 2)
+  if (lhs.ndim != 4 or not _is_nhwc_hwio(dimension_numbers) or isinstance(padding, str)
+      or feature_group_count != 1 or batch_group_count != 1
+      or tuple(lhs_dilation or ones) != ones or preferred_element_type is not None
+      or precision is not None):
+    return plain()
+  strides = tuple(int(s) for s in window_strides)
+  padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+  if rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)) and strides[0] == strides[1]:
+    return conv1x1(lhs, rhs[0, 0], strides[0])
+  return plain()
+
