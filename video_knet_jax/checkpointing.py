@@ -184,6 +184,10 @@ class TrainCheckpointer:
       multihost_utils.sync_global_devices(f"checkpoint_set_aside_{step}")
     self._manager.reload()
 
+  def is_due(self, step: int) -> bool:
+    """Whether `save(step, ...)` without `force` would save."""
+    return self._manager.should_save(step)
+
   def reached_preemption(self, step: int) -> bool:
     return self._manager.reached_preemption(step)
 

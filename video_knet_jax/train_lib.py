@@ -310,25 +310,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # ------------------------------------------------------------ loop
   finite_check = _FiniteCheck(int(config.train.get("max_skipped_steps", 0)))
   last = {}
-  pending = None       # measurements fetched one step late (no sync stall).
+  # Measurements stay on device until a step that logs, saves or evaluates;
+  # then they are fetched in one transfer and checked in order, so a
+  # non-finite step is named (and stops the run) before a checkpoint or an
+  # evaluation sees its state, without a host round trip every step.
+  pending = []
   window_start, window_steps = time.time(), 0
   logging.info("Training steps %d -> %d (%d devices).", start_step,
                num_steps, jax.device_count())
   with Preemption() as preemption:
     step = start_step
     while step < num_steps:
-      batch = next(batches)
-      state, measurements = step_fn(state, batch)
+      with jax.transfer_guard_device_to_host("disallow"):  # no implicit fetch.
+        batch = next(batches)
+        state, measurements = step_fn(state, batch)
+      if pending:   # the host stays one step ahead of the device, not more.
+        jax.block_until_ready(pending[-1][1])
       step += 1
       window_steps += 1
-      if pending is not None:
-        finite_check(*pending)
-      pending = (step, measurements)
+      pending.append((step, measurements))
 
-      if step % config.train.log_every_steps == 0 or step == num_steps:
-        finite_check(*pending)
-        pending = None
-        values = {k: float(v) for k, v in jax.device_get(measurements).items()}
+      log_now = step % config.train.log_every_steps == 0 or step == num_steps
+      preempted = (preemption.requested
+                   or checkpointer.reached_preemption(step))
+      save_now = preempted or step == num_steps or checkpointer.is_due(step)
+      eval_now = evaluate_fn is not None and eval_every > 0 and (
+          step % eval_every == 0 or step == num_steps)
+      if log_now or save_now or eval_now:
+        fetched = fetch_measurements(pending)
+        for checked_step, values in fetched:
+          finite_check(checked_step, values)
+        pending = []
+
+      if log_now:
+        values = {k: float(v) for k, v in fetched[-1][1].items()}
         values["skipped_steps"] = finite_check.skipped
         elapsed = time.time() - window_start
         steps_per_s = window_steps / max(elapsed, 1e-9)
@@ -343,8 +358,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last = values
         window_start, window_steps = time.time(), 0
 
-      preempted = (preemption.requested
-                   or checkpointer.reached_preemption(step))
       checkpointer.save(step, state, meta={"step": step},
                         force=preempted or step == num_steps)
       if preempted:
@@ -354,8 +367,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                         "command to resume.", step)
         return last
 
-      if evaluate_fn is not None and eval_every > 0 and (
-          step % eval_every == 0 or step == num_steps):
+      if eval_now:
         eval_metrics = evaluate_fn(config, state, workdir, step)
         writer.write_scalars(step, {f"eval/{k}": v for k, v in
                                     eval_metrics.items()
@@ -367,6 +379,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info("Training done: step %d saved in %s.", step,
                checkpointer.directory)
   return last
+
+
+def fetch_measurements(pending: list) -> list:
+  """[(step, device measurements)] -> the same with numpy values, one transfer."""
+  steps = [step for step, _ in pending]
+  return list(zip(steps, jax.device_get([m for _, m in pending])))
 
 
 def _check_finite(step: int, measurements: dict) -> None:
