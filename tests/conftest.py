@@ -11,3 +11,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join("/tmp", f"video_knet_jax_xla_cache_{os.getuid()}"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+# The longest files first: with `-n 2 --dist loadfile` each file runs in one
+# worker, so a long file collected last would leave one core idle at the end.
+_LONGEST_FIRST = (
+    "test_multiprocess.py", "test_hard_kill.py", "test_train_loop.py",
+    "test_new_datasets_end_to_end.py", "test_swin_train.py",
+    "test_youtube_vis_end_to_end.py", "test_semantic_vspw.py",
+    "test_train_loop_fetch.py", "test_export.py", "test_predict.py",
+    "test_api.py")
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable.
