@@ -73,3 +73,16 @@ def test_a_nonfinite_step_stops_the_run_before_its_checkpoint(monkeypatch, tmp_p
     train_lib.train_and_evaluate(_config(7), str(tmp_path))
   assert fetches == [[1, 2, 3]]
   assert not os.path.exists(tmp_path / "checkpoints" / "3")
+
+
+def test_the_skip_count_carries_over_a_resume(monkeypatch, tmp_path):
+  config = _config(4)
+  config.train.max_skipped_steps = 1
+  _patch(monkeypatch, nan_at_step=2)
+  last = train_lib.train_and_evaluate(config, str(tmp_path))
+  assert last["skipped_steps"] == 1
+  config.train.num_steps = 7
+  _patch(monkeypatch, nan_at_step=5)   # the second skip of the run: one too many.
+  with pytest.raises(FloatingPointError, match=r"step 5 .*skip number 2, over "
+                     r"config.train.max_skipped_steps=1"):
+    train_lib.train_and_evaluate(config, str(tmp_path))

@@ -281,8 +281,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       state)
   # The newest checkpoint that reads back whole (torn ones are set aside).
   restored = checkpointer.restore_latest_intact(abstract)
+  skipped_before = 0
   if restored is not None:
-    state = restored[0]
+    state, skipped_before = restored[0], int(restored[1].get("skipped_steps", 0))
     logging.info("Resumed from %s at step %d.", checkpointer.directory,
                  int(state.step))
   elif config.init_from.checkpoint:
@@ -308,7 +309,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                                start_step=start_step)
 
   # ------------------------------------------------------------ loop
-  finite_check = _FiniteCheck(int(config.train.get("max_skipped_steps", 0)))
+  finite_check = _FiniteCheck(int(config.train.get("max_skipped_steps", 0)),
+                              skipped=skipped_before)
   last = {}
   # Measurements stay on device until a step that logs, saves or evaluates;
   # then they are fetched in one transfer and checked in order, so a
@@ -358,7 +360,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last = values
         window_start, window_steps = time.time(), 0
 
-      checkpointer.save(step, state, meta={"step": step},
+      checkpointer.save(step, state,
+                        meta={"step": step, "skipped_steps": finite_check.skipped},
                         force=preempted or step == num_steps)
       if preempted:
         checkpointer.close()
@@ -403,9 +406,9 @@ class _FiniteCheck:
   """Stops on a non-finite step, or counts and logs up to `max_skipped`
   steps whose update the train step already skipped."""
 
-  def __init__(self, max_skipped: int):
+  def __init__(self, max_skipped: int, skipped: int = 0):
     self.max_skipped = max_skipped
-    self.skipped = 0
+    self.skipped = skipped    # carried over a resume in the checkpoint's meta.
 
   def __call__(self, step: int, measurements: dict) -> None:
     if self.max_skipped <= 0 or not int(measurements["skipped"]):
