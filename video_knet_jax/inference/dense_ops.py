@@ -49,11 +49,7 @@ def resize_bilinear(x: jax.Array, shape: Sequence[int]) -> jax.Array:
   shape = tuple(int(s) for s in shape)
   if len(shape) != x.ndim:
     raise ValueError(f"resize_bilinear: shape {shape} has not the rank of {x.shape}.")
-  fallback = False
-  for n, m in zip(x.shape, shape):
-    if n != m and (m < n or m % n):
-      fallback = True
-  if fallback:
+  if any(n != m and (m < n or m % n) for n, m in zip(x.shape, shape)):
     return jax.image.resize(x, shape, method="bilinear", antialias=False)
   for axis, (n, m) in enumerate(zip(x.shape, shape)):
     if m != n:

@@ -40,16 +40,20 @@ def _flat(x):  # [B, H, W, C] -> [B*H*W, C]
   return x.reshape(-1, x.shape[-1])
 
 
+def _matmul_1x1(x, kernel, stride: int):
+  """-> (y [B, ceil(H/s), ceil(W/s), Co], the strided input it multiplied)."""
+  xs = x[:, ::stride, ::stride] if stride > 1 else x
+  return (_flat(xs) @ kernel).reshape(*xs.shape[:3], kernel.shape[-1]), xs
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv1x1(x, kernel, stride: int):
   """x [B, H, W, Ci], kernel [Ci, Co] -> [B, ceil(H/s), ceil(W/s), Co]."""
-  xs = x[:, ::stride, ::stride] if stride > 1 else x
-  return (_flat(xs) @ kernel).reshape(*xs.shape[:3], kernel.shape[-1])
+  return _matmul_1x1(x, kernel, stride)[0]
 
 
 def _conv1x1_fwd(x, kernel, stride):
-  xs = x[:, ::stride, ::stride] if stride > 1 else x
-  y = (_flat(xs) @ kernel).reshape(*xs.shape[:3], kernel.shape[-1])
+  y, xs = _matmul_1x1(x, kernel, stride)
   return y, (xs, kernel, x.shape)
 
 
