@@ -10,7 +10,6 @@ masks. Writes predictions/<video>/<frame>.png (train ids 0..123, the format
 score_vspw reads), overlays/<video>/<frame>.png + <video>.gif for the first
 `config.eval.num_gif_videos` videos, and metrics.json.
 """
-import json
 import os
 from typing import Any, Dict, Optional
 
@@ -21,6 +20,7 @@ from PIL import Image as PILImage
 
 from video_knet_jax.datasets import facts as facts_lib
 from video_knet_jax.datasets.vspw import label_codec
+from video_knet_jax import atomic_files
 from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import prepare
@@ -113,9 +113,8 @@ def evaluate_variables(config, variables, output_dir: Optional[str], split: Opti
   metrics["num_frames"] = num_frames
   metrics["fusion"] = bool(config.model.temporal.fusion)
   if output_dir:
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-      json.dump(metrics, f, indent=1)
+    atomic_files.write_json(os.path.join(output_dir, "metrics.json"), metrics,
+                            indent=1)
   return metrics
 
 
