@@ -35,7 +35,6 @@ from video_knet_jax import random_batch
 from video_knet_jax import sharding
 from video_knet_jax import train_lib
 from video_knet_jax.losses import matching
-from video_knet_jax.losses import resampling
 from video_knet_jax.losses import segmentation_loss
 from video_knet_jax.losses import video_loss
 from video_knet_jax.models import video_knet
@@ -98,22 +97,9 @@ def _random_like(tree, seed: int):
 
 def matching_of_frame(outputs, targets, config):
   """The matching part of `segmentation_loss.frame_losses` (costs + solve)."""
-  m, lc = config.model, config.loss
-  tg = segmentation_loss.prepare_targets(targets, lc.mask_assign_stride)
-  up = lambda x, f: resampling.upsample_logits(x, f)
-  num_p, num_thing = m.num_proposals, m.num_thing_classes
-  stage_cls = outputs[common.STAGE_CLS_LOGITS]
-  cost = lambda masks, cls: matching.batch_match_cost(
-      masks, cls, tg.thing_masks, tg.thing_labels, tg.thing_valid,
-      cls_weight=lc.match_cls, dice_weight=lc.match_dice,
-      mask_weight=lc.match_mask, alpha=lc.focal_alpha, gamma=lc.focal_gamma)
-  costs = [cost(up(outputs[common.RPN_MASK_LOGITS],
-                   m.kernel_head.feat_downsample_stride), None)]
-  for s in range(stage_cls.shape[0]):
-    masks = up(outputs[common.STAGE_MASK_LOGITS][s],
-               m.update_head.mask_upsample_stride)
-    costs.append(cost(masks[:, :num_p], stage_cls[s][:, :num_p, :num_thing]))
-  return matching.solve(jnp.stack(costs), tg.thing_valid)
+  tg = segmentation_loss.prepare_targets(targets, config.loss.mask_assign_stride)
+  return matching.solve(segmentation_loss.frame_costs(outputs, tg, config),
+                        tg.thing_valid)
 
 
 def run_parts(config, height: int, width: int, batch: int, steps: int) -> dict:

@@ -32,6 +32,31 @@ def dice_loss(logits: jax.Array, targets: jax.Array) -> jax.Array:
   return 1 - num / den
 
 
+def bce_and_dice(logits: jax.Array, targets: jax.Array
+                 ) -> tuple[jax.Array, jax.Array]:
+  """(mean `sigmoid_bce`, `dice_loss`) per mask in one pass: [..., H, W] -> [...].
+
+  One exp(-|x|) gives both the sigmoid and the softplus, so each pixel is
+  read once for both losses.
+  """
+  x = logits.astype(jnp.float32)
+  t = targets.astype(jnp.float32)
+  e = jnp.exp(-jnp.abs(x))
+  p = jnp.where(x >= 0, 1.0, e) / (1.0 + e)                  # sigmoid(x)
+  bce = jnp.mean(jnp.maximum(x, 0) - x * t + jnp.log1p(e), axis=(-2, -1))
+  num = 2 * jnp.sum(p * t, axis=(-2, -1))
+  den = (jnp.sum(p * p, axis=(-2, -1)) + DICE_LOSS_EPS) + (
+      jnp.sum(t * t, axis=(-2, -1)) + DICE_LOSS_EPS)
+  return bce, 1 - num / den
+
+
+def positive_mean(per_mask: jax.Array, positive: jax.Array) -> jax.Array:
+  """Per-image mean of [B, N] per-mask losses over the positive masks -> [B]."""
+  total = jnp.sum(jnp.where(positive, per_mask, 0.0), axis=-1)
+  num = _num_positive(positive)
+  return jnp.where(num > 0, total / jnp.maximum(num, 1.0), 0.0)
+
+
 def _num_positive(positive: jax.Array) -> jax.Array:
   return jnp.sum(positive.astype(jnp.float32), axis=-1)
 

@@ -8,11 +8,14 @@ The assignment is `optax.assignment.hungarian_algorithm` per image (vmap).
 Everything is computed on `stop_gradient` inputs: the matching is a target,
 not part of the graph (and reverse-mode through its while_loop is undefined).
 """
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from video_knet_jax.losses import resampling
 
 # Numerical constants of the original cost functions (not tunable recipe knobs).
 DICE_COST_CLAMP = 1e-3
@@ -42,42 +45,106 @@ def focal_cost(cls_logits: jax.Array, gt_labels: jax.Array, *,
   return jnp.take(cost, labels, axis=1)                # [P, M]
 
 
-def dice_cost(mask_logits: jax.Array, gt_masks: jax.Array,
-              clamp: float = DICE_COST_CLAMP) -> jax.Array:
-  """DiceCost (unweighted): [P, H, W] logits, [M, H, W] soft masks -> [P, M].
+def _clamped_sigmoid_products(logits: jax.Array, targets: jax.Array,
+                               mask_clamp: float, dice_clamp: float):
+  """Pixel sums of one block: logits [P, K], targets [M, K] ->
+  (p_d.t [P, M], p_m.t [P, M], sum p_d^2 [P], sum (1 - p_m) [P])."""
+  num_preds = logits.shape[0]
+  sig = jax.nn.sigmoid(logits.astype(jnp.float32))
+  p_dice = jnp.clip(sig, dice_clamp, 1.0)
+  p_mask = jnp.clip(sig, mask_clamp, 1.0)
+  prod = jnp.einsum("pk,mk->pm", jnp.concatenate([p_dice, p_mask]), targets)
+  return (prod[:num_preds], prod[num_preds:], jnp.sum(p_dice * p_dice, -1),
+          jnp.sum(1 - p_mask, -1))
 
-  `clamp` = 0 gives knet_vis's unclamped sigmoid.
+
+def _upsampled_products(low_logits: jax.Array, factor: int, targets: jax.Array,
+                        mask_clamp: float, dice_clamp: float):
+  """`_clamped_sigmoid_products` of `upsample_logits(low_logits, factor)`,
+  computed in bands of output rows so no [P, H, W] array is ever built.
+
+  low_logits: [P, h, w]; targets: [M, h * factor, w * factor]. The columns
+  are upsampled once ([P, h, W], a product with the interpolation matrix);
+  each band of `factor * k` output rows is a fixed [factor * k, k + 2]
+  blend of k + 2 of those rows (the band's rows and one neighbour each side,
+  edge rows repeated: the clamp of the bilinear kernel), so a band's
+  sigmoids and products stay in cache.
   """
-  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)), clamp, 1.0)
-  p = p.reshape(p.shape[0], -1)
-  t = gt_masks.reshape(gt_masks.shape[0], -1).astype(jnp.float32)
-  num = 2 * jnp.einsum("pk,mk->pm", p, t)
-  den = (jnp.sum(p * p, -1) + DICE_COST_EPS)[:, None] + (
+  num_preds, h, w = low_logits.shape
+  k = max(d for d in (4, 3, 2, 1) if h % d == 0)      # input rows per band.
+  band = factor * k
+  cols = jnp.einsum("pyx,vx->pyv", low_logits.astype(jnp.float32),
+                    resampling.upsample_matrix(w, factor))      # [P, h, W]
+  cols = jnp.concatenate([cols[:, :1], cols, cols[:, -1:]], axis=1)
+  # Rows of band 0 read padded rows 0..k+1; every band has the same weights.
+  src = (np.arange(band) + 0.5) / factor - 0.5 + 1      # in padded rows.
+  low = np.floor(src).astype(int)
+  blend = np.zeros((band, k + 2), np.float32)
+  blend[np.arange(band), low] = 1 - (src - low)
+  blend[np.arange(band), low + 1] += src - low
+  num_targets = targets.shape[0]
+
+  def one_band(sums, i):
+    rows = jax.lax.dynamic_slice_in_dim(cols, i * k, k + 2, axis=1)
+    logits = jnp.einsum("rj,pjv->prv", blend, rows).reshape(num_preds, -1)
+    t = jax.lax.dynamic_slice_in_dim(targets, i * band, band, axis=1)
+    part = _clamped_sigmoid_products(logits, t.reshape(num_targets, -1),
+                                     mask_clamp, dice_clamp)
+    return jax.tree.map(jnp.add, sums, part), None
+
+  zeros = (jnp.zeros((num_preds, num_targets)),) * 2 + (
+      jnp.zeros((num_preds,)),) * 2
+  sums, _ = jax.lax.scan(one_band, zeros, jnp.arange(h // k))
+  return sums
+
+
+def mask_and_dice_costs(mask_logits: jax.Array, gt_masks: jax.Array, *,
+                        mask_clamp: float = MASK_COST_CLAMP,
+                        dice_clamp: float = DICE_COST_CLAMP,
+                        upsample_factor: int = 1
+                        ) -> Tuple[jax.Array, jax.Array]:
+  """(MaskCost, DiceCost), unweighted: [P, H, W] logits, [M, H, W] soft masks.
+
+  MaskCost = -mean(p t + (1 - p)(1 - t)), p = sigmoid clamped to
+  [mask_clamp, 1]; DiceCost = -2 p.t / (p.p + eps + t.t + eps), p clamped to
+  [dice_clamp, 1] (clamps 0: knet_vis's unclamped sigmoid). Both clamped
+  sigmoids go through ONE product with the targets ([2P, HW] x [HW, M]), and
+  sum((1 - p)(1 - t)) is taken as sum(1 - p) + p.t - sum(t) (the same sum,
+  reordered) instead of a third product. With `upsample_factor` f > 1 the
+  logits are [P, H/f, W/f] and p is the sigmoid of
+  `resampling.upsample_logits(logits, f)`, computed band by band (see
+  `_upsampled_products`). Returns two [P, M] arrays.
+  """
+  t = gt_masks.astype(jnp.float32)
+  if upsample_factor == 1:
+    dice_pt, mask_pt, p_dice_sq, one_minus_p_mask = _clamped_sigmoid_products(
+        mask_logits.reshape(mask_logits.shape[0], -1),
+        t.reshape(t.shape[0], -1), mask_clamp, dice_clamp)
+  else:
+    dice_pt, mask_pt, p_dice_sq, one_minus_p_mask = _upsampled_products(
+        mask_logits, upsample_factor, t, mask_clamp, dice_clamp)
+  t = t.reshape(t.shape[0], -1)
+  den = (p_dice_sq + DICE_COST_EPS)[:, None] + (
       jnp.sum(t * t, -1) + DICE_COST_EPS)[None, :]
-  return -num / den
-
-
-def mask_cost(mask_logits: jax.Array, gt_masks: jax.Array,
-              clamp: float = MASK_COST_CLAMP) -> jax.Array:
-  """MaskCost (unweighted): minus mean agreement, [P,H,W], [M,H,W] -> [P,M]."""
-  p = jnp.clip(jax.nn.sigmoid(mask_logits.astype(jnp.float32)), clamp, 1.0)
-  p = p.reshape(p.shape[0], -1)
-  t = gt_masks.reshape(gt_masks.shape[0], -1).astype(jnp.float32)
-  agree = jnp.einsum("pk,mk->pm", p, t) + jnp.einsum("pk,mk->pm", 1 - p, 1 - t)
-  return -agree / p.shape[-1]
+  agree = (one_minus_p_mask[:, None] + mask_pt) + (
+      mask_pt - jnp.sum(t, -1)[None, :])
+  return -agree / t.shape[-1], -2 * dice_pt / den
 
 
 def match_cost(mask_logits, cls_logits, gt_masks, gt_labels, gt_valid, *,
                cls_weight: float, dice_weight: float, mask_weight: float,
-               alpha: float, gamma: float, clamp: bool = True) -> jax.Array:
+               alpha: float, gamma: float, clamp: bool = True,
+               upsample_factor: int = 1) -> jax.Array:
   """Total sanitised cost of one image: [P, M]; padded columns cost PAD_COST.
 
   clamp=False: knet_vis's costs (sigmoid not clamped, extensions 3.4).
+  upsample_factor: see `mask_and_dice_costs`.
   """
-  cost = mask_weight * mask_cost(mask_logits, gt_masks,
-                                 MASK_COST_CLAMP if clamp else 0.0)
-  cost += dice_weight * dice_cost(mask_logits, gt_masks,
-                                  DICE_COST_CLAMP if clamp else 0.0)
+  mask, dice = mask_and_dice_costs(
+      mask_logits, gt_masks, mask_clamp=MASK_COST_CLAMP if clamp else 0.0,
+      dice_clamp=DICE_COST_CLAMP if clamp else 0.0,
+      upsample_factor=upsample_factor)
+  cost = mask_weight * mask + dice_weight * dice
   if cls_logits is not None and cls_weight != 0:
     cost += cls_weight * focal_cost(cls_logits, gt_labels, alpha=alpha,
                                     gamma=gamma)
@@ -102,11 +169,13 @@ def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
                      gt_masks: jax.Array, gt_labels: jax.Array,
                      gt_valid: jax.Array, *, cls_weight: float,
                      dice_weight: float, mask_weight: float, alpha: float,
-                     gamma: float, clamp: bool = True) -> jax.Array:
+                     gamma: float, clamp: bool = True,
+                     upsample_factor: int = 1) -> jax.Array:
   """Detached, sanitised costs of a batch.
 
   Args:
-    mask_logits: [B, P, H, W] proposal mask logits at the target resolution.
+    mask_logits: [B, P, H, W] proposal mask logits at the target resolution,
+      or at 1/upsample_factor of it (upsampled inside, band by band).
     cls_logits: [B, P, K] thing-class logits, or None (no class cost: rpn and
       stage 0).
     gt_masks: [B, M, H, W] soft GT masks (padded).
@@ -115,15 +184,18 @@ def batch_match_cost(mask_logits: jax.Array, cls_logits: Optional[jax.Array],
     cls_weight, dice_weight, mask_weight: cost weights (config.loss.match_*).
     alpha, gamma: focal cost parameters.
     clamp: clamp the sigmoid in the mask costs (False: knet_vis).
+    upsample_factor: integer factor from `mask_logits` to the GT size.
 
   Returns:
     [B, P, M] cost without gradient.
   """
-  if mask_logits.shape[-2:] != gt_masks.shape[-2:]:
-    raise ValueError(f"matching: prediction size {mask_logits.shape[-2:]} != "
-                     f"GT size {gt_masks.shape[-2:]}.")
+  size = tuple(upsample_factor * d for d in mask_logits.shape[-2:])
+  if size != tuple(gt_masks.shape[-2:]):
+    raise ValueError(f"matching: prediction size {mask_logits.shape[-2:]} x "
+                     f"{upsample_factor} != GT size {gt_masks.shape[-2:]}.")
   kw = dict(cls_weight=cls_weight, dice_weight=dice_weight,
-            mask_weight=mask_weight, alpha=alpha, gamma=gamma, clamp=clamp)
+            mask_weight=mask_weight, alpha=alpha, gamma=gamma, clamp=clamp,
+            upsample_factor=upsample_factor)
   mask_logits = jax.lax.stop_gradient(mask_logits)
   if cls_logits is None:
     cost = jax.vmap(lambda m, g, l, v: match_cost(m, None, g, l, v, **kw))(

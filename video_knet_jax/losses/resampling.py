@@ -9,6 +9,7 @@ mode='bilinear', align_corners=False)` for integer up- and down-scaling.
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def upsample_logits(logits: jax.Array, factor: int) -> jax.Array:
@@ -44,3 +45,20 @@ def downsample_masks(masks: jax.Array, stride: int) -> jax.Array:
     return cols(rows(masks, first), first)
   half = rows(masks, first) + rows(masks, first + 1)
   return 0.25 * (cols(half, first) + cols(half, first + 1))
+
+
+def upsample_matrix(size: int, factor: int) -> np.ndarray:
+  """[size * factor, size] float32 weights of `upsample_logits` along one axis.
+
+  Output sample i reads input coordinate (i + 0.5) / factor - 0.5, clamped to
+  [0, size - 1] (torch bilinear, align_corners=False): two taps per row.
+  """
+  src = np.clip((np.arange(size * factor) + 0.5) / factor - 0.5, 0, size - 1)
+  low = np.floor(src).astype(int)
+  high = np.minimum(low + 1, size - 1)
+  frac = src - low
+  weights = np.zeros((size * factor, size), np.float64)
+  rows = np.arange(size * factor)
+  np.add.at(weights, (rows, low), 1 - frac)
+  np.add.at(weights, (rows, high), frac)
+  return weights.astype(np.float32)

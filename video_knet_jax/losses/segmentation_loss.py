@@ -5,7 +5,7 @@ frame and returns the weighted rpn and per-stage losses. Reductions follow the
 original with one image per GPU: per-image means then a batch mean; the focal
 loss divides by avg_factor = max(1, mean #positives per image).
 """
-from typing import Any, Dict, NamedTuple, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -52,38 +52,56 @@ def _gather_rows(x: jax.Array, index: jax.Array) -> jax.Array:
   return jax.vmap(lambda a, i: a[jnp.maximum(i, 0)])(x, index)
 
 
-def _last_covering(covers: jax.Array, values: jax.Array,
-                   fill: int) -> jax.Array:
+def _last_covering(covers: jax.Array, values: jax.Array, fill: int,
+                   order: Optional[jax.Array] = None) -> jax.Array:
   """Per pixel, `values` of the LAST row whose mask covers it, else `fill`.
 
   Reproduces the original's sequential `target[mask] = value` writes in row
-  order. covers: [B, R, H, W] bool; values: [B, R] int -> [B, H, W].
+  order. covers: [B, R, H, W] bool; values: [B, R] int -> [B, H, W]. `order`
+  [B, R] (distinct ints >= 0) replaces the row index as the write order:
+  rows given as GT masks with the proposal each is matched to (gathering the
+  masks into proposal order would copy them).
   """
-  rows = jnp.arange(covers.shape[1])[None, :, None, None]
-  last = jnp.max(jnp.where(covers, rows, -1), axis=1)  # [B, H, W]
-  picked = jnp.take_along_axis(values, jnp.maximum(last, 0).reshape(
+  num_rows = covers.shape[1]
+  rows = jnp.arange(num_rows, dtype=jnp.int32)
+  if order is None:
+    key = rows[None, :, None, None]
+  else:  # order * R + row: the largest key is the last write, key % R its row.
+    key = (order.astype(jnp.int32) * num_rows + rows)[:, :, None, None]
+  last = jnp.max(jnp.where(covers, key, -1), axis=1)  # [B, H, W]
+  picked = jnp.take_along_axis(values, (jnp.maximum(last, 0) % num_rows).reshape(
       last.shape[0], -1), axis=1).reshape(last.shape)
   return jnp.where(last >= 0, picked, fill)
 
 
 def rank_labels(mask_targets: jax.Array, positive: jax.Array,
-                ignore_index: int) -> jax.Array:
+                ignore_index: int, order: Optional[jax.Array] = None
+                ) -> jax.Array:
   """Rank-loss target: index of the last positive row covering each pixel.
 
   mask_targets: [B, R, H, W] soft; positive: [B, R] -> [B, H, W] int32.
+  With `order` [B, R] (the proposal index of each row, e.g. GT masks and
+  the proposals they are matched to) the label is the largest covering
+  `order`, i.e. the proposal index.
   """
   covers = (mask_targets > 0) & positive[:, :, None, None]
-  index = jnp.broadcast_to(jnp.arange(mask_targets.shape[1], dtype=jnp.int32),
-                           positive.shape)
-  return _last_covering(covers, index, ignore_index)
+  if order is None:
+    index = jnp.broadcast_to(
+        jnp.arange(mask_targets.shape[1], dtype=jnp.int32), positive.shape)
+    return _last_covering(covers, index, ignore_index)
+  order = jnp.maximum(order, 0).astype(jnp.int32)
+  return _last_covering(covers, order, ignore_index, order=order)
 
 
 def semantic_labels(tg: FrameTargets, matched_masks: jax.Array,
                     matched_labels: jax.Array, matched: jax.Array,
-                    num_thing: int, ignore_index: int) -> jax.Array:
+                    num_thing: int, ignore_index: int,
+                    order: Optional[jax.Array] = None) -> jax.Array:
   """rpn seg target: stuff labels first, then matched things in proposal order.
 
-  matched_masks: [B, P, H, W], matched_labels/matched: [B, P] -> [B, H, W].
+  matched_masks: [B, R, H, W], matched_labels/matched: [B, R] -> [B, H, W];
+  rows in proposal order, or any order with `order` [B, R] their proposal
+  index (e.g. the GT masks and `gt_to_pred`).
   """
   num_stuff = tg.stuff_masks.shape[1]
   stuff_cover = (tg.stuff_masks > 0) & tg.stuff_valid[:, :, None, None]
@@ -91,28 +109,53 @@ def semantic_labels(tg: FrameTargets, matched_masks: jax.Array,
       num_thing + jnp.arange(num_stuff, dtype=jnp.int32), tg.stuff_valid.shape)
   labels = _last_covering(stuff_cover, stuff_cls, ignore_index)
   thing_cover = (matched_masks > 0) & matched[:, :, None, None]
-  thing_labels = _last_covering(thing_cover, matched_labels, -1)
+  if order is not None:
+    order = jnp.maximum(order, 0)
+  thing_labels = _last_covering(thing_cover, matched_labels, -1, order=order)
   return jnp.where(thing_labels >= 0, thing_labels, labels)
 
 
-def rpn_losses(mask_logits: jax.Array, seg_logits: jax.Array,
-               assignment: matching.Assignment, tg: FrameTargets,
-               config) -> Metrics:
-  """Weighted rpn losses on upsampled [B, P, H2, W2] / [B, C, H2, W2] logits."""
+def _matched_mask_losses(low_logits: jax.Array, factor: int,
+                         gt_to_pred: jax.Array, gt_masks: jax.Array):
+  """(BCE, dice) [B, M] of the proposals matched to each GT mask.
+
+  low_logits: [B, R, h, w] before upsampling; gt_to_pred: [B, M] (-1: GT
+  unmatched, its entries are garbage for the caller to mask); gt_masks:
+  [B, M, H, W]. Only the matched rows are upsampled (at most M of the R
+  proposals are positive), and the targets stay in GT order: nothing of size
+  [R, H, W] is built for the losses.
+  """
+  rows = resampling.upsample_logits(_gather_rows(low_logits, gt_to_pred),
+                                    factor)                    # [B, M, H, W]
+  return mask_losses.bce_and_dice(rows, gt_masks)
+
+
+def rpn_losses(mask_logits: jax.Array, low_logits: jax.Array,
+               seg_logits: jax.Array, assignment: matching.Assignment,
+               tg: FrameTargets, config) -> Metrics:
+  """Weighted rpn losses.
+
+  mask_logits: [B, P, H2, W2] upsampled (the rank loss's softmax runs over
+  all proposals); low_logits: the same before upsampling; seg_logits:
+  [B, C, H2, W2] upsampled.
+  """
   lc = config.loss
   num_thing = config.model.num_thing_classes
   num_classes = seg_logits.shape[1]
-  matched = assignment.pred_to_gt >= 0                       # [B, P]
-  targets = _gather_rows(tg.thing_masks, assignment.pred_to_gt)
-  labels = _gather_rows(tg.thing_labels, assignment.pred_to_gt)
+  gt_to_pred = assignment.gt_to_pred                          # [B, M]
+  matched = gt_to_pred >= 0
+  bce, dice = _matched_mask_losses(
+      low_logits, config.model.kernel_head.feat_downsample_stride, gt_to_pred,
+      tg.thing_masks)
   rank_ignore = -1  # any value outside 0..P-1 (the original uses 255).
-  rank = rank_labels(targets, matched, rank_ignore)
-  seg = semantic_labels(tg, targets, labels, matched, num_thing, num_classes)
+  rank = rank_labels(tg.thing_masks, matched, rank_ignore, order=gt_to_pred)
+  seg = semantic_labels(tg, tg.thing_masks, tg.thing_labels, matched,
+                        num_thing, num_classes, order=gt_to_pred)
   return {
       "rpn_loss_mask": lc.rpn_mask * jnp.mean(
-          mask_losses.mask_bce_loss(mask_logits, targets, matched)),
+          mask_losses.positive_mean(bce, matched)),
       "rpn_loss_dice": lc.rpn_dice * jnp.mean(
-          mask_losses.mask_dice_loss(mask_logits, targets, matched)),
+          mask_losses.positive_mean(dice, matched)),
       "rpn_loss_rank": lc.rpn_rank * class_losses.mean_cross_entropy(
           mask_logits, rank, rank_ignore),
       "rpn_loss_seg": lc.rpn_seg * _semantic_loss(seg_logits, seg, lc),
@@ -175,15 +218,19 @@ def stage_targets(assignment: matching.Assignment, tg: FrameTargets,
   return StageTargets(labels, label_weights, mask_targets, positive)
 
 
-def stage_losses(mask_logits: jax.Array, cls_logits: jax.Array,
+def stage_losses(low_logits: jax.Array, cls_logits: jax.Array,
                  assignment: matching.Assignment, tg: FrameTargets,
                  config) -> Metrics:
   """Unprefixed weighted losses of one stage (before stage_weights).
 
-  mask_logits: [B, N, H2, W2] upsampled; cls_logits: [B, N, C].
+  low_logits: [B, N, h, w] mask logits before upsampling (N = P thing
+  kernels then the stuff kernels); cls_logits: [B, N, C].
   """
   lc = config.loss
-  num_thing = config.model.num_thing_classes
+  m = config.model
+  num_thing = m.num_thing_classes
+  num_props = m.num_proposals
+  factor = m.update_head.mask_upsample_stride
   num_classes = cls_logits.shape[-1]
   st = stage_targets(assignment, tg, num_thing)
   onehot = jax.nn.one_hot(st.labels, num_classes)  # background -> all zero.
@@ -195,27 +242,54 @@ def stage_losses(mask_logits: jax.Array, cls_logits: jax.Array,
   # avg_factor = max(1, mean #positives per image); the per-image sums are
   # averaged over the batch like DDP averages the one-image GPUs.
   avg_factor = jnp.maximum(num_pos / batch, 1.0)
+  # Mask losses of the positives only: matched thing proposals (in GT order)
+  # and the present stuff kernels, each against its own target.
+  thing_bce, thing_dice = _matched_mask_losses(
+      low_logits[:, :num_props], factor, assignment.gt_to_pred,
+      tg.thing_masks)
+  stuff_bce, stuff_dice = mask_losses.bce_and_dice(
+      resampling.upsample_logits(low_logits[:, num_props:], factor),
+      tg.stuff_masks)
+  positive = jnp.concatenate([assignment.gt_to_pred >= 0, tg.stuff_valid], 1)
+  per_image = lambda thing, stuff: mask_losses.positive_mean(
+      jnp.concatenate([thing, stuff], axis=1), positive)
   metrics = {
       "loss_cls": lc.cls * jnp.sum(focal) / batch / avg_factor,
       "pos_acc": class_losses.accuracy(cls_logits, st.labels, st.positive),
-      "loss_mask": lc.mask * jnp.mean(mask_losses.mask_bce_loss(
-          mask_logits, st.mask_targets, st.positive)),
-      "loss_dice": lc.dice * jnp.mean(mask_losses.mask_dice_loss(
-          mask_logits, st.mask_targets, st.positive)),
+      "loss_mask": lc.mask * jnp.mean(per_image(thing_bce, stuff_bce)),
+      "loss_dice": lc.dice * jnp.mean(per_image(thing_dice, stuff_dice)),
   }
   if lc.rank > 0:  # Image K-Net recipe only; the video recipe sets 0.
     rank = rank_labels(st.mask_targets, st.positive, -1)
     metrics["loss_rank"] = lc.rank * class_losses.mean_cross_entropy(
-        mask_logits, rank, -1)
+        resampling.upsample_logits(low_logits, factor), rank, -1)
   return metrics
 
 
-def _cost(mask_logits, cls_logits, tg: FrameTargets, config) -> jax.Array:
+def _cost(low_logits, factor: int, cls_logits, tg: FrameTargets,
+          config) -> jax.Array:
+  """[B, P, M] matching cost of [B, P, h, w] mask logits upsampled by factor."""
   lc = config.loss
   return matching.batch_match_cost(
-      mask_logits, cls_logits, tg.thing_masks, tg.thing_labels, tg.thing_valid,
+      low_logits, cls_logits, tg.thing_masks, tg.thing_labels, tg.thing_valid,
       cls_weight=lc.match_cls, dice_weight=lc.match_dice,
-      mask_weight=lc.match_mask, alpha=lc.focal_alpha, gamma=lc.focal_gamma)
+      mask_weight=lc.match_mask, alpha=lc.focal_alpha, gamma=lc.focal_gamma,
+      upsample_factor=factor)
+
+
+def frame_costs(outputs: Dict[str, jax.Array], tg: FrameTargets,
+                config) -> jax.Array:
+  """[S + 1, B, P, M] matching costs of one frame (see `frame_losses`)."""
+  m = config.model
+  num_props, num_thing = m.num_proposals, m.num_thing_classes
+  stage_low = outputs[common.STAGE_MASK_LOGITS]
+  stage_cls = outputs[common.STAGE_CLS_LOGITS].astype(jnp.float32)
+  return jnp.stack([_cost(outputs[common.RPN_MASK_LOGITS],
+                          m.kernel_head.feat_downsample_stride, None, tg,
+                          config)] + [
+      _cost(stage_low[s][:, :num_props], m.update_head.mask_upsample_stride,
+            stage_cls[s][:, :num_props, :num_thing], tg, config)
+      for s in range(stage_cls.shape[0])])
 
 
 def _check_shapes(outputs, tg: FrameTargets, config) -> None:
@@ -283,34 +357,29 @@ def frame_losses(outputs: Dict[str, jax.Array], targets: Dict[str, Any],
   m = config.model
   tg = prepare_targets(targets, lc.mask_assign_stride)
   _check_shapes(outputs, tg, config)
-  num_props = m.num_proposals
-  num_thing = m.num_thing_classes
 
+  rpn_low = outputs[common.RPN_MASK_LOGITS]
   rpn_masks = resampling.upsample_logits(
-      outputs[common.RPN_MASK_LOGITS], m.kernel_head.feat_downsample_stride)
+      rpn_low, m.kernel_head.feat_downsample_stride)
   rpn_seg = resampling.upsample_logits(
       outputs[common.RPN_SEG_LOGITS], m.kernel_head.feat_downsample_stride)
+  stage_low = outputs[common.STAGE_MASK_LOGITS]
   stage_cls = outputs[common.STAGE_CLS_LOGITS].astype(jnp.float32)
   num_stages = stage_cls.shape[0]
-  stage_masks = [
-      resampling.upsample_logits(outputs[common.STAGE_MASK_LOGITS][s],
-                                 m.update_head.mask_upsample_stride)
-      for s in range(num_stages)]
 
   # All matchings of the frame in one Hungarian call: index 0 = rpn masks
   # without class cost (rpn losses AND stage 0, post_assign=False), index
   # s + 1 = stage s's own thing masks and thing-class logits (stage s + 1's
-  # targets; the last one is the post-assignment used for tracking).
-  costs = [_cost(rpn_masks, None, tg, config)] + [
-      _cost(stage_masks[s][:, :num_props],
-            stage_cls[s][:, :num_props, :num_thing], tg, config)
-      for s in range(num_stages)]
-  assignments = matching.solve(jnp.stack(costs), tg.thing_valid)
+  # targets; the last one is the post-assignment used for tracking). The
+  # costs read every thing proposal at full size (upsampled band by band);
+  # the losses after the assignment only the matched ones.
+  costs = frame_costs(outputs, tg, config)
+  assignments = matching.solve(costs, tg.thing_valid)
   pick = lambda i: jax.tree.map(lambda x: x[i], assignments)
 
-  metrics = rpn_losses(rpn_masks, rpn_seg, pick(0), tg, config)
+  metrics = rpn_losses(rpn_masks, rpn_low, rpn_seg, pick(0), tg, config)
   for s in range(num_stages):
-    for name, value in stage_losses(stage_masks[s], stage_cls[s], pick(s),
+    for name, value in stage_losses(stage_low[s], stage_cls[s], pick(s),
                                     tg, config).items():
       weight = lc.stage_weights[s] if "loss" in name else 1.0
       metrics[f"s{s}_{name}"] = weight * value
