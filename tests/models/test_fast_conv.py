@@ -35,23 +35,25 @@ def test_matches_lax_conv_value_and_grads(size, kernel, stride, pad, dilation):
     np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize("kernel,padding", [
-    ((3, 3), ((1, 1), (1, 1))), ((3, 3), ((0, 2), (1, 0))), ((1, 3), ((0, 0), (1, 1)))])
-def test_weight_gradient_by_taps_matches_lax(monkeypatch, kernel, padding):
-  """Stride-1 k x k convolutions above TAPS_MIN_ELEMENTS (all here): same
-  values and gradients, and the taps path is the one taken."""
+@pytest.mark.parametrize("kernel,stride,padding", [
+    ((3, 3), 1, ((1, 1), (1, 1))), ((3, 3), 1, ((0, 2), (1, 0))),
+    ((1, 3), 1, ((0, 0), (1, 1))), ((3, 3), 2, ((1, 1), (1, 1))),
+    ((3, 3), 3, ((1, 0), (0, 1)))])
+def test_weight_gradient_by_taps_matches_lax(monkeypatch, kernel, stride, padding):
+  """k x k convolutions above TAPS_MIN_ELEMENTS (all here): same values and
+  gradients, and the taps path is the one taken."""
   monkeypatch.setattr(fast_conv, "TAPS_MIN_ELEMENTS", 1)
   rng = np.random.RandomState(4)
   x = jnp.asarray(rng.randn(2, 9, 11, 5), jnp.float32)
   w = jnp.asarray(rng.randn(*kernel, 5, 7), jnp.float32)
-  args = (x, w, (1, 1), padding)
+  args = (x, w, (stride, stride), padding)
   expected = _value_and_grads(lax.conv_general_dilated, *args)
   got = _value_and_grads(fast_conv.conv_general_dilated, *args)
   for name, e, g in zip(("value", "d_input", "d_kernel"), expected, got):
     assert g.shape == e.shape, name
     np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4, err_msg=name)
   jaxpr = str(jax.make_jaxpr(lambda x, w: fast_conv.conv_general_dilated(
-      x, w, (1, 1), padding, dimension_numbers=DN))(x, w))
+      x, w, (stride, stride), padding, dimension_numbers=DN))(x, w))
   assert "custom_vjp_call" in jaxpr
 
 

@@ -14,19 +14,20 @@ padding become matrix products on [B*H*W, C] (strided ones after slicing
 every s-th pixel), with a custom VJP: dx = g @ W^T, dW = x^T @ g (the form
 measured fastest; autodiff of the same einsum was 3x slower on some shapes).
 
-Stride-1 k x k convolutions on LARGE inputs (H * W * Ci >= TAPS_MIN_ELEMENTS
-per image: the FPN's and the semantic FPN's 3x3 convolutions at strides 4
-and 8) keep the lax forward and input gradient but take the weight gradient
-as one matrix product per kernel tap, dW[i, j] = x_pad[:, i:i+H, j:j+W]^T @ g:
-XLA:CPU runs that weight gradient as a convolution whose window is the whole
-image, which falls off a cliff as the image grows (2 x 96 x 312 x 256, the
-P2 level at 384x1248: 9.0 CPU s against 1.3 s by taps; 48 x 156 x 256: 0.62
-vs 0.31 s). On smaller inputs (ResNet layer2-4) the lax weight gradient is
-the faster one (1.1-1.25x), which is why session 9's all-3x3 taps attempt
-gained nothing overall.
+k x k convolutions with LARGE outputs (Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per
+image: the FPN's and the semantic FPN's 3x3 convolutions at strides 4 and 8)
+keep the lax forward and input gradient but take the weight gradient as one
+matrix product per kernel tap, dW[i, j] = x_pad[:, i::s, j::s]^T @ g (first
+Ho x Wo samples): XLA:CPU runs that weight gradient as a convolution whose
+window is the whole output, which falls off a cliff as it grows (stride 1,
+2 x 96 x 312 x 256, the P2 level at 384x1248: 9.0 CPU s against 1.3 s by
+taps; 2 x 48 x 156 x 256: 0.62 vs 0.31 s; stride 2 from 2 x 96 x 312 x 256:
+0.88 vs 0.38 s). On smaller outputs (ResNet layer2-4) the lax weight
+gradient is the faster one (1.04-1.25x), which is why session 9's all-3x3
+taps attempt gained nothing overall.
 
-Everything else (grouped, strided k x k, dilated, other layouts, string
-padding) goes to `lax.conv_general_dilated` unchanged.
+Everything else (grouped, dilated, other layouts, string padding) goes to
+`lax.conv_general_dilated` unchanged.
 """
 import functools
 from typing import Sequence
@@ -85,36 +86,38 @@ def _conv1x1_bwd(stride, res, g):
 
 conv1x1.defvjp(_conv1x1_fwd, _conv1x1_bwd)
 
-# Per-image input elements (H * W * Ci) from which the weight gradient of a
-# stride-1 k x k convolution is taken tap by tap (see the module doc).
+# Per-image output elements times input channels (Ho * Wo * Ci) from which
+# the weight gradient of a k x k convolution is taken tap by tap (module doc).
 TAPS_MIN_ELEMENTS = 1_500_000
 
 
-def _lax_conv(x, kernel, padding):
-  return lax.conv_general_dilated(x, kernel, (1, 1), padding,
+def _lax_conv(x, kernel, strides, padding):
+  return lax.conv_general_dilated(x, kernel, strides, padding,
                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_taps(x, kernel, padding):
-  """Stride-1 x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co]; explicit padding."""
-  return _lax_conv(x, kernel, padding)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_taps(x, kernel, strides, padding):
+  """x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co]; explicit padding."""
+  return _lax_conv(x, kernel, strides, padding)
 
 
-def _conv_taps_fwd(x, kernel, padding):
-  return _lax_conv(x, kernel, padding), (x, kernel)
+def _conv_taps_fwd(x, kernel, strides, padding):
+  return _lax_conv(x, kernel, strides, padding), (x, kernel)
 
 
-def _conv_taps_bwd(padding, res, g):
+def _conv_taps_bwd(strides, padding, res, g):
   x, kernel = res
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, padding), x)
+  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, strides, padding), x)
   (dx,) = input_vjp(g)
   kh, kw, ci, co = kernel.shape
   ho, wo = g.shape[1:3]
+  sh, sw = strides
   xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
   g2 = _flat(g)
   d_kernel = jnp.stack([
-      _flat(xp[:, i:i + ho, j:j + wo]).T @ g2 for i in range(kh) for j in range(kw)])
+      _flat(xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]).T @ g2
+      for i in range(kh) for j in range(kw)])
   return dx, d_kernel.reshape(kh, kw, ci, co)
 
 
@@ -142,9 +145,11 @@ def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
   padding = tuple(tuple(int(p) for p in pair) for pair in padding)
   if rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)) and strides[0] == strides[1]:
     return conv1x1(lhs, rhs[0, 0], strides[0])
-  if (strides == (1, 1) and tuple(rhs_dilation or ones) == ones
+  out_hw = [(lhs.shape[1 + a] + sum(padding[a]) - rhs.shape[a]) // strides[a] + 1
+            for a in (0, 1)]
+  if (tuple(rhs_dilation or ones) == ones and min(out_hw) > 0
       and all(p >= 0 for pair in padding for p in pair)
-      and lhs.shape[1] * lhs.shape[2] * lhs.shape[3] >= TAPS_MIN_ELEMENTS):
-    return conv_taps(lhs, rhs, padding)
+      and out_hw[0] * out_hw[1] * lhs.shape[3] >= TAPS_MIN_ELEMENTS):
+    return conv_taps(lhs, rhs, strides, padding)
   return plain()
 
