@@ -10,7 +10,7 @@
 frame's kernels, the tracker's memory, the frame counter) in an explicit,
 immutable `PredictState`: pass the returned state with the next frame, or
 `initial_state()` to start a new video. `predict_video` streams: one decoded
-frame is held at a time.
+frame is held at a time (plus the few decoded ahead, `PREFETCH_FRAMES`).
 """
 import collections
 import dataclasses
@@ -21,11 +21,14 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 import jax
 import numpy as np
 
+from video_knet_jax.inference import background
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.inference import video_io
 
 # panoptic = semantic * LABEL_DIVISOR + track id (room for the KITTI-STEP PNG's ids).
 LABEL_DIVISOR = 2**16
+# predict_video / predict_source decode this many frames ahead (a thread).
+PREFETCH_FRAMES = 2
 
 
 class CheckpointError(ValueError):
@@ -167,14 +170,17 @@ class VideoModel:
 
   def predict_source(self, source: video_io.FrameSource) -> Iterator[PredictedFrame]:
     """`predict_video` on an opened `video_io.FrameSource`."""
-    # The predictor reads frame t + 1 before returning frame t (device and
-    # host overlap), so at most two decoded frames wait here.
+    # Frames are decoded and resized up to PREFETCH_FRAMES ahead in a thread,
+    # and the predictor reads frame t + 1 before returning frame t (device
+    # and host overlap), so at most PREFETCH_FRAMES + 2 decoded frames wait.
     waiting = collections.deque()
 
     def frames():
       size = None
-      for index, rgb in source.frames():
-        rgb = self.prepare(rgb)
+      decoded = background.prefetch(
+          ((index, self.prepare(rgb)) for index, rgb in source.frames()),
+          PREFETCH_FRAMES)
+      for index, rgb in decoded:
         if size is None:
           size = rgb.shape
         elif rgb.shape != size:

@@ -6,9 +6,10 @@ r"""Predicts tracked panoptic segments on your own video, frame folder or glob.
       --start=100 --every_n=2 --max_frames=500
 
 --checkpoint is a training workdir, a variables directory from
-`python -m video_knet_jax.convert import`, or 'random'. Frames are decoded,
-resized to config.inference.test_scale, predicted and written one at a time
-(memory stays flat over any length). OUT_DIR receives:
+`python -m video_knet_jax.convert import`, or 'random'. Frames are decoded and
+resized to config.inference.test_scale a few frames ahead in a thread,
+predicted, and written in another thread behind the model (bounded queues:
+memory stays flat over any length). OUT_DIR receives:
   panoptic/{frame:06d}.png  KITTI-STEP submission encoding (R = class,
                             G * 256 + B = track id), frame = source frame number
   overlay.mp4               class colours, one colour per track id, ids and
@@ -79,6 +80,7 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
   """
   # pylint: disable=g-import-not-at-top
   from video_knet_jax import api
+  from video_knet_jax.inference import background
   from video_knet_jax.inference import kitti_step_png
   from video_knet_jax.inference import labels as labels_lib
   from video_knet_jax.inference import track_log
@@ -102,25 +104,35 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
   complete = False
   size = None
   warm = None
+
+  def write(frame):
+    """Every output of one frame; runs behind the model in a thread."""
+    nonlocal size, warm, mp4
+    size = frame.semantic.shape
+    kitti_step_png.write_kitti_step_png(
+        os.path.join(png_dir, f"{frame.index:06d}.png"), frame.semantic, frame.ids)
+    boxes = log.add(frame.index, frame.semantic, frame.ids, frame.scores)
+    drawn = labels_lib.draw_track_labels(
+        visualize.overlay(frame.image, frame.semantic, frame.ids),
+        {k: (box, log.class_name(k)) for k, (box, _) in boxes.items()})
+    if overlay_video:
+      if mp4 is None:
+        mp4 = video_io.Mp4Writer(os.path.join(output_dir, "overlay.mp4"), fps)
+      mp4.write(drawn)
+    gif.offer(drawn)
+    progress.update()
+    if log.num_frames == 2:      # both compilations (first and later frames) done.
+      warm = (time.time(), 2)
+    if flush_every and log.num_frames % flush_every == 0:
+      log.write(complete=False)
+
+  writer = background.WriteBehind(write)
   try:
-    for frame in model.predict_source(source):
-      size = frame.semantic.shape
-      kitti_step_png.write_kitti_step_png(
-          os.path.join(png_dir, f"{frame.index:06d}.png"), frame.semantic, frame.ids)
-      boxes = log.add(frame.index, frame.semantic, frame.ids, frame.scores)
-      drawn = labels_lib.draw_track_labels(
-          visualize.overlay(frame.image, frame.semantic, frame.ids),
-          {k: (box, log.class_name(k)) for k, (box, _) in boxes.items()})
-      if overlay_video:
-        if mp4 is None:
-          mp4 = video_io.Mp4Writer(os.path.join(output_dir, "overlay.mp4"), fps)
-        mp4.write(drawn)
-      gif.offer(drawn)
-      progress.update()
-      if log.num_frames == 2:      # both compilations (first and later frames) done.
-        warm = (time.time(), 2)
-      if flush_every and log.num_frames % flush_every == 0:
-        log.write(complete=False)
+    try:
+      for frame in model.predict_source(source):
+        writer.submit(frame)
+    finally:
+      writer.close()
     complete = True
   finally:
     if mp4 is not None:
