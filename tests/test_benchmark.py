@@ -75,3 +75,36 @@ def test_compare_of_inference_runs_divides_every_time_figure(monkeypatch):
   assert result["variant_over_base"] == {"online_frame_s_median": 0.5,
                                          "model_cpu_s_per_frame": 0.5}
   assert "variant_over_base_step_time" not in result
+
+
+def test_side_by_side_runs_every_mode_at_every_size_and_tabulates_ratios():
+  from video_knet_jax import benchmark_side_by_side as side  # pylint: disable=g-import-not-at-top
+  calls = []
+
+  def fake_run(args):
+    calls.append(args)
+    mode = next(a for a in args if a.startswith("--mode=")).split("=")[1]
+    if mode == "train":
+      return {"step_s_median": 2.0, "cpu_s_per_step": 3.0, "torch_step_s_median": 4.0,
+              "torch_cpu_s_per_step": 6.0, "step_over_torch": 0.5, "cpu_over_torch": 0.5}
+    if mode == "parts":
+      return {p: {"s_median": 0.1, "cpu_s": 0.2} for p in side.PARTS}
+    return {"online_frame_s_median": 0.5, "torch_online_frame_s_median": 1.0,
+            "online_frame_over_torch": 0.5, "online_frames_per_s_over_torch": 2.0,
+            "model_frame_s_median": 0.3, "torch_frame_s_median": 0.4,
+            "model_frame_over_torch": 0.75, "fwd_bwd_s_median": 1.0,
+            "torch_fwd_bwd_s_median": 1.0, "fwd_bwd_over_torch": 1.0}
+
+  result = side.run_side_by_side(fake_run, ["--config=c.py"], "c.py",
+                                 side.parse_sizes("64x96,32x48"), steps=2,
+                                 predict_frames=0)
+  assert [next(a for a in c if a.startswith("--mode=")) for c in calls] == [
+      "--mode=train", "--mode=parts", "--mode=inference"] * 2
+  assert all("--torch_reference" in c for c in calls if "--mode=parts" not in c)
+  assert "--height=32" in calls[3] and "--width=48" in calls[3]
+  assert list(result["sizes"]) == ["64x96", "32x48"]
+  text = side.markdown(result, "python -m video_knet_jax.benchmark --mode=side_by_side")
+  assert "CPU: " in text and "| 64x96 | train step, wall s (median) | 2.0 | 4.0 | 0.5 |" in text
+  assert "2.0 (frames/s ratio)" in text
+  with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
+    side.parse_sizes("64x")

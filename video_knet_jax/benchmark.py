@@ -57,16 +57,25 @@ _BASELINE_CHECKOUT = flags.DEFINE_string(
     "baseline_checkout", "", "Compare mode: run the base variant from this "
     "checkout of the repository (the variant runs from this one).")
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "parts", "inference", "input_bytes"],
+    "mode", "train", ["train", "parts", "inference", "input_bytes",
+                      "side_by_side"],
     "What to time: the train step, its parts, or online inference; "
     "input_bytes: host-to-device bytes of one step's batch, host-built "
-    "targets vs compact labels (config.data.targets_on_device).")
+    "targets vs compact labels (config.data.targets_on_device); side_by_side:"
+    " train, parts, inference and predict at every --sizes, next to the "
+    "PyTorch original (benchmark_side_by_side).")
+_SIZES = flags.DEFINE_string(
+    "sizes", "192x640,384x1248", "side_by_side: comma-separated HxW sizes.")
+_PREDICT_FRAMES = flags.DEFINE_integer(
+    "predict_frames", 12, "side_by_side: frames of the generated video that "
+    "predict runs on (0: skip predict).")
 _PROFILE_DIR = flags.DEFINE_string(
     "profile_dir", "", "Train mode: write a profiler trace of the timed "
     "steps here.")
 _TORCH_REFERENCE = flags.DEFINE_bool(
-    "torch_reference", False, "Inference mode: also time the PyTorch "
-    "reference of tests/convert/torch_reference (run from the repo root).")
+    "torch_reference", False, "Train and inference modes: also time the "
+    "PyTorch reference of tests/convert/torch_reference (run from the repo "
+    "root; see benchmark_torch).")
 _ROUNDS = flags.DEFINE_integer(
     "rounds", 1, "Compare mode: alternate base and variant this many times.")
 
@@ -79,9 +88,23 @@ PEAK_FLOPS = {
 }
 
 
+def machine() -> dict:
+  """CPU model, visible cores and the 1-minute load average (shared machines)."""
+  cpu = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next((l.split(":", 1)[1].strip() for l in f
+                  if l.startswith("model name")), "")
+  except OSError:
+    pass
+  import platform  # pylint: disable=g-import-not-at-top
+  return {"cpu": cpu or platform.processor() or platform.machine(),
+          "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
 def run(config, height: int, width: int, batch: int, steps: int,
-        profile_dir: str = "") -> dict:
-  """Compiles and times the train step; returns the figures."""
+        profile_dir: str = "", torch_reference: bool = False) -> dict:
+  """Compiles and times the train step (and the PyTorch one); returns the figures."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
@@ -107,7 +130,8 @@ def run(config, height: int, width: int, batch: int, steps: int,
         config, model, mesh, jax.random.key(0))
   step_fn = train_lib.jit_train_step(
       train_lib.make_train_step(config, model, tx), state_sharding, mesh)
-  host_batch = random_batch.random_clip_batch(config, batch, height, width)
+  full_batch = random_batch.random_clip_batch(config, batch, height, width)
+  host_batch = full_batch
   if config.data.get("targets_on_device", False):   # the step builds them.
     from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
     host_batch = random_batch.compact_labels(host_batch,
@@ -161,6 +185,14 @@ def run(config, height: int, width: int, batch: int, steps: int,
   result.update(memory)
   if peak:
     result["mfu"] = round(flops / median / (peak * jax.device_count()), 4)
+  if torch_reference:
+    del state, compiled   # free the project's buffers before PyTorch runs.
+    from video_knet_jax import benchmark_torch  # pylint: disable=g-import-not-at-top
+    result.update(benchmark_torch.time_train_step(config, full_batch, steps))
+    result["step_over_torch"] = round(
+        median / result["torch_step_s_median"], 3)
+    result["cpu_over_torch"] = round(
+        cpu_per_step / result["torch_cpu_s_per_step"], 3)
   return result
 
 
@@ -260,6 +292,23 @@ def compare(base_args, extra_args, *, rounds: int = 1,
 
 def main(argv):
   del argv
+  if _MODE.value == "side_by_side":
+    from video_knet_jax import benchmark_side_by_side as side  # pylint: disable=g-import-not-at-top
+    base_args = [a for a in sys.argv[1:] if not a.startswith(
+        ("--mode", "--sizes", "--markdown", "--height", "--width", "--steps",
+         "--batch", "--torch_reference", "--predict_frames"))]
+    config_arg = next(a.split("=", 1)[1] for a in sys.argv[1:]
+                      if a.startswith("--config="))
+    result = side.run_side_by_side(
+        _run_in_subprocess, base_args, config_arg, side.parse_sizes(_SIZES.value),
+        _STEPS.value, _PREDICT_FRAMES.value)
+    print(json.dumps(result))
+    print(side.table(result))
+    if _MARKDOWN.value:
+      command = "python -m video_knet_jax.benchmark " + shlex.join(sys.argv[1:])
+      with open(_MARKDOWN.value, "a") as f:
+        f.write(side.markdown(result, command))
+    return
   if _COMPARE.value or _BASELINE_CHECKOUT.value:
     if _BASELINE_CHECKOUT.value and not os.path.isfile(os.path.join(
         _BASELINE_CHECKOUT.value, "video_knet_jax", "benchmark.py")):
@@ -292,8 +341,10 @@ def main(argv):
                            _BATCH.value)
     else:
       result = run(_CONFIG.value, _HEIGHT.value, _WIDTH.value, _BATCH.value,
-                   _STEPS.value, profile_dir=_PROFILE_DIR.value)
+                   _STEPS.value, profile_dir=_PROFILE_DIR.value,
+                   torch_reference=_TORCH_REFERENCE.value)
     result["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+    result["machine"] = machine()
   print(json.dumps(result))
   if _MARKDOWN.value:
     command = "python -m video_knet_jax.benchmark " + shlex.join(sys.argv[1:])

@@ -6,48 +6,27 @@ the tracker, one jitted call on device (frames/s, XLA FLOPs per frame and,
 on an accelerator, MFU), and the model alone on the same input.
 
 With `torch_reference=True` the same run also times the test-only PyTorch
-re-implementation (`tests/convert/torch_reference`, importable from a
-checkout of this repository only) on the same input: the model per frame
-with the previous kernels (inference) and a forward + backward pass of a
-key and reference frame with the key linked to the reference's kernels,
-with the same scalar loss on both sides (sum of every output times a fixed
-random cotangent; no matching or real losses, which the reference does not
-have), stem and layer1 frozen on both sides. The printed ratios are
-project / PyTorch time (below 1: the project is faster).
+re-implementation on the same input (`benchmark_torch`): the model per
+frame with the previous kernels, the online frame with the original's merge
+and tracker in Python, and a forward + backward pass of a key and reference
+frame with the key linked to the reference's kernels, with the same proxy
+scalar loss on both sides (sum of every output times a fixed random
+cotangent), stem and layer1 frozen on both sides. The printed ratios are
+project / PyTorch time (below 1: the project is faster), and the online
+frames/s ratio project / PyTorch (above 1: the project is faster).
 
 Used by `python -m video_knet_jax.benchmark --mode=inference`.
 """
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import common
 from video_knet_jax import benchmark_parts
+from video_knet_jax import benchmark_torch
 from video_knet_jax import train_lib
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.models import video_knet
-
-OUTPUT_KEYS = (common.RPN_MASK_LOGITS, common.RPN_SEG_LOGITS,
-               common.STAGE_MASK_LOGITS, common.STAGE_CLS_LOGITS,
-               common.KERNELS, common.TRACK_KERNELS, common.TRACK_EMBEDDINGS)
-
-
-def _timed(fn, steps: int) -> dict:
-  """Median / min wall and CPU seconds of `fn()` (which must block)."""
-  fn()  # Warm-up.
-  times = []
-  cpu_start = time.process_time()
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return {"s_median": round(statistics.median(times), 4),
-          "s_min": round(min(times), 4),
-          "cpu_s": round((time.process_time() - cpu_start) / steps, 4)}
-
 
 def _flops(jitted, *args) -> float:
   cost = jitted.lower(*args).compile().cost_analysis()
@@ -58,7 +37,7 @@ def _flops(jitted, *args) -> float:
 
 def _proxy_loss(outputs, cotangents) -> jax.Array:
   return sum(jnp.vdot(o[k], c[k]) for o, c in zip(outputs, cotangents)
-             for k in OUTPUT_KEYS)
+             for k in benchmark_torch.OUTPUT_KEYS)
 
 
 def run_inference(config, height: int, width: int, steps: int,
@@ -92,7 +71,7 @@ def run_inference(config, height: int, width: int, steps: int,
   flops = _flops(predictor._step, variables, jnp.asarray(image),  # pylint: disable=protected-access
                  jnp.asarray(hw, jnp.int32), kernels, tracker,
                  jnp.asarray(1, jnp.int32))
-  online = _timed(online_frame, steps)
+  online = benchmark_torch.timed(online_frame, steps)
   result.update({
       "online_frame_s_median": online["s_median"],
       "online_frame_s_min": online["s_min"],
@@ -105,7 +84,7 @@ def run_inference(config, height: int, width: int, steps: int,
 
   model_frame = jax.jit(lambda v, x, k: model.apply(v, x, k))
   x = jnp.asarray(image)
-  model_only = _timed(
+  model_only = benchmark_torch.timed(
       lambda: jax.block_until_ready(model_frame(variables, x, kernels)), steps)
   result["model_frame_s_median"] = model_only["s_median"]
   result["model_cpu_s_per_frame"] = model_only["cpu_s"]
@@ -117,7 +96,7 @@ def run_inference(config, height: int, width: int, steps: int,
       lambda v, c: model.apply(v, c, method=video_knet.VideoKNet.clip_forward),
       variables, clip)
   cotangents = [{k: rng.normal(size=o[k].shape).astype(np.float32) * 1e-3
-                 for k in OUTPUT_KEYS} for o in outputs]
+                 for k in benchmark_torch.OUTPUT_KEYS} for o in outputs]
 
   def fwd_bwd(v, c, cot):
     grads = jax.grad(lambda p: _proxy_loss(model.apply(
@@ -127,69 +106,21 @@ def run_inference(config, height: int, width: int, steps: int,
 
   fwd_bwd = jax.jit(fwd_bwd)
   jax_clip, jax_cot = jnp.asarray(clip), jax.device_put(cotangents)
-  grad_step = _timed(
+  grad_step = benchmark_torch.timed(
       lambda: jax.block_until_ready(fwd_bwd(variables, jax_clip, jax_cot)),
       steps)
   result["fwd_bwd_s_median"] = grad_step["s_median"]
   result["fwd_bwd_cpu_s"] = grad_step["cpu_s"]
 
   if torch_reference:
-    result.update(_torch_side(config, image, clip, cotangents, steps))
-    result["model_frame_over_torch"] = round(
-        result["model_frame_s_median"] / result["torch_frame_s_median"], 3)
-    result["fwd_bwd_over_torch"] = round(
-        result["fwd_bwd_s_median"] / result["torch_fwd_bwd_s_median"], 3)
+    result.update(benchmark_torch.time_inference(config, image, clip,
+                                                 cotangents, steps))
+    for mine, theirs, name in (
+        ("model_frame_s_median", "torch_frame_s_median", "model_frame_over_torch"),
+        ("online_frame_s_median", "torch_online_frame_s_median",
+         "online_frame_over_torch"),
+        ("fwd_bwd_s_median", "torch_fwd_bwd_s_median", "fwd_bwd_over_torch")):
+      result[name] = round(result[mine] / result[theirs], 3)
+    result["online_frames_per_s_over_torch"] = round(
+        result["torch_online_frame_s_median"] / result["online_frame_s_median"], 3)
   return result
-
-
-def _torch_side(config, image, clip, cotangents, steps) -> dict:
-  """The PyTorch reference on the same inputs (random weights)."""
-  import torch  # pylint: disable=g-import-not-at-top
-  try:
-    from tests.convert.torch_reference import video_knet as torch_knet  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError("--torch_reference imports tests/convert/torch_reference:"
-                      " run the benchmark from the repository root.") from e
-  m = config.model
-  if m.backbone.name != "resnet" or int(m.backbone.frozen_stages) != 1:
-    raise ValueError("--torch_reference times the R50 reference (stem + "
-                     "layer1 frozen); config.model.backbone differs.")
-  hp = torch_knet.Hparams(
-      stage_blocks=tuple(m.backbone.stage_blocks),
-      base_width=m.backbone.base_width, channels=m.feat_channels,
-      num_proposals=m.num_proposals,
-      num_classes=m.num_thing_classes + m.num_stuff_classes,
-      num_thing_classes=m.num_thing_classes, num_stages=m.num_stages)
-  torch.manual_seed(0)
-  model = torch_knet.VideoKNet(hp).eval()   # BN statistics frozen (norm_eval).
-  for name, param in model.named_parameters():
-    if name.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1")):
-      param.requires_grad_(False)
-  frame = torch.from_numpy(image).permute(0, 3, 1, 2).contiguous()
-  with torch.no_grad():
-    kernels = model(frame)[common.KERNELS]
-
-  def inference():
-    with torch.no_grad():
-      model(frame, kernels)
-
-  inf = _timed(inference, steps)
-  frames = torch.from_numpy(clip).permute(0, 1, 4, 2, 3).contiguous()
-  cot = [{k: torch.from_numpy(np.asarray(v)) for k, v in c.items()}
-         for c in cotangents]
-
-  def fwd_bwd():
-    model.zero_grad(set_to_none=True)
-    ref = model(frames[:, 1])
-    key = model(frames[:, 0], ref[common.KERNELS])
-    loss = sum((o[k] * c[k]).sum() for o, c in zip((key, ref), cot)
-               for k in OUTPUT_KEYS)
-    loss.backward()
-
-  grad = _timed(fwd_bwd, steps)
-  return {"torch_version": torch.__version__,
-          "torch_threads": torch.get_num_threads(),
-          "torch_frame_s_median": inf["s_median"],
-          "torch_cpu_s_per_frame": inf["cpu_s"],
-          "torch_fwd_bwd_s_median": grad["s_median"],
-          "torch_fwd_bwd_cpu_s": grad["cpu_s"]}

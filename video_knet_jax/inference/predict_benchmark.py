@@ -20,11 +20,6 @@ import tempfile
 from absl import app
 from absl import flags
 
-_CONFIG = flags.DEFINE_string("config", "configs/kitti_step.py", "Config file[:arg].")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "random", "Checkpoint (default random).")
-_FRAMES = flags.DEFINE_integer("frames", 200, "Frames of the generated video.")
-_HEIGHT = flags.DEFINE_integer("height", 375, "Frame height.")
-_WIDTH = flags.DEFINE_integer("width", 1242, "Frame width.")
 
 
 def write_video(path: str, frames: int, height: int, width: int, fps: int = 10) -> None:
@@ -48,23 +43,42 @@ def write_video(path: str, frames: int, height: int, width: int, fps: int = 10) 
       container.mux(packet)
 
 
-def main(argv):
-  del argv
+def time_predict(config: str, frames: int, height: int, width: int,
+                 checkpoint: str = "random") -> dict:
+  """Runs predict on a generated video in a child process; its figures."""
   with tempfile.TemporaryDirectory() as tmp:
     video = os.path.join(tmp, "generated.mp4")
-    write_video(video, _FRAMES.value, _HEIGHT.value, _WIDTH.value)
+    write_video(video, frames, height, width)
     result = subprocess.run(
-        [sys.executable, "-m", "video_knet_jax.predict", f"--config={_CONFIG.value}",
-         f"--checkpoint={_CHECKPOINT.value}", f"--input={video}",
+        [sys.executable, "-m", "video_knet_jax.predict", f"--config={config}",
+         f"--checkpoint={checkpoint}", f"--input={video}",
          f"--output={os.path.join(tmp, 'out')}"],
         capture_output=True, text=True, check=False)
     if result.returncode:
-      sys.exit(f"predict failed:\n{result.stderr[-3000:]}")
+      raise RuntimeError(f"predict failed:\n{result.stderr[-3000:]}")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    summary = result.stdout.strip().splitlines()[-1]
-    print(f"{_CONFIG.value}, {_FRAMES.value} frames of {_HEIGHT.value}x{_WIDTH.value}: "
-          f"{re.sub(r' -> .*', '', summary)}; peak RSS {peak_mib:.0f} MiB")
+    summary = re.sub(r" -> .*", "", result.stdout.strip().splitlines()[-1])
+    rates = [float(x) for x in re.findall(r"([0-9.]+) frames/s", summary)]
+    return {"summary": summary, "frames": frames, "height": height, "width": width,
+            "predict_frames_per_s": rates[0],
+            "predict_steady_frames_per_s": rates[1] if len(rates) > 1 else None,
+            "peak_rss_mib": round(peak_mib)}
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  r = time_predict(f.config, f.frames, f.height, f.width, f.checkpoint)
+  print(f"{f.config}, {f.frames} frames of {f.height}x{f.width}: "
+        f"{r['summary']}; peak RSS {r['peak_rss_mib']} MiB")
 
 
 if __name__ == "__main__":
+  # Defined here, not at import: `benchmark --mode=side_by_side` imports
+  # `time_predict` next to its own --config/--height/--width flags.
+  flags.DEFINE_string("config", "configs/kitti_step.py", "Config file[:arg].")
+  flags.DEFINE_string("checkpoint", "random", "Checkpoint (default random).")
+  flags.DEFINE_integer("frames", 200, "Frames of the generated video.")
+  flags.DEFINE_integer("height", 375, "Frame height.")
+  flags.DEFINE_integer("width", 1242, "Frame width.")
   app.run(main)
