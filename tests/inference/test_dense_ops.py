@@ -30,3 +30,21 @@ def test_argmax_first_matches_jnp_argmax_with_ties():
   np.testing.assert_array_equal(dense_ops.argmax_first(x), jnp.argmax(x, axis=0))
   y = jnp.asarray(rng.rand(5, 4), jnp.float32)
   np.testing.assert_array_equal(dense_ops.argmax_first(y), jnp.argmax(y, axis=0))
+
+
+def test_argmax_first_streamed_equals_argmax_of_the_stack():
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(6, 3, 4)).astype(np.float32)
+  logits[4] = logits[1]                     # a tie: the first index wins.
+  scale = np.array([1.0, 2.0, 0.5, 1.0, 2.0, 1.5], np.float32)
+
+  def one(inputs):
+    x, s = inputs
+    value = s * jax.nn.sigmoid(jnp.repeat(x, 2, axis=0))   # computed per slice.
+    return value, jnp.sum(value > 0.5)
+
+  index, aux = jax.jit(lambda x, s: dense_ops.argmax_first_streamed(one, (x, s)))(
+      logits, scale)
+  stack = scale[:, None, None] * jax.nn.sigmoid(jnp.repeat(logits, 2, axis=1))
+  np.testing.assert_array_equal(index, jnp.argmax(stack, axis=0))
+  np.testing.assert_array_equal(aux, jnp.sum(stack > 0.5, axis=(1, 2)))

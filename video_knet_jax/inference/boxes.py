@@ -22,9 +22,11 @@ def semantic_thing_filter(seg_logits: jax.Array, padded_hw, num_thing_classes: i
   The sigmoid is kept (not a no-op for the argmax: saturated values tie and the
   lowest class index wins, as in the original).
   """
-  c = seg_logits.shape[0]
-  up = dense_ops.resize_bilinear(seg_logits.astype(jnp.float32), (c,) + tuple(padded_hw))
-  return dense_ops.argmax_first(jax.nn.sigmoid(up)) < num_thing_classes
+  def one(logits):  # [h, w] -> sigmoid of its bilinear resize [H, W]
+    up = dense_ops.resize_bilinear(logits[None].astype(jnp.float32), (1,) + tuple(padded_hw))
+    return jax.nn.sigmoid(up[0]), None
+
+  return dense_ops.argmax_first_streamed(one, seg_logits)[0] < num_thing_classes
 
 
 def segment_boxes(segment_map: jax.Array, num_segments: int,

@@ -71,3 +71,24 @@ def argmax_first(x: jax.Array) -> jax.Array:
   init = (x[0], jnp.zeros(x.shape[1:], jnp.int32), jnp.ones((), jnp.int32))
   (_, index, _), _ = jax.lax.scan(keep_larger, init, x[1:])
   return index
+
+
+def argmax_first_streamed(slice_fn, xs):
+  """`argmax_first` of the [K, ...] stack of `slice_fn(x_k)` without building it.
+
+  xs: a pytree of arrays with a leading axis K; slice_fn(x_k) -> (value [...],
+  aux). One slice is computed per scan step and folded into the running
+  (max, index) (first index on ties), so a [K, H, W] stack of full-size maps is
+  never stored. Returns (index [...] int32, aux stacked over K).
+  """
+  def step(carry, x_k):
+    best, index, k = carry
+    value, aux = slice_fn(x_k)
+    larger = value > best
+    return (jnp.where(larger, value, best), jnp.where(larger, k, index), k + 1), aux
+
+  first, _ = jax.eval_shape(slice_fn, jax.tree.map(lambda a: a[0], xs))
+  init = (jnp.full(first.shape, -jnp.inf, first.dtype), jnp.zeros(first.shape, jnp.int32),
+          jnp.zeros((), jnp.int32))
+  (_, index, _), aux = jax.lax.scan(step, init, xs)
+  return index, aux

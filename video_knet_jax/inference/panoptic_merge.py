@@ -120,6 +120,26 @@ def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
   return prob  # [n, H, W]
 
 
+def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
+                          valid: jax.Array, settings: MergeSettings):
+  """Per pixel, the candidate with the largest score * probability (first on
+  ties, as `jnp.argmax`), and each candidate's #pixels with probability >=
+  mask_thr inside `valid`: cand_logits [S, h, w] -> (winner [H, W], orig [S]).
+
+  One candidate at a time, from its logits to its full-size probability map
+  (`dense_ops.argmax_first_streamed`): the [S, H, W] probabilities (224 MB at
+  384x1248) are never stored.
+  """
+  def one(inputs):
+    logits, score = inputs
+    prob = candidate_probabilities(logits[None], valid.shape,
+                                   settings.mask_upsample_stride)[0]  # [H, W]
+    orig = jnp.sum((prob >= settings.mask_thr) & valid, dtype=jnp.int32)
+    return score * prob, orig
+
+  return dense_ops.argmax_first_streamed(one, (cand_logits, cand_score))
+
+
 def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
                    image_hw: jax.Array, padded_hw: Tuple[int, int],
                    settings: MergeSettings) -> PanopticResult:
@@ -167,14 +187,12 @@ def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
   cand_is_thing = jnp.arange(k + num_stuff) < k
   num_cand = k + num_stuff
 
-  prob = candidate_probabilities(mask_logits[cand_kernel], padded_hw,
-                                 settings.mask_upsample_stride)    # [S, H, W]
   height, width = padded_hw
   valid = ((jnp.arange(height)[:, None] < image_hw[0])
            & (jnp.arange(width)[None, :] < image_hw[1]))            # [H, W]
-  winner = dense_ops.argmax_first(cand_score[:, None, None] * prob)  # [H, W], = jnp.argmax(axis=0)
+  winner, orig = _winner_and_mask_area(mask_logits[cand_kernel], cand_score, valid,
+                                       settings)
   area = jnp.zeros((num_cand,), jnp.int32).at[winner].add(valid.astype(jnp.int32))
-  orig = jnp.sum((prob >= settings.mask_thr) & valid[None], axis=(1, 2), dtype=jnp.int32)
 
   # Walk order: by descending score (stable; concatenation order breaks ties).
   order = jnp.argsort(-cand_score, stable=True)                     # [S] candidate ids.
