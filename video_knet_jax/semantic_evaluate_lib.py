@@ -114,7 +114,7 @@ def evaluate_variables(config, variables, output_dir: Optional[str], split: Opti
   metrics["fusion"] = bool(config.model.temporal.fusion)
   if output_dir:
     atomic_files.write_json(os.path.join(output_dir, "metrics.json"), metrics,
-                            indent=1)
+                            indent=2)
   return metrics
 
 

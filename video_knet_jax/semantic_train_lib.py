@@ -60,7 +60,7 @@ def init_variables(model, config, rng) -> Dict[str, Any]:
 
 
 def make_train_step(config, model, tx) -> Callable:
-  """(state, batch, rng) -> (state, measurements); state = dict(params, batch_stats, opt_state, step)."""
+  """(state, batch) -> (state, measurements); state = dict(params, batch_stats, opt_state, step)."""
   ignore = int(config.data.ignore_label)
 
   def loss_fn(params, batch_stats, batch, rng):
@@ -72,13 +72,19 @@ def make_train_step(config, model, tx) -> Callable:
                                        ignore)
     return losses["loss"], (losses, updates["batch_stats"])
 
-  def train_step(state, batch, rng):
+  schedule = learning_rate_schedule(config)
+
+  def train_step(state, batch):
+    # Dropout keys as in the other tasks' steps: the seed folded with the
+    # number of steps taken so far.
+    rng = jax.random.fold_in(jax.random.key(config.seed), state["step"])
     grads, (losses, batch_stats) = jax.grad(loss_fn, has_aux=True)(
         state["params"], state["batch_stats"], batch, rng)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     measurements = dict(losses, grad_norm=optax.global_norm(grads),
-                        param_norm=optax.global_norm(params))
+                        param_norm=optax.global_norm(params),
+                        learning_rate=schedule(state["step"]))
     return dict(params=params, batch_stats=batch_stats, opt_state=opt_state,
                 step=state["step"] + 1), measurements
 
@@ -115,7 +121,8 @@ def train_and_evaluate(config, workdir: str, evaluate_fn=None) -> Dict[str, Any]
   builder = prepare.ensure_dataset(config)
   tx = make_optimizer(config)
   rng = jax.random.key(config.seed)
-  state = jax.device_put(init_state(config, model, tx, rng), sharding.replicated(mesh))
+  state = jax.jit(lambda r: init_state(config, model, tx, r),
+                  out_shardings=sharding.replicated(mesh))(rng)
   checkpointer = checkpointing.TrainCheckpointer(
       workdir, save_every_steps=int(config.train.checkpoint_every_steps),
       keep=int(config.train.get("keep_checkpoints", 3)))
@@ -137,7 +144,7 @@ def train_and_evaluate(config, workdir: str, evaluate_fn=None) -> Dict[str, Any]
   with train_lib.Preemption() as preemption:
     for step, batch in zip(range(start_step + 1, num_steps + 1), dataset.as_numpy_iterator()):
       batch = sharding.put_batch(batch, mesh)
-      state, measurements = step_fn(state, batch, jax.random.fold_in(rng, step))
+      state, measurements = step_fn(state, batch)
       if step % config.train.log_every_steps == 0 or step == num_steps:
         measurements = jax.device_get(measurements)
         bad = [k for k, v in measurements.items() if not np.isfinite(v)]
@@ -148,7 +155,7 @@ def train_and_evaluate(config, workdir: str, evaluate_fn=None) -> Dict[str, Any]
                      time.time() - start)
         print(f"step {step}/{num_steps} loss {measurements['loss']:.4f}", flush=True)
       preempted = preemption.requested or checkpointer.reached_preemption(step)
-      checkpointer.save(step, state, meta={"step": step},
+      checkpointer.save(step, state, meta={"step": step, "skipped_steps": 0},
                         force=preempted or step == num_steps)
       if preempted:
         checkpointer.close()

@@ -83,6 +83,10 @@ def make_train_step(config, model, tx):
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     measurements = dict(parts, loss=loss, learning_rate=schedule(state.step))
+    # As the other tasks log them (frozen backbone stages excluded).
+    measurements["grad_norm"] = optax.global_norm(
+        train_lib._mask_frozen(grads, config))  # pylint: disable=protected-access
+    measurements["param_norm"] = optax.global_norm(params)
     return state.replace(step=state.step + 1, params=params,
                          opt_state=opt_state), measurements
 
@@ -125,7 +129,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         raise FloatingPointError(f"Loss is {last['loss']} at step {step}.")
       logging.info("step %d/%d  loss %.4f", step, num_steps, last["loss"])
       print(f"step {step}/{num_steps}  loss {last['loss']:.4f}", flush=True)
-    checkpointer.save(step, state, meta={"step": step},
+    checkpointer.save(step, state, meta={"step": step, "skipped_steps": 0},
                       force=step == num_steps)
   checkpointer.close()
   return last
@@ -192,7 +196,7 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
     stats = ytvis_ap.YouTubeVISEval(gt).evaluate(results)["stats"]
     metrics = {k: float(v) for k, v in dict(stats).items()}
     atomic_files.write_json(os.path.join(out_dir, "metrics.json"), metrics,
-                            indent=1)
+                            indent=2)
   return metrics
 
 
