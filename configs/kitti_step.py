@@ -79,6 +79,7 @@ def get_model_config() -> ml_collections.ConfigDict:
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """Returns the KITTI-STEP R50 recipe; `arg='debug'` shrinks it for a laptop."""
   config = ml_collections.ConfigDict()
+  config.task = "panoptic"                # video_knet_jax/tasks: the image K-Net too.
   config.seed = 0
 
   # --------------------------------------------------------------- data

@@ -22,7 +22,6 @@ IGNORE_LABEL = 255
 def get_model_config(base_head: str = "psp") -> ml_collections.ConfigDict:
   """The full-size semantic K-Net (4.2) with the fusion video extension (4.3)."""
   m = ml_collections.ConfigDict()
-  m.task = "semantic"
   m.num_classes = NUM_CLASSES
   m.num_stages = 3                          # kernel update stages (knet_s3).
 
@@ -66,6 +65,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     raise ValueError(f"configs/vspw.py: unknown or conflicting arguments {arg!r}; expected "
                      "a comma-separated subset of pspnet|deeplabv3plus, debug, frame.")
   config = ml_collections.ConfigDict()
+  config.task = "semantic"                  # video_knet_jax/tasks/semantic.py.
   config.seed = 0
 
   # --------------------------------------------------------------- data

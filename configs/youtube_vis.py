@@ -32,7 +32,6 @@ NUM_CLASSES = len(ytvis_facts.CLASS_NAMES_2019)
 def get_model_config() -> ml_collections.ConfigDict:
   """The full-size R50 KNetTrack architecture (extensions 3.1)."""
   m = ml_collections.ConfigDict()
-  m.family = "knet_track"                  # models/knet_track.py.
   m.num_thing_classes = NUM_CLASSES
   m.num_stuff_classes = 0
   m.num_proposals = 100
@@ -76,6 +75,7 @@ def get_model_config() -> ml_collections.ConfigDict:
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """The YouTube-VIS R50 recipe; `arg='debug'` shrinks it for a laptop."""
   config = ml_collections.ConfigDict()
+  config.task = "instance"                 # video_knet_jax/tasks/instance.py (KNetTrack).
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()

@@ -83,60 +83,40 @@ def load_config(name: str, data_dir: str):
 
 
 class _MeasurementRecorder:
-  """Records every measurement dict the loops fetch to the host (each step,
-  with log_every_steps=1) by wrapping jax.device_get."""
+  """Records every step's measurements as the loop fetches them (each step,
+  with log_every_steps=1)."""
 
   def __init__(self):
-    import jax  # pylint: disable=g-import-not-at-top
-    self._jax, self._real = jax, jax.device_get
+    from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+    self._module, self._real = train_lib, train_lib.fetch_measurements
     self.records = []
 
   def __enter__(self):
-    def recording(tree):
-      out = self._real(tree)
-      for item in (out if isinstance(out, list) else [out]):
-        if isinstance(item, dict) and "loss" in item:
-          self.records.append(item)
-      return out
-    self._jax.device_get = recording
+    def recording(pending):
+      fetched = self._real(pending)
+      self.records += [values for _, values in fetched]
+      return fetched
+    self._module.fetch_measurements = recording
     return self
 
   def __exit__(self, *exc):
-    self._jax.device_get = self._real
+    self._module.fetch_measurements = self._real
 
 
 def train(name: str, config, workdir: str) -> list[dict]:
-  """Runs the task's training loop; returns each step's measurements."""
+  """Runs the training loop; returns each step's measurements."""
+  del name
+  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
   with _MeasurementRecorder() as recorder:
-    if name == "vspw":
-      from video_knet_jax import semantic_train_lib  # pylint: disable=g-import-not-at-top
-      semantic_train_lib.train_and_evaluate(config, workdir)
-    elif name == "youtube_vis":
-      from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
-      vis_lib.train_and_evaluate(config, workdir)
-    else:
-      from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
-      train_lib.train_and_evaluate(config, workdir)
+    train_lib.train_and_evaluate(config, workdir)
   return recorder.records
 
 
 def evaluate(name: str, config, workdir: str, output_dir: str) -> None:
   """evaluate.py's path on the workdir's latest checkpoint."""
-  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  if name == "youtube_vis":
-    import shutil  # pylint: disable=g-import-not-at-top
-    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
-    vis_lib.evaluate(config, workdir)
-    shutil.move(os.path.join(workdir, vis_lib.RESULTS_DIR), output_dir)
-    return
-  variables = checkpointing.load_variables_or_workdir(workdir)
-  if name == "vspw":
-    from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
-    semantic_evaluate_lib.evaluate_variables(config, variables, output_dir)
-    return
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
-  evaluate_lib.check_variables_fit(config, variables, workdir)
-  evaluate_lib.evaluate_variables(config, variables, output_dir)
+  del name
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
+  driver.evaluate_checkpoint(config, workdir, output_dir=output_dir)
 
 
 def digest(name: str, root: str) -> dict:

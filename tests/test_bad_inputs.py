@@ -121,9 +121,9 @@ def test_evaluate_truncated_checkpoint(tmp_path):
 
 
 def test_evaluate_checkpoint_of_another_model(tmp_path):
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
-  _expect(lambda: evaluate_lib.check_variables_fit(
+  _expect(lambda: driver.check_variables_fit(
       config, {"params": {"w": np.zeros(3)}, "batch_stats": {}}, "/some/ckpt"),
           "/some/ckpt", "does not fit the model of --config", "params/w")
 

@@ -22,7 +22,7 @@ import jax
 
 from tests import train_process
 from video_knet_jax import checkpointing
-from video_knet_jax import evaluate_lib
+from video_knet_jax.eval import driver
 from video_knet_jax import train_lib
 
 sys.path.insert(0, "configs")
@@ -99,7 +99,7 @@ def runs(tmp_path_factory):
   def evaluate_once(config, state, workdir, step):
     if step != EVAL_STEP:
       return {}
-    return evaluate_lib.evaluate_during_training(config, state, workdir, step)
+    return driver.evaluate_in_training(config, state, workdir, step)
 
   assert jax.device_count() == 8
   train_lib.train_and_evaluate(config, single, evaluate_fn=evaluate_once)
@@ -174,11 +174,11 @@ def test_evaluation_is_written_once_with_the_reference_numbers(runs):
   assert written == [1, 0] and scored == [0, 1]
   assert os.listdir(os.path.join(double, "eval")) == [f"step_{EVAL_STEP}"]
   out = os.path.join(double, "eval", f"step_{EVAL_STEP}")
-  assert os.listdir(out) == [evaluate_lib.METRICS_FILE]
-  with open(os.path.join(out, evaluate_lib.METRICS_FILE)) as f:
+  assert os.listdir(out) == [driver.METRICS_FILE]
+  with open(os.path.join(out, driver.METRICS_FILE)) as f:
     metrics = json.load(f)
   with open(os.path.join(single, "eval", f"step_{EVAL_STEP}",
-                         evaluate_lib.METRICS_FILE)) as f:
+                         driver.METRICS_FILE)) as f:
     reference = json.load(f)
   assert metrics["num_frames"] == reference["num_frames"] > 0
   for key in ("STQ", "AQ", "SQ", "VPQ", "PQ"):

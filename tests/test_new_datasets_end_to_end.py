@@ -18,7 +18,7 @@ import vipseg  # pylint: disable=wrong-import-position
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train as train_lib  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 

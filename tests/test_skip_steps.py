@@ -12,7 +12,8 @@ import synthetic_step  # pylint: disable=wrong-import-position
 from video_knet_jax import common  # pylint: disable=wrong-import-position
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train as train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train_lib as loop  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 
@@ -51,7 +52,7 @@ def test_nonfinite_step_keeps_the_state_and_the_next_step_trains():
 
 
 def test_skips_are_counted_logged_and_capped(caplog):
-  check = train_lib._FiniteCheck(max_skipped=2)  # pylint: disable=protected-access
+  check = loop._FiniteCheck(max_skipped=2)  # pylint: disable=protected-access
   ok = {"loss": np.float32(1.0), "grad_norm": np.float32(1.0), "skipped": 0}
   bad = {"loss": np.float32("nan"), "grad_norm": np.float32("nan"),
          "s0_loss_dice": np.float32(0.5), "skipped": 1}
@@ -69,6 +70,6 @@ def test_skips_are_counted_logged_and_capped(caplog):
 
 
 def test_without_skipping_a_nonfinite_gradient_stops_the_run():
-  check = train_lib._FiniteCheck(max_skipped=0)  # pylint: disable=protected-access
+  check = loop._FiniteCheck(max_skipped=0)  # pylint: disable=protected-access
   with pytest.raises(FloatingPointError, match=r"at step 9 .*\['grad_norm'\]"):
     check(9, {"loss": np.float32(2.0), "grad_norm": np.float32("inf")})

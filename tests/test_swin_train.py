@@ -9,7 +9,7 @@ import kitti_step  # pylint: disable=wrong-import-position
 import synthetic_step  # pylint: disable=wrong-import-position
 
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train as train_lib  # pylint: disable=wrong-import-position
 
 
 def swin_debug_on_synthetic(data_dir: str):

@@ -12,7 +12,9 @@ import synthetic_step  # pylint: disable=wrong-import-position
 
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train as train_package  # pylint: disable=wrong-import-position
 from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax.eval import driver  # pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +73,17 @@ def test_nan_loss_stops_with_the_step_named():
 def test_evaluation_writes_metrics_predictions_and_pictures(config, tmp_path):
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
   model = video_knet.build_model(config)
-  variables = train_lib.init_variables(model, config, jax.random.key(0))
+  variables = train_package.init_variables(model, config, jax.random.key(0))
   out = str(tmp_path / "eval")
-  metrics = evaluate_lib.evaluate_variables(config, variables, out,
-                                            num_pictures=2)
+  metrics = driver.evaluate(config, variables, out)
   frames = config.data.synthetic.frames_per_sequence
   assert metrics["num_frames"] == frames * config.data.synthetic.num_val_sequences
   for key in ("STQ", "AQ", "SQ", "VPQ", "PQ", "VPQ_k1", "VPQ_k4"):
     assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
-  assert os.path.exists(os.path.join(out, evaluate_lib.METRICS_FILE))
+  assert os.path.exists(os.path.join(out, driver.METRICS_FILE))
   assert os.path.exists(os.path.join(out, "sequence.gif"))
   pngs = [f for _, _, files in os.walk(os.path.join(out, "predictions"))
           for f in files if f.endswith(".png")]
   assert len(pngs) == metrics["num_frames"]
-  assert len(os.listdir(os.path.join(out, "pictures"))) == 2
+  assert len(os.listdir(os.path.join(out, "pictures"))) == 4
   assert "STQ" in evaluate_lib.format_table(metrics)

@@ -10,7 +10,7 @@ import synthetic_step  # pylint: disable=wrong-import-position
 
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train as train_lib  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH, BATCH = 64, 96, 8

@@ -10,7 +10,7 @@ from tests.data.conftest import load_config
 from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import sharding
-from video_knet_jax import train_lib
+from video_knet_jax import train as train_lib
 from video_knet_jax.data import device_targets
 from video_knet_jax.data import input_pipeline
 from video_knet_jax.data import targets

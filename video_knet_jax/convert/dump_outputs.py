@@ -115,12 +115,12 @@ def frames_from_images(config, paths: Sequence[str]) -> Iterator[dict[str, Any]]
 
 def run(config, checkpoint: str, output: str, *, frames: Optional[str] = None,
         images: Optional[str] = None, split: Optional[str] = None,
-        include_images: bool = False) -> dict[str, np.ndarray]:
+        include_images: bool = False, step: Optional[int] = None) -> dict[str, np.ndarray]:
   """Dumps `frames` ('seq:frame,...' of `split`) or `images` (comma-separated files)."""
   if bool(frames) == bool(images):
     raise ValueError("Give exactly one of frames (data set) or images (files).")
   model = video_knet.build_model(config)
-  variables = model_variables.load_variables(config, checkpoint)
+  variables = model_variables.load_variables(config, checkpoint, step)
   if images:
     paths = [p for p in images.split(",") if p]
     sequences = [(0, frames_from_images(config, paths))]

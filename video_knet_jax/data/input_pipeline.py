@@ -9,7 +9,6 @@ a function of (config.seed, n), so `start_step` resumes exactly where an
 uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
-import collections
 from typing import Any, Iterator
 
 import jax
@@ -22,6 +21,7 @@ from video_knet_jax import common
 from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
+from video_knet_jax.data import clip_pipeline
 from video_knet_jax.data import clip_sampling
 from video_knet_jax.data import device_targets
 from video_knet_jax.data import frame_source
@@ -90,10 +90,10 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   """This host's infinite dataset of numpy-ready batches of `batch_size` clips.
 
   Every host samples from the whole train split with the same sampler; host
-  `process_index` of `process_count` takes rows [p * b, (p + 1) * b) of each
-  global batch of `process_count * batch_size` clips
-  (clip_sampling.global_clip_index). Frames are read from disk per clip
-  (frame_source): a host holds only the split's per-frame metadata in memory.
+  `process_index` of `process_count` takes its slice of each global batch of
+  `process_count * batch_size` clips (clip_pipeline). Frames are read from
+  disk per clip (frame_source): a host holds only the split's per-frame
+  metadata in memory.
   """
   builder = prepare.ensure_dataset(config)
   source = frame_source.load_frame_source(builder, config.data.train_split)
@@ -108,32 +108,21 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
       seed=config.seed)
   num_frames = 1 + num_refs
 
-  def draw(k):   # numpy, counter-based: clip n is the same in any order.
-    clip = sampler.clip(clip_sampling.global_clip_index(
-        int(k), local_batch=batch_size, process_index=process_index,
-        process_count=process_count))
+  def draw(n):   # numpy, counter-based: clip n is the same in any order.
+    clip = sampler.clip(int(n))
     return clip.rows, clip.aug_seed
 
-  def sample(k):
-    rows, seed = tf.numpy_function(draw, [k], [tf.int64, tf.int32],
-                                   stateful=False)
-    return tf.ensure_shape(rows, [num_frames]), tf.ensure_shape(seed, [2])
-
   clip_fn = make_clip_fn(source, num_frames, config)
-  # k: this host's clip number; draw() maps it to the global one.
-  ds = tf.data.Dataset.range(start_step * batch_size,
-                             np.iinfo(np.int64).max // (2 * process_count))
-  ds = ds.map(lambda k: clip_fn(*sample(k)),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  options = tf.data.Options()
-  options.deterministic = True
-  options.threading.max_intra_op_parallelism = 1   # leave cores to XLA.
-  # No autotuning (AUTOTUNE then means one call per core): the iterator's
-  # destructor waits for the autotuner's thread, which sleeps up to 60 s
-  # between optimisations, so train.py used to hang 4-63 s after its last step.
-  options.autotune.enabled = False
-  return ds.with_options(options).prefetch(2)
+
+  def make_clip(n):
+    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32],
+                                   stateful=False)
+    return clip_fn(tf.ensure_shape(rows, [num_frames]),
+                   tf.ensure_shape(seed, [2]))
+
+  return clip_pipeline.train_dataset(
+      make_clip, batch_size=batch_size, start_step=start_step,
+      process_index=process_index, process_count=process_count)
 
 
 def make_train_iterator(config, mesh, *, start_step: int = 0,
@@ -148,21 +137,13 @@ def make_train_iterator(config, mesh, *, start_step: int = 0,
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   sharding.check_batch_size(config.train.batch_size, mesh)
-  if config.train.batch_size % process_count:
-    raise ValueError(f"config.train.batch_size={config.train.batch_size} must "
-                     f"be divisible by the {process_count} processes.")
   ds = make_train_dataset(
-      config, batch_size=config.train.batch_size // process_count,
+      config, batch_size=clip_pipeline.local_batch_size(
+          config.train.batch_size, process_count),
       start_step=start_step, process_index=process_index,
       process_count=process_count)
-  # Device prefetch: the next batches' transfers are issued (asynchronously)
-  # before the current one is handed out, so they overlap the train step.
-  ahead = int(config.data.get("device_prefetch", 1))
-  queue = collections.deque()
-  for batch in ds.as_numpy_iterator():
-    queue.append(sharding.put_batch(batch, mesh))
-    if len(queue) > ahead:
-      yield queue.popleft()
+  return clip_pipeline.device_batches(
+      ds, mesh, ahead=int(config.data.get("device_prefetch", 1)))
 
 
 def eval_canvas_size(config) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Semantic K-Net for video semantic segmentation (VSPW; video_knet_extensions.md 4).
 
-`SemanticKNet(config.model)` (config.model.task = 'semantic') maps images
+`SemanticKNet(config.model)` (config.task = 'semantic') maps images
 [B, H, W, 3] and optionally the previous frame's class kernels to a dict:
 
   C2..C5 = ResNet-101-d8 (deep stem, dilations 1,1,2,4, output stride 8)
@@ -97,9 +97,6 @@ class SemanticKNet(nn.Module):
 def build_model(config) -> SemanticKNet:
   """`SemanticKNet` from the full config (or `config.model`)."""
   model_config = config.model if "model" in config else config
-  if model_config.get("task", "") != SEMANTIC:
-    raise ValueError(f"config.model.task={model_config.get('task')!r}; SemanticKNet needs "
-                     f"{SEMANTIC!r}.")
   if isinstance(model_config, ml_collections.ConfigDict):
     model_config = ml_collections.FrozenConfigDict(model_config)
   return SemanticKNet(config=model_config)

@@ -1,0 +1,121 @@
+"""The semantic task: semantic K-Net with kernel fusion (VSPW; extensions 4).
+
+A training clip is a key frame and one reference (4.3): the reference runs
+without previous kernels; with `config.model.temporal.fusion` the key frame
+fuses the reference's kernels (not detached). CE losses on both frames
+(losses/semantic_loss.py). AdamW with global-norm clipping and mmcv's warmup
+and step decay (K-Net's semantic recipe). Data: VSPW-format clips
+(data/semantic_clips.py); evaluation: mIoU and mVC (tasks/semantic_eval.py).
+"""
+from typing import Any, Callable
+
+import jax.numpy as jnp
+import optax
+
+from video_knet_jax import common
+from video_knet_jax.losses import semantic_loss
+from video_knet_jax.models import backbones
+from video_knet_jax.models import semantic_knet
+from video_knet_jax.tasks import base
+
+NAME = "semantic"
+
+build_model = semantic_knet.build_model
+frozen_filter = backbones.frozen_param_filter
+
+
+def capabilities(config) -> base.Capabilities:
+  del config
+  return base.Capabilities()
+
+
+def learning_rate_schedule(config) -> Callable[[Any], Any]:
+  """mmcv linear warmup from lr * warmup_ratio, then x decay_gamma at each decay step."""
+  o = config.optim
+  decay = optax.piecewise_constant_schedule(
+      o.lr, {int(s): o.decay_gamma for s in o.decay_steps})
+
+  def schedule(step):
+    warm = jnp.minimum(step / max(o.warmup_steps, 1), 1.0)
+    factor = 1.0 - (1.0 - o.warmup_ratio) * (1.0 - warm)
+    return decay(step) * factor
+  return schedule
+
+
+def make_optimizer(config, params) -> optax.GradientTransformation:
+  """AdamW with global-norm clipping (K-Net's semantic recipe)."""
+  del params
+  return optax.chain(optax.clip_by_global_norm(config.optim.clip_norm),
+                     optax.adamw(learning_rate_schedule(config),
+                                 weight_decay=config.optim.weight_decay))
+
+
+def total_steps(config) -> int:
+  return int(config.train.num_steps)
+
+
+def init_variables(model, config, rng) -> dict[str, Any]:
+  size = config.data.crop_size
+  images = jnp.zeros((1, 2, *size, 3), jnp.float32)
+  variables = model.init({"params": rng, "dropout": rng}, images, train=False,
+                         method=semantic_knet.SemanticKNet.clip_forward)
+  return {"params": variables["params"],
+          "batch_stats": variables.get("batch_stats", {})}
+
+
+def init_input_shape(size: int) -> tuple[int, ...]:
+  return (1, size, size, 3)
+
+
+def loss_fn(config, model):
+  ignore = int(config.data.ignore_label)
+  train_bn = base.trains_batch_norm(config)
+
+  def loss(params, batch_stats, batch, rng):
+    (key_out, ref_out), new_stats = base.apply_for_training(
+        model, {"params": params, "batch_stats": batch_stats},
+        batch[common.IMAGE], rng=rng, train_bn=train_bn,
+        method=semantic_knet.SemanticKNet.clip_forward)
+    losses = semantic_loss.clip_losses(key_out, ref_out, batch[common.SEMANTIC],
+                                       config.loss, ignore)
+    return losses[common.LOSS_TOTAL], (losses, new_stats)
+
+  return loss
+
+
+def complete_config(config, builder):
+  del builder
+  return config
+
+
+def train_batches(config, *, batch_size: int, start_step: int,
+                  process_index: int, process_count: int):
+  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import semantic_clips  # pylint: disable=g-import-not-at-top
+  return semantic_clips.make_train_dataset(
+      config, prepare.ensure_dataset(config), batch_size=batch_size,
+      start_step=start_step, process_index=process_index,
+      process_count=process_count)
+
+
+def evaluate(config, variables, output_dir, options: base.EvalOptions) -> dict:
+  """mIoU / mVC (tasks/semantic_eval.py); VSPW-format predictions and
+  overlays unless `options.in_training`."""
+  from video_knet_jax import semantic_evaluate_lib as semantic_eval  # pylint: disable=g-import-not-at-top
+  return semantic_eval.evaluate_variables(
+      config, variables, output_dir, split=options.split,
+      max_videos=options.max_sequences, write_files=not options.in_training)
+
+
+def format_table(metrics: dict) -> str:
+  from video_knet_jax import semantic_evaluate_lib as semantic_eval  # pylint: disable=g-import-not-at-top
+  return semantic_eval.format_table(metrics)
+
+
+def summary(metrics: dict) -> str:
+  return f"{metrics['num_frames']} frames"
+
+
+def default_output_name(options: base.EvalOptions) -> str:
+  del options
+  return "eval_semantic"
