@@ -13,6 +13,8 @@ extension (kernel fusion) off, the paper's per-frame baseline.
 """
 import ml_collections
 
+from video_knet_jax.configs import common
+
 # VSPW label space (datasets/vspw/facts.py): raw 1..124 -> train ids 0..123;
 # raw 0 ("others") and 255 (void) are ignored.
 NUM_CLASSES = 124
@@ -59,11 +61,9 @@ def get_model_config(base_head: str = "psp") -> ml_collections.ConfigDict:
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """`arg`: comma-separated of 'pspnet' (default), 'deeplabv3plus', 'debug', 'frame'."""
-  args = [a for a in arg.split(",") if a]
-  unknown = set(args) - {"pspnet", "deeplabv3plus", "debug", "frame"}
-  if unknown or ("pspnet" in args and "deeplabv3plus" in args):
-    raise ValueError(f"configs/vspw.py: unknown or conflicting arguments {arg!r}; expected "
-                     "a comma-separated subset of pspnet|deeplabv3plus, debug, frame.")
+  args = common.parse_args(arg, file="configs/vspw.py",
+                           choices=("pspnet", "deeplabv3plus", "debug", "frame"),
+                           exclusive=[("pspnet", "deeplabv3plus")])
   config = ml_collections.ConfigDict()
   config.task = "semantic"                  # video_knet_jax/tasks/semantic.py.
   config.seed = 0
@@ -85,8 +85,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.flip_prob = 0.5
   config.data.ref_offsets = (-2, -1, 1, 2)
   config.data.size_divisor = 32
-  config.data.mean = (123.675, 116.28, 103.53)
-  config.data.std = (58.395, 57.12, 57.375)
+  common.imagenet_normalisation(config.data)
   # Evaluation runs on frames as stored (VSPW_480p), padded to size_divisor.
   config.data.generated = ml_collections.ConfigDict()   # non-empty: a generated set (datasets/registry.py).
 

@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -22,8 +21,7 @@ from video_knet_jax import atomic_files
 from video_knet_jax import checkpointing
 from video_knet_jax import entry_point
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 
 def _line(error) -> str:

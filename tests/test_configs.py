@@ -1,13 +1,11 @@
 """Configs: both recipes build, ':debug' shrinks them, overrides are checked."""
-import sys
 
 import pytest
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
 
 
 @pytest.mark.parametrize("module", [kitti_step, synthetic_step])

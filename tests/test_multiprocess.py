@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,8 +24,7 @@ from video_knet_jax import checkpointing
 from video_knet_jax.eval import driver
 from video_knet_jax import train_lib
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 pytestmark = pytest.mark.slow   # 4 train.py processes + 1 run here: 6-8 min at load 7-10.
 

@@ -2,18 +2,16 @@
 image K-Net pretraining -> Video K-Net finetuning through init_from (tiny)."""
 import json
 import os
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import cityscapes_step  # pylint: disable=wrong-import-position
-import cityscapes_vps  # pylint: disable=wrong-import-position
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
-import vipseg  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import cityscapes_step
+from video_knet_jax.configs import cityscapes_vps
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
+from video_knet_jax.configs import vipseg
 
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position

@@ -1,13 +1,11 @@
 """config.train.max_skipped_steps: a non-finite step's update is skipped."""
 import logging
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import common  # pylint: disable=wrong-import-position
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position

@@ -1,12 +1,10 @@
 """The Swin-B debug recipe (fusion + update link) trains and evaluates on the synthetic set."""
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
 from video_knet_jax import train as train_lib  # pylint: disable=wrong-import-position

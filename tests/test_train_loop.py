@@ -1,14 +1,12 @@
 """train_and_evaluate end to end: resumes exactly, evaluates, fails on NaN."""
 import os
 import signal
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
 from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position

@@ -1,13 +1,11 @@
 """The training loop fetches measurements only when it logs, saves or
 evaluates, and still stops on a non-finite step before it is checkpointed."""
 import os
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import common  # pylint: disable=wrong-import-position
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position

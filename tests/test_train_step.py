@@ -1,12 +1,10 @@
 """The sharded train step: equal to one device, and it learns."""
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position

@@ -1,12 +1,10 @@
 """The train step on device arrays makes no host round trip (transfer guard),
 here with compact labels, so the on-device target building runs too."""
-import sys
 
 import jax
 import numpy as np
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=wrong-import-position
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position

@@ -1,14 +1,11 @@
 """YouTube-VIS training clips: one global stream, sliced per host, resumable."""
 import itertools
-import os
-import sys
 
 import numpy as np
 
 from video_knet_jax.data import vis_clips
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 def _examples():
