@@ -88,6 +88,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   common.imagenet_normalisation(config.data)
   # Evaluation runs on frames as stored (VSPW_480p), padded to size_divisor.
   config.data.generated = ml_collections.ConfigDict()   # non-empty: a generated set (datasets/registry.py).
+  config.data.device_prefetch = 1           # batches transferred ahead of the step.
 
   # -------------------------------------------------------------- model
   base = "deeplabv3plus" if "deeplabv3plus" in args else "psp"
@@ -119,12 +120,19 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 4000
   config.train.keep_checkpoints = 3
+  # In-training evaluation (metrics only, WORKDIR/eval/step_<N>): at the end
+  # of the schedule; 0 = never (evaluate.py scores the checkpoint).
+  config.train.eval_every_steps = 80_000
+  # Non-finite loss or gradients: 0 stops at once naming the step; N > 0 skips
+  # such a step's update up to N times in a run.
+  config.train.max_skipped_steps = 0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.vc_windows = (8, 16)          # mVC_8, mVC_16.
   config.eval.num_gif_videos = 1            # overlay GIFs written by evaluate.
 
   config.mesh = (("data", -1),)
+  config.init_from = common.init_from()     # e.g. converted ImageNet / ADE20K weights.
   if "debug" in args:
     apply_debug(config)
   return config
@@ -153,5 +161,6 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.optim.decay_steps = ()
   config.train.batch_size = 2
   config.train.num_steps = 20
+  config.train.eval_every_steps = 20
   config.train.log_every_steps = 5
   config.train.checkpoint_every_steps = 10

@@ -73,6 +73,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.canvas = (512, 928)          # static training canvas (H, W).
   config.data.test_size = (360, 640)       # (H, W) keep-ratio box at test.
   config.data.synthetic = ml_collections.ConfigDict()
+  config.data.device_prefetch = 1          # batches transferred ahead of the step.
 
   config.model = get_model_config()
 
@@ -114,6 +115,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 1000
   config.train.keep_checkpoints = 3
+  config.train.eval_every_steps = 0        # evaluate.py scores the checkpoint.
+  # Non-finite loss or gradients: 0 stops at once naming the step; N > 0 skips
+  # such a step's update up to N times in a run.
+  config.train.max_skipped_steps = 0
 
   config.mesh = (("data", -1),)
   config.init_from = common.init_from()    # a COCO-instance K-Net (3.5).
