@@ -19,10 +19,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from video_knet_jax import common
 from video_knet_jax.data import clip_pipeline
-from video_knet_jax.losses import clip_loss
 
-IMAGE = "image"
+IMAGE = "image"   # the image feature of a stored example.
 
 
 def video_spans(source) -> list[tuple[int, int, int]]:
@@ -101,8 +101,9 @@ def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarra
       masks[t, s, :size[0], :size[1]] = mk[:, ::-1] if flip else mk
       present[t, s] = True
   valid = np.arange(m) < len(slots)
-  return {IMAGE: image, clip_loss.MASKS: masks, clip_loss.PRESENT: present,
-          clip_loss.LABELS: labels, clip_loss.VALID: valid}
+  return {common.IMAGE: image, common.TUBE_MASKS: masks,
+          common.TUBE_PRESENT: present, common.TUBE_LABELS: labels,
+          common.TUBE_VALID: valid}
 
 
 def _has_instance(ex) -> bool:
@@ -127,11 +128,11 @@ def clip_signature(config) -> dict:
   """Key -> (dtype, static shape) of one training clip."""
   t, m = int(config.data.clip_length), int(config.data.max_instances)
   canvas = tuple(config.data.canvas)
-  return {IMAGE: (tf.float32, (t, *canvas, 3)),
-          clip_loss.MASKS: (tf.uint8, (t, m, *canvas)),
-          clip_loss.PRESENT: (tf.bool, (t, m)),
-          clip_loss.LABELS: (tf.int32, (m,)),
-          clip_loss.VALID: (tf.bool, (m,))}
+  return {common.IMAGE: (tf.float32, (t, *canvas, 3)),
+          common.TUBE_MASKS: (tf.uint8, (t, m, *canvas)),
+          common.TUBE_PRESENT: (tf.bool, (t, m)),
+          common.TUBE_LABELS: (tf.int32, (m,)),
+          common.TUBE_VALID: (tf.bool, (m,))}
 
 
 def train_dataset(source, config, batch_size: int, seed: int, *,

@@ -21,18 +21,19 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from video_knet_jax import common
 from video_knet_jax.models import decode_heads
 from video_knet_jax.models import resnet
 from video_knet_jax.models import semantic_update_head as suh
 from video_knet_jax.models import video_knet
 
 SEMANTIC = "semantic"
-# Output keys (logits at the head's stride: 8 for PSP, 4 for DeepLabv3+).
-BASE_LOGITS = "base_logits"      # [B, K, h, w] base head (conv_seg) logits.
-STAGE_LOGITS = "stage_logits"    # [S, B, K, h, w] logits after each update stage.
-SEG_LOGITS = "seg_logits"        # [B, K, h, w] last stage: the prediction.
-SEG_KERNELS = "seg_kernels"      # [B, K, C] last-stage class kernels (the state).
-AUX_LOGITS = "aux_logits"        # [B, K, H/8, W/8] FCN auxiliary logits (C4).
+# Output keys (shapes in common.py).
+BASE_LOGITS = common.BASE_LOGITS
+STAGE_LOGITS = common.STAGE_LOGITS
+SEG_LOGITS = common.SEG_LOGITS
+SEG_KERNELS = common.SEG_KERNELS
+AUX_LOGITS = common.AUX_LOGITS
 
 
 class SemanticKNet(nn.Module):
