@@ -157,67 +157,69 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   window_start, window_steps = time.time(), 0
   logging.info("Training %s steps %d -> %d (%d devices).", task.NAME,
                start_step, num_steps, jax.device_count())
-  with Preemption() as preemption:
-    step = start_step
-    while step < num_steps:
-      with jax.transfer_guard_device_to_host("disallow"):  # no implicit fetch.
-        batch = next(batches)
-        state, measurements = step_fn(state, batch)
-      if pending:   # the host stays one step ahead of the device, not more.
-        jax.block_until_ready(pending[-1][1])
-      step += 1
-      window_steps += 1
-      pending.append((step, measurements))
+  preempted = False
+  try:
+    with Preemption() as preemption:
+      step = start_step
+      while step < num_steps and not preempted:
+        with jax.transfer_guard_device_to_host("disallow"):  # no implicit fetch.
+          batch = next(batches)
+          state, measurements = step_fn(state, batch)
+        if pending:   # the host stays one step ahead of the device, not more.
+          jax.block_until_ready(pending[-1][1])
+        step += 1
+        window_steps += 1
+        pending.append((step, measurements))
 
-      log_now = step % config.train.log_every_steps == 0 or step == num_steps
-      preempted = (preemption.requested
-                   or checkpointer.reached_preemption(step))
-      save_now = preempted or step == num_steps or checkpointer.is_due(step)
-      eval_now = evaluate_fn is not None and eval_every > 0 and (
-          step % eval_every == 0 or step == num_steps)
-      if log_now or save_now or eval_now:
-        fetched = fetch_measurements(pending)
-        for checked_step, values in fetched:
-          finite_check(checked_step, values)
-        pending = []
+        log_now = step % config.train.log_every_steps == 0 or step == num_steps
+        preempted = (preemption.requested
+                     or checkpointer.reached_preemption(step))
+        save_now = preempted or step == num_steps or checkpointer.is_due(step)
+        eval_now = not preempted and evaluate_fn is not None and eval_every > 0 and (
+            step % eval_every == 0 or step == num_steps)
+        if log_now or save_now or eval_now:
+          fetched = fetch_measurements(pending)
+          for checked_step, values in fetched:
+            finite_check(checked_step, values)
+          pending = []
 
-      if log_now:
-        values = {k: float(v) for k, v in fetched[-1][1].items()}
-        values["skipped_steps"] = finite_check.skipped
-        elapsed = time.time() - window_start
-        steps_per_s = window_steps / max(elapsed, 1e-9)
-        values["steps_per_sec"] = steps_per_s
-        values["clips_per_sec"] = steps_per_s * config.train.batch_size
-        writer.write_scalars(step, values)
-        logging.info(
-            "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.2f steps/s  "
-            "ETA %s", step, num_steps, values[common.LOSS_TOTAL],
-            values["learning_rate"], values["grad_norm"], steps_per_s,
-            _format_eta((num_steps - step) / max(steps_per_s, 1e-9)))
-        last = values
-        window_start, window_steps = time.time(), 0
+        if log_now:
+          values = {k: float(v) for k, v in fetched[-1][1].items()}
+          values["skipped_steps"] = finite_check.skipped
+          elapsed = time.time() - window_start
+          steps_per_s = window_steps / max(elapsed, 1e-9)
+          values["steps_per_sec"] = steps_per_s
+          values["clips_per_sec"] = steps_per_s * config.train.batch_size
+          writer.write_scalars(step, values)
+          logging.info(
+              "step %d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %.2f steps/s  "
+              "ETA %s", step, num_steps, values[common.LOSS_TOTAL],
+              values["learning_rate"], values["grad_norm"], steps_per_s,
+              _format_eta((num_steps - step) / max(steps_per_s, 1e-9)))
+          last = values
+          window_start, window_steps = time.time(), 0
 
-      checkpointer.save(step, state,
-                        meta={"step": step, "skipped_steps": finite_check.skipped},
-                        force=preempted or step == num_steps)
-      if preempted:
-        checkpointer.close()
-        writer.flush()
-        logging.warning("Stopped at step %d after preemption; rerun the same "
-                        "command to resume.", step)
-        return last
-
-      if eval_now:
-        eval_metrics = evaluate_fn(config, state, workdir, step)
-        writer.write_scalars(step, {f"eval/{k}": v for k, v in
-                                    eval_metrics.items()
-                                    if isinstance(v, (int, float))})
-        last.update({f"eval/{k}": v for k, v in eval_metrics.items()})
-
-  checkpointer.close()
-  writer.flush()
-  logging.info("Training done: step %d saved in %s.", step,
-               checkpointer.directory)
+        checkpointer.save(step, state,
+                          meta={"step": step,
+                                "skipped_steps": finite_check.skipped},
+                          force=preempted or step == num_steps)
+        if eval_now:
+          eval_metrics = evaluate_fn(config, state, workdir, step)
+          writer.write_scalars(step, {f"eval/{k}": v for k, v in
+                                      eval_metrics.items()
+                                      if isinstance(v, (int, float))})
+          last.update({f"eval/{k}": v for k, v in eval_metrics.items()})
+  finally:
+    # Also when the run stops on an error: a checkpoint whose (asynchronous)
+    # write has started is completed, so the last good state is kept.
+    checkpointer.close()
+    writer.flush()
+  if preempted:
+    logging.warning("Stopped at step %d after preemption; rerun the same "
+                    "command to resume.", step)
+  else:
+    logging.info("Training done: step %d saved in %s.", step,
+                 checkpointer.directory)
   return last
 
 
