@@ -56,6 +56,20 @@ def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
   return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
+def evaluate(config, variables, output_dir: str | None, options) -> dict:
+  """The task's evaluation (tasks/base.py): STQ / VPQ, with the submission
+  files and pictures unless `options.in_training`. Association: the option,
+  else the embedding tracker (mask IoU for the image K-Net, which has none)."""
+  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+  association = options.association or (
+      "embedding" if video_knet.is_temporal(config.model) else "mask_iou")
+  return evaluate_variables(
+      config, variables, output_dir, split=options.split,
+      association=association, write_predictions=not options.in_training,
+      num_pictures=0 if options.in_training else 4,
+      max_sequences=options.max_sequences)
+
+
 def _with_frames(predict, frames):
   """(frame, result) pairs of `predict(frames)` (results in frame order),
   holding only the frames the predictor has read ahead (at most two)."""

@@ -68,27 +68,27 @@ def _normalise_and_pad(image: np.ndarray, config) -> np.ndarray:
   return np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)))[None]
 
 
-def evaluate_variables(config, variables, output_dir: Optional[str], split: Optional[str] = None,
-                       max_videos: Optional[int] = None,
-                       write_files: bool = True) -> Dict[str, Any]:
-  """Runs every video of the eval split online, one frame in memory at a time.
+def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str, Any]:
+  """Runs every video of `options.split` (default config.data.eval_split; the
+  first `options.max_sequences`) online, one frame in memory at a time.
 
   Writes predictions (and overlays of the first `config.eval.num_gif_videos`
-  videos) under `output_dir` when `write_files`; `output_dir=None` writes
-  nothing (the processes other than 0 of a multi-host run). The driver
-  (eval/driver.py) writes metrics.json.
+  videos) under `output_dir` unless `options.in_training`; `output_dir=None`
+  writes nothing (the processes other than 0 of a multi-host run). The
+  driver (eval/driver.py) writes metrics.json.
   """
   facts = facts_lib.facts_for_config(config)
   model = semantic_knet.build_model(config)
   predict = make_predict_fn(model, config)
   builder = prepare.ensure_dataset(config)
-  split = split or config.data.eval_split
+  split = options.split or config.data.eval_split
   miou = miou_lib.MeanIoU(facts.num_classes)
   vc = video_consistency.VideoConsistency(tuple(config.eval.vc_windows))
   palette = np.asarray(facts.colors, np.uint8)
-  writes = output_dir is not None and write_files
+  writes = output_dir is not None and not options.in_training
   num_frames = 0
-  for v, video in enumerate(semantic_clips.iterate_eval_videos(builder, split, max_videos)):
+  for v, video in enumerate(semantic_clips.iterate_eval_videos(
+      builder, split, options.max_sequences)):
     previous = None
     pred_dir = os.path.join(output_dir, "predictions", video.name) if writes else None
     if pred_dir:

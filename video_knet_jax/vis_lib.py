@@ -56,23 +56,22 @@ def groundtruth_json(source, spans) -> dict[str, Any]:
           "categories": categories}
 
 
-def evaluate(config, variables, output_dir: str | None, *,
-             split: str | None = None, max_videos: int | None = None,
-             write_files: bool = True) -> dict:
-  """AP / AR on `split` (default config.data.eval_split).
+def evaluate(config, variables, output_dir: str | None, options) -> dict:
+  """AP / AR on `options.split` (default config.data.eval_split; its first
+  `options.max_sequences` videos).
 
   Writes results.json (the server's format), groundtruth.json and
-  pictures/<video>.png under `output_dir` when `write_files`; None writes
-  nothing. An unlabelled split ('valid', the server's) gives no metrics.
+  pictures/<video>.png under `output_dir` unless `options.in_training`; None
+  writes nothing. An unlabelled split ('valid', the server's) gives no metrics.
   """
-  split = split or config.data.eval_split
+  split = options.split or config.data.eval_split
   builder = prepare.ensure_dataset(config)
   model = knet_track.build_model(config)
   predict_fn = vis_inference.make_predict_fn(
       model, int(config.inference.get("frame_chunk", 0)))
   source = builder.as_data_source(split=split)
-  spans = vis_clips.video_spans(source)[:max_videos]
-  writes = output_dir is not None and write_files
+  spans = vis_clips.video_spans(source)[:options.max_sequences]
+  writes = output_dir is not None and not options.in_training
   results = []
   for span in spans:
     # Frames are decoded per chunk when the bounded pass asks for them.

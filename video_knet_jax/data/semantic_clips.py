@@ -23,6 +23,7 @@ from video_knet_jax import common
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_pipeline
 from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import prepare
 
 IMAGE, MASK = "image", "mask"
 
@@ -50,7 +51,7 @@ def augment_params(config) -> augment.AugmentParams:
       panoptic_divisor=1000, require_shared_thing=False)
 
 
-def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
                        process_index: int = 0,
                        process_count: int = 1) -> tf.data.Dataset:
   """An infinite dataset of training clips (this host's `batch_size` per step).
@@ -58,6 +59,7 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
   One global clip stream over the whole split; host p takes its slice of
   every global batch (clip_pipeline).
   """
+  builder = prepare.ensure_dataset(config)
   source, seq, frames = open_split(builder, config.data.train_split)
   sampler = clip_sampling.ClipSampler(
       seq, frames, [np.zeros((0,), np.int32)] * len(seq), ref_offsets=config.data.ref_offsets,

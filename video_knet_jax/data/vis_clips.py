@@ -155,3 +155,15 @@ def train_dataset(source, config, batch_size: int, seed: int, *,
   return clip_pipeline.train_dataset(
       make_clip, batch_size=batch_size, start_step=start_step,
       process_index=process_index, process_count=process_count)
+
+
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
+                       process_index: int = 0,
+                       process_count: int = 1) -> tf.data.Dataset:
+  """`train_dataset` of the config's built train split (seed config.seed)."""
+  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  source = prepare.ensure_dataset(config).as_data_source(
+      split=config.data.train_split)
+  return train_dataset(source, config, batch_size, config.seed,
+                       start_step=start_step, process_index=process_index,
+                       process_count=process_count)

@@ -30,6 +30,7 @@ and, where its capabilities say so, `dump_raw_outputs(config, source,
 output, *, frames, split, step)`.
 """
 import dataclasses
+import importlib
 import types
 from typing import Any, Callable
 
@@ -101,6 +102,22 @@ def require(task: types.ModuleType, config, capability: str, what: str) -> None:
   """Raises a one-line UserError unless `task` supports `capability`."""
   if not getattr(task.capabilities(config), capability):
     raise refuse(task, what)
+
+
+def lazy(module: str, name: str) -> Callable:
+  """`module.name`, imported at its first call: a task module stays cheap to
+  import (no TensorFlow) for the code that needs only its model."""
+  def call(*args, **kwargs):
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+  call.__name__ = call.__qualname__ = name
+  call.__doc__ = f"{module}.{name} (imported when first called)."
+  return call
+
+
+def unchanged_config(config, builder):
+  """`complete_config` of a task whose config needs nothing from the data set."""
+  del builder
+  return config
 
 
 def apply_for_training(model, variables: dict, inputs, *, rng, train_bn: bool,

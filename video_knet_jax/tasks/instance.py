@@ -71,29 +71,10 @@ def complete_config(config, builder):
   return config
 
 
-def train_batches(config, *, batch_size: int, start_step: int,
-                  process_index: int, process_count: int):
-  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.data import vis_clips  # pylint: disable=g-import-not-at-top
-  source = prepare.ensure_dataset(config).as_data_source(
-      split=config.data.train_split)
-  return vis_clips.train_dataset(
-      source, config, batch_size, seed=config.seed, start_step=start_step,
-      process_index=process_index, process_count=process_count)
-
-
-def evaluate(config, variables, output_dir, options: base.EvalOptions) -> dict:
-  """AP / AR (tasks/instance_eval.py); results.json, groundtruth.json and
-  pictures unless `options.in_training`."""
-  from video_knet_jax import vis_lib as instance_eval  # pylint: disable=g-import-not-at-top
-  return instance_eval.evaluate(
-      config, variables, output_dir, split=options.split,
-      max_videos=options.max_sequences, write_files=not options.in_training)
-
-
-def format_table(metrics: dict) -> str:
-  from video_knet_jax import vis_lib as instance_eval  # pylint: disable=g-import-not-at-top
-  return instance_eval.format_table(metrics)
+train_batches = base.lazy("video_knet_jax.data.vis_clips", "make_train_dataset")
+# AP / AR, the server's results.json, groundtruth.json and pictures.
+evaluate = base.lazy("video_knet_jax.vis_lib", "evaluate")
+format_table = base.lazy("video_knet_jax.vis_lib", "format_table")
 
 
 def summary(metrics: dict) -> str:

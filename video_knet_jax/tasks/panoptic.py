@@ -86,40 +86,11 @@ def loss_fn(config, model):
   return loss
 
 
-def complete_config(config, builder):
-  del builder
-  return config
-
-
-def train_batches(config, *, batch_size: int, start_step: int,
-                  process_index: int, process_count: int):
-  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
-  return input_pipeline.make_train_dataset(
-      config, batch_size=batch_size, start_step=start_step,
-      process_index=process_index, process_count=process_count)
-
-
-def _association(config, options: base.EvalOptions) -> str:
-  if options.association:
-    return options.association
-  return EMBEDDING if video_knet.is_temporal(config.model) else MASK_IOU
-
-
-def evaluate(config, variables, output_dir, options: base.EvalOptions) -> dict:
-  """STQ / VPQ (tasks/panoptic_eval.py); submission files and pictures
-  unless `options.in_training`."""
-  from video_knet_jax import evaluate_lib as panoptic_eval  # pylint: disable=g-import-not-at-top
-  return panoptic_eval.evaluate_variables(
-      config, variables, output_dir, split=options.split,
-      association=_association(config, options),
-      write_predictions=not options.in_training,
-      num_pictures=0 if options.in_training else 4,
-      max_sequences=options.max_sequences)
-
-
-def format_table(metrics: dict) -> str:
-  from video_knet_jax import evaluate_lib as panoptic_eval  # pylint: disable=g-import-not-at-top
-  return panoptic_eval.format_table(metrics)
+complete_config = base.unchanged_config
+train_batches = base.lazy("video_knet_jax.data.input_pipeline", "make_train_dataset")
+# STQ / VPQ, submission files and pictures.
+evaluate = base.lazy("video_knet_jax.evaluate_lib", "evaluate")
+format_table = base.lazy("video_knet_jax.evaluate_lib", "format_table")
 
 
 def summary(metrics: dict) -> str:

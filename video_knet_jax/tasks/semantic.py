@@ -83,33 +83,11 @@ def loss_fn(config, model):
   return loss
 
 
-def complete_config(config, builder):
-  del builder
-  return config
-
-
-def train_batches(config, *, batch_size: int, start_step: int,
-                  process_index: int, process_count: int):
-  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.data import semantic_clips  # pylint: disable=g-import-not-at-top
-  return semantic_clips.make_train_dataset(
-      config, prepare.ensure_dataset(config), batch_size=batch_size,
-      start_step=start_step, process_index=process_index,
-      process_count=process_count)
-
-
-def evaluate(config, variables, output_dir, options: base.EvalOptions) -> dict:
-  """mIoU / mVC (tasks/semantic_eval.py); VSPW-format predictions and
-  overlays unless `options.in_training`."""
-  from video_knet_jax import semantic_evaluate_lib as semantic_eval  # pylint: disable=g-import-not-at-top
-  return semantic_eval.evaluate_variables(
-      config, variables, output_dir, split=options.split,
-      max_videos=options.max_sequences, write_files=not options.in_training)
-
-
-def format_table(metrics: dict) -> str:
-  from video_knet_jax import semantic_evaluate_lib as semantic_eval  # pylint: disable=g-import-not-at-top
-  return semantic_eval.format_table(metrics)
+complete_config = base.unchanged_config
+train_batches = base.lazy("video_knet_jax.data.semantic_clips", "make_train_dataset")
+# mIoU / mVC, VSPW-format predictions and overlays.
+evaluate = base.lazy("video_knet_jax.semantic_evaluate_lib", "evaluate")
+format_table = base.lazy("video_knet_jax.semantic_evaluate_lib", "format_table")
 
 
 def summary(metrics: dict) -> str:
