@@ -28,7 +28,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Model config (model evaluation mode).", lock_config=True)
@@ -74,7 +74,7 @@ def _score_folders() -> int:
 
 def _check_dump_flags() -> None:
   """--dump_frames replaces scoring: options of scoring are refused with it."""
-  from video_knet_jax import entry_point as ep  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import entry_point as ep  # pylint: disable=g-import-not-at-top
   if not _DUMP_FRAMES.value:
     if flags.FLAGS["dump_output"].present:
       raise ep.UserError("--dump_output: only used with --dump_frames.")
@@ -86,7 +86,7 @@ def _check_dump_flags() -> None:
 
 
 def _evaluate_model() -> int:
-  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import runtime  # pylint: disable=g-import-not-at-top
   if _CONFIG.value is None:
     raise app.UsageError("--config is required to evaluate a model "
                          "(or pass --dataset/--groundtruth/--predictions).")

@@ -20,7 +20,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/kitti_step.py or ...py:debug.",
@@ -32,13 +32,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import runtime  # pylint: disable=g-import-not-at-top
   runtime.setup()
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   logging.info("Config:\n%s", _CONFIG.value)
-  train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
-                               evaluate_fn=driver.evaluate_in_training)
+  loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+                          evaluate_fn=driver.evaluate_in_training)
   # Everything is saved. Python's last garbage collection at exit walks every
   # object JAX and TF created (seconds on a busy 2-core machine): skip it.
   gc.freeze()

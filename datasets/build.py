@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _DATASET = flags.DEFINE_enum("dataset", None, [
     "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",

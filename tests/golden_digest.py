@@ -87,8 +87,8 @@ class _MeasurementRecorder:
   with log_every_steps=1)."""
 
   def __init__(self):
-    from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
-    self._module, self._real = train_lib, train_lib.fetch_measurements
+    from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
+    self._module, self._real = loop, loop.fetch_measurements
     self.records = []
 
   def __enter__(self):
@@ -106,9 +106,9 @@ class _MeasurementRecorder:
 def train(name: str, config, workdir: str) -> list[dict]:
   """Runs the training loop; returns each step's measurements."""
   del name
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   with _MeasurementRecorder() as recorder:
-    train_lib.train_and_evaluate(config, workdir)
+    loop.train_and_evaluate(config, workdir)
   return recorder.records
 
 

@@ -2,7 +2,7 @@
 
 Each case runs what an entry point runs (in-process, cheap) and checks that
 the error is a user error (exit status 2, no traceback, see
-video_knet_jax/entry_point.py), that its one line names the file or field and
+video_knet_jax/cli/entry_point.py), that its one line names the file or field and
 what was expected, and that nothing partial is left and nothing earlier is
 overwritten. A few cases run the real commands in child processes to show
 the line and the missing traceback end to end.
@@ -19,7 +19,7 @@ from PIL import Image
 from tests.train_process import Child
 from video_knet_jax import atomic_files
 from video_knet_jax import checkpointing
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 from video_knet_jax.configs import synthetic_step
 
@@ -68,10 +68,10 @@ def _snapshot(root):
 
 # --------------------------------------------------------------- train.py
 def test_train_config_field_missing_from_the_config_file(tmp_path):
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
   del config.train["eval_every_steps"]
-  _expect(lambda: train_lib.train_and_evaluate(config, str(tmp_path / "w")),
+  _expect(lambda: loop.train_and_evaluate(config, str(tmp_path / "w")),
           "config field", "eval_every_steps")
 
 
@@ -89,14 +89,14 @@ def test_train_resume_with_a_config_of_another_model(tmp_path):
 
 
 def test_train_workdir_not_writable(tmp_path, monkeypatch):
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
   blocked = str(tmp_path / "blocked" / "w")
   def refuse(path, *args, **kwargs):
     del args, kwargs
     raise PermissionError(errno.EACCES, "Permission denied", path)
   monkeypatch.setattr(os, "makedirs", refuse)
-  _expect(lambda: train_lib.train_and_evaluate(config, blocked), blocked,
+  _expect(lambda: loop.train_and_evaluate(config, blocked), blocked,
           "Permission denied")
 
 

@@ -27,7 +27,7 @@ def config_of(run: dict):
 
 def main(argv):
   del argv
-  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import runtime  # pylint: disable=g-import-not-at-top
   runtime.setup()
   from video_knet_jax import train  # pylint: disable=g-import-not-at-top
   from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top

@@ -10,7 +10,7 @@ import pytest
 
 from tests import task_configs
 from video_knet_jax import checkpointing
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 from video_knet_jax import tasks
 from video_knet_jax.eval import driver
 
@@ -227,7 +227,7 @@ def test_each_task_evaluates_a_converted_directory_on_the_split_asked(
 
 
 def test_panoptic_evaluation_holds_at_most_two_frames():
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.tasks import panoptic_eval  # pylint: disable=g-import-not-at-top
   held = []
 
   def frames():
@@ -245,7 +245,7 @@ def test_panoptic_evaluation_holds_at_most_two_frames():
       previous = frame
     yield previous["index"]
 
-  for frame, result in evaluate_lib._with_frames(predict, frames()):  # pylint: disable=protected-access
+  for frame, result in panoptic_eval._with_frames(predict, frames()):  # pylint: disable=protected-access
     assert frame["index"] == result
     held.append(len(read) - result)
   assert max(held) <= 2 and len(held) == 6

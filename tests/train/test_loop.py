@@ -25,7 +25,7 @@ from video_knet_jax import checkpointing
 from video_knet_jax import common
 from video_knet_jax import sharding
 from video_knet_jax import train
-from video_knet_jax import train_lib as loop
+from video_knet_jax.train import loop
 
 pytestmark = pytest.mark.slow
 TASKS = task_configs.TASKS

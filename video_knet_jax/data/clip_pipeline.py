@@ -1,6 +1,6 @@
 """The clip pipeline core every task's training data goes through.
 
-A task's plug-in (panoptic: `input_pipeline`, semantic: `semantic_clips`,
+A task's plug-in (panoptic: `panoptic_clips`, semantic: `semantic_clips`,
 instance: `vis_clips`) turns a global clip number n into one clip's dict of
 tensors: which frames, their labels, targets and augmentation, all a
 function of (config.seed, n). This module does the rest, once for every task:

@@ -23,7 +23,7 @@ from absl import logging
 
 from video_knet_jax import atomic_files
 from video_knet_jax import checkpointing
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 from video_knet_jax import sharding
 from video_knet_jax import tasks
 from video_knet_jax.tasks import base

@@ -34,7 +34,7 @@ import importlib
 import types
 from typing import Any, Callable
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 REQUIRED = ("NAME", "capabilities", "build_model", "init_variables",
             "init_input_shape", "loss_fn", "make_optimizer",

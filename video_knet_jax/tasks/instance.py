@@ -73,8 +73,8 @@ def complete_config(config, builder):
 
 train_batches = base.lazy("video_knet_jax.data.vis_clips", "make_train_dataset")
 # AP / AR, the server's results.json, groundtruth.json and pictures.
-evaluate = base.lazy("video_knet_jax.vis_lib", "evaluate")
-format_table = base.lazy("video_knet_jax.vis_lib", "format_table")
+evaluate = base.lazy("video_knet_jax.tasks.instance_eval", "evaluate")
+format_table = base.lazy("video_knet_jax.tasks.instance_eval", "format_table")
 
 
 def summary(metrics: dict) -> str:

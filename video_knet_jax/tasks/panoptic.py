@@ -4,7 +4,7 @@ With `config.model.temporal.enabled=False` the same task trains and
 evaluates the original's image K-Net (single frames, no linking or
 embeddings; its evaluation associates by mask IoU). Data: STEP-format
 (KITTI-STEP, Cityscapes-STEP/-VPS, VIPSeg, generated sets) through
-`data/input_pipeline.py`; evaluation: `tasks/panoptic_eval.py` (STQ, VPQ,
+`data/panoptic_clips.py`; evaluation: `tasks/panoptic_eval.py` (STQ, VPQ,
 KITTI-STEP / COCO-panoptic submission files, pictures).
 """
 import jax.numpy as jnp
@@ -87,10 +87,10 @@ def loss_fn(config, model):
 
 
 complete_config = base.unchanged_config
-train_batches = base.lazy("video_knet_jax.data.input_pipeline", "make_train_dataset")
+train_batches = base.lazy("video_knet_jax.data.panoptic_clips", "make_train_dataset")
 # STQ / VPQ, submission files and pictures.
-evaluate = base.lazy("video_knet_jax.evaluate_lib", "evaluate")
-format_table = base.lazy("video_knet_jax.evaluate_lib", "format_table")
+evaluate = base.lazy("video_knet_jax.tasks.panoptic_eval", "evaluate")
+format_table = base.lazy("video_knet_jax.tasks.panoptic_eval", "format_table")
 
 
 def summary(metrics: dict) -> str:

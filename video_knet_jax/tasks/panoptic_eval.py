@@ -96,7 +96,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
   other than 0 of a multi-host run). The driver (eval/driver.py) passes a
   staging directory and swaps its contents in when this returns.
   """
-  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import panoptic_clips  # pylint: disable=g-import-not-at-top
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
 
@@ -124,7 +124,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
   gif_frames = []
   num_frames, start = 0, time.time()
   for seq_index, (sequence_id, frames) in enumerate(
-      input_pipeline.iterate_eval_sequences(config, split)):
+      panoptic_clips.iterate_eval_sequences(config, split)):
     if max_sequences is not None and seq_index >= max_sequences:
       break
     for frame, result in _with_frames(predictor.predict_eval_sequence, frames):

@@ -86,8 +86,8 @@ def loss_fn(config, model):
 complete_config = base.unchanged_config
 train_batches = base.lazy("video_knet_jax.data.semantic_clips", "make_train_dataset")
 # mIoU / mVC, VSPW-format predictions and overlays.
-evaluate = base.lazy("video_knet_jax.semantic_evaluate_lib", "evaluate")
-format_table = base.lazy("video_knet_jax.semantic_evaluate_lib", "format_table")
+evaluate = base.lazy("video_knet_jax.tasks.semantic_eval", "evaluate")
+format_table = base.lazy("video_knet_jax.tasks.semantic_eval", "format_table")
 
 
 def summary(metrics: dict) -> str:

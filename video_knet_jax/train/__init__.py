@@ -22,7 +22,7 @@ def init_variables(model, config, rng) -> dict:
 
 def train_and_evaluate(config, workdir: str, **kwargs) -> dict:
   """The loop (loop.py), for every task; see its docstring."""
-  from video_knet_jax import train_lib as loop  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   return loop.train_and_evaluate(config, workdir, **kwargs)
 
 
