@@ -23,6 +23,7 @@ from flax import traverse_util
 from tests import task_configs
 from video_knet_jax import checkpointing
 from video_knet_jax import common
+from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax import train
 from video_knet_jax.train import loop
@@ -245,6 +246,32 @@ def test_the_step_and_its_input_run_under_the_transfer_guard(straight):
   accelerators (tests/train/test_step.py: the step makes none)."""
   seen = straight[2]
   assert len(seen) >= NUM_STEPS and all(g == ("disallow",) for g in seen), seen
+
+
+@pytest.mark.parametrize("straight", TASKS, indirect=True)
+def test_tensorboard_has_every_step_and_the_first_input_clip(straight):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  config, workdir, _ = straight
+  scalars, images = {}, []
+  for path in glob.glob(os.path.join(workdir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == "input/clip":
+          images.append(tf.image.decode_png(
+              tf.make_ndarray(value.tensor)[2]).numpy())
+        else:
+          scalars.setdefault(value.tag, set()).add(event.step)
+  logged = set(range(config.train.log_every_steps, NUM_STEPS + 1,
+                     config.train.log_every_steps)) | {NUM_STEPS}
+  for tag in ("loss", "grad_norm", "param_norm", "learning_rate"):
+    assert scalars[tag] == logged, (tag, scalars.get(tag))
+  if "canvas" in config.data:   # instance: clips of clip_length frames.
+    (h, w), frames = config.data.canvas, config.data.clip_length
+  else:                          # key + references, padded crops.
+    h, w = shapes.round_up(config.data.crop_size, config.data.size_divisor)
+    frames = 1 + config.data.get("num_refs", 1)
+  (image,) = images              # the first clip's frames side by side.
+  assert image.shape == (h, frames * w, 3) and image.dtype == np.uint8
 
 
 def test_nan_loss_stops_with_the_step_named():

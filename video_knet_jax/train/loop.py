@@ -11,8 +11,8 @@ sharded step (train/step.py), `init_from`, resuming from the newest intact
 checkpoint (torn ones set aside), a checkpoint and a clean exit on SIGTERM,
 measurements fetched only when needed and checked for non-finite values
 before any checkpoint or evaluation (`max_skipped_steps`), the transfer
-guard, device prefetch, TensorBoard scalars, progress with ETA, and periodic
-evaluation written once by process 0.
+guard, device prefetch, TensorBoard scalars (and the first input clip as an
+image), progress with ETA, and periodic evaluation written once by process 0.
 """
 import os
 import signal
@@ -79,6 +79,16 @@ def _init_from(state, config):
       logging.info("init_from %s (%d): %s", kind, len(report[kind]),
                    ", ".join(report[kind][:20]))
   return state
+
+
+def _write_input_clip(writer, step: int, batch: dict, config) -> None:
+  """The first clip of this process's first batch, its frames side by side
+  as the model sees them (after augmentation), as a TensorBoard image."""
+  clip = np.asarray(jax.device_get(
+      batch[common.IMAGE].addressable_data(0)))[0]          # [T, H, W, 3]
+  rgb = clip * np.asarray(config.data.std) + np.asarray(config.data.mean)
+  strip = np.concatenate(list(np.clip(rgb, 0, 255).astype(np.uint8)), axis=1)
+  writer.write_images(step, {"input/clip": strip[None]})
 
 
 def train_batches(config, task, mesh, *, start_step: int):
@@ -167,6 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           state, measurements = step_fn(state, batch)
         if pending:   # the host stays one step ahead of the device, not more.
           jax.block_until_ready(pending[-1][1])
+        if step == start_step:
+          _write_input_clip(writer, step + 1, batch, config)
         step += 1
         window_steps += 1
         pending.append((step, measurements))
