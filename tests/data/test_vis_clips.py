@@ -26,8 +26,8 @@ def _examples():
 
 
 def _take(source, config, batch_size, **kw):
-  return list(itertools.islice(vis_clips.train_dataset(
-      source, config, batch_size, seed=3, **kw).as_numpy_iterator(), 3))
+  return list(itertools.islice(vis_clips.make_train_dataset(
+      config, batch_size=batch_size, source=source, **kw).as_numpy_iterator(), 3))
 
 
 def test_two_hosts_together_read_the_one_host_batches_and_resume():

@@ -9,6 +9,7 @@ a function of (config.seed, n), so `start_step` resumes exactly where an
 uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
+import itertools
 from typing import Any, Iterator
 
 import jax
@@ -33,17 +34,12 @@ prepare.hide_gpus_from_tf()
 
 
 def augment_params(config) -> augment.AugmentParams:
-  d = config.data
   facts = dataset_facts.facts_for_config(config)
-  return augment.AugmentParams(
-      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
-      crop_size=tuple(d.crop_size), flip_prob=float(d.flip_prob),
-      size_divisor=int(d.size_divisor), mean=tuple(d.mean), std=tuple(d.std),
-      ignore_label=facts.void_label,
+  return augment.params_from_config(
+      config.data, ignore_label=facts.void_label,
       thing_train_ids=tuple(facts.thing_ids),
       panoptic_divisor=facts.label_divisor,
-      require_shared_thing=bool(d.get("require_shared_thing", True)),
-      crop_attempts=int(d.get("crop_attempts", 10)))
+      require_shared_thing=bool(config.data.get("require_shared_thing", True)))
 
 
 def target_params(config) -> targets.TargetParams:
@@ -198,75 +194,36 @@ def iterate_eval_sequences(config, split: str | None = None
   ds = tf.data.Dataset.range(len(source))
   ds = ds.map(prepare_frame, num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=True).prefetch(2)
-  stream = _Peekable(ds.as_numpy_iterator())
   canvas = eval_canvas_size(config)
   seen = set()
-  while stream.peek() is not None:
-    seq = int(stream.peek()["sequence_id"])
+  for seq, examples in itertools.groupby(ds.as_numpy_iterator(),
+                                         lambda ex: int(ex["sequence_id"])):
     if seq in seen:
       raise ValueError(f"Split {split!r}: frames of sequence {seq} are not "
                        "contiguous; rebuild the data set (disable_shuffling).")
     seen.add(seq)
-    frames = _SequenceFrames(stream, seq, canvas, split)
-    yield seq, frames
-    frames.close()
+    moved_on = []
+    yield seq, _sequence_frames(examples, seq, canvas, split, moved_on)
+    moved_on.append(True)   # groupby skips what was not read of `seq`.
 
 
-class _Peekable:
-  """An iterator with one element of look-ahead (None at the end)."""
-
-  def __init__(self, iterator):
-    self._it, self._next = iterator, None
-    self._advance()
-
-  def _advance(self):
-    self._next = next(self._it, None)
-
-  def peek(self):
-    return self._next
-
-  def pop(self):
-    value = self._next
-    self._advance()
-    return value
-
-
-class _SequenceFrames:
-  """The frames of one sequence; reading them after moving on is an error
-  (not a silently empty sequence)."""
-
-  def __init__(self, stream, sequence_id, canvas, split):
-    self._stream, self._seq = stream, sequence_id
-    self._canvas, self._split = canvas, split
-    self._previous, self._closed = -1, False
-
-  def __iter__(self):
-    return self
-
-  def close(self):
-    """Skips what is left of this sequence; later reads raise."""
-    while not self._closed and self._has_next():
-      self._stream.pop()
-    self._closed = True
-
-  def _has_next(self):
-    ex = self._stream.peek()
-    return ex is not None and int(ex["sequence_id"]) == self._seq
-
-  def __next__(self):
-    if self._closed:
-      raise RuntimeError(
-          f"Frames of sequence {self._seq} were read after the next sequence "
-          "was requested; consume each sequence's frames first.")
-    if not self._has_next():
-      raise StopIteration
-    ex = self._stream.pop()
+def _sequence_frames(examples, seq, canvas, split, moved_on):
+  """The eval frames of one sequence, in order; reading them after the next
+  sequence was asked for is an error (not a silently empty sequence)."""
+  previous = -1
+  for ex in examples:
+    if moved_on:
+      break
     frame = int(ex["frame_index"])
-    if frame <= self._previous:
-      raise ValueError(f"Split {self._split!r}: frame {frame} of sequence "
-                       f"{self._seq} follows frame {self._previous}.")
-    self._previous = frame
-    return _eval_frame(ex, self._canvas)
+    if frame <= previous:
+      raise ValueError(f"Split {split!r}: frame {frame} of sequence {seq} "
+                       f"follows frame {previous}.")
+    previous = frame
+    yield _eval_frame(ex, canvas)
+  if moved_on:
+    raise RuntimeError(
+        f"Frames of sequence {seq} were read after the next sequence was "
+        "requested; consume each sequence's frames first.")
 
 
 def _eval_frame(ex, canvas):

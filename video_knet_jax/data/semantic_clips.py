@@ -23,6 +23,7 @@ from video_knet_jax import common
 from video_knet_jax.data import augment
 from video_knet_jax.data import clip_pipeline
 from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import frame_source
 from video_knet_jax.data import prepare
 
 IMAGE, MASK = "image", "mask"
@@ -30,25 +31,14 @@ IMAGE, MASK = "image", "mask"
 
 def open_split(builder: tfds.core.DatasetBuilder, split: str):
   """(random-access source, sequence ids [N], frame indices [N]) of a split."""
-  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
-    raise ValueError(f"{builder.data_dir} is not stored as ArrayRecord; delete it and rebuild "
-                     "(video_knet_jax.data.prepare builds ArrayRecord).")
-  source = builder.as_data_source(split=split, decoders={IMAGE: tfds.decode.SkipDecoding(),
-                                                         MASK: tfds.decode.SkipDecoding()})
-  if not len(source):
-    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+  source = frame_source.open_data_source(builder, split, encoded=(IMAGE, MASK))
   seq = np.asarray([source[r]["sequence_id"] for r in range(len(source))], np.int32)
   frames = np.asarray([source[r]["frame_index"] for r in range(len(source))], np.int32)
   return source, seq, frames
 
 
 def augment_params(config) -> augment.AugmentParams:
-  d = config.data
-  return augment.AugmentParams(
-      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
-      crop_size=tuple(d.crop_size), flip_prob=d.flip_prob, size_divisor=d.size_divisor,
-      mean=tuple(d.mean), std=tuple(d.std), ignore_label=d.ignore_label, thing_train_ids=(),
-      panoptic_divisor=1000, require_shared_thing=False)
+  return augment.params_from_config(config.data, ignore_label=config.data.ignore_label)
 
 
 def make_train_dataset(config, *, batch_size: int, start_step: int = 0,

@@ -135,35 +135,28 @@ def clip_signature(config) -> dict:
           common.TUBE_VALID: (tf.bool, (m,))}
 
 
-def train_dataset(source, config, batch_size: int, seed: int, *,
-                  start_step: int = 0, process_index: int = 0,
-                  process_count: int = 1) -> tf.data.Dataset:
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
+                       process_index: int = 0, process_count: int = 1,
+                       source=None) -> tf.data.Dataset:
   """This host's batches of `batch_size` clips from step `start_step` on.
 
-  One global clip stream; host p takes its slice of every global batch
+  One global clip stream (seed config.seed) over `source` (default: the
+  config's built train split); host p takes its slice of every global batch
   (clip_pipeline). Clips are built in numpy (`train_clip`) inside tf.data's
   parallel map.
   """
+  if source is None:
+    from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+    source = prepare.ensure_dataset(config).as_data_source(
+        split=config.data.train_split)
   half = int(config.data.clip_length) // 2
   spans = [s for s in video_spans(source) if s[2] >= 2 * half + 1]
   if not spans:
     raise ValueError(f"No video has config.data.clip_length="
                      f"{config.data.clip_length} frames.")
   make_clip = clip_pipeline.numpy_clip(
-      lambda n: train_clip(source, spans, config, seed, n),
+      lambda n: train_clip(source, spans, config, config.seed, n),
       clip_signature(config))
   return clip_pipeline.train_dataset(
       make_clip, batch_size=batch_size, start_step=start_step,
       process_index=process_index, process_count=process_count)
-
-
-def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
-                       process_index: int = 0,
-                       process_count: int = 1) -> tf.data.Dataset:
-  """`train_dataset` of the config's built train split (seed config.seed)."""
-  from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
-  source = prepare.ensure_dataset(config).as_data_source(
-      split=config.data.train_split)
-  return train_dataset(source, config, batch_size, config.seed,
-                       start_step=start_step, process_index=process_index,
-                       process_count=process_count)

@@ -152,7 +152,6 @@ def evaluate_in_training(config, state, workdir: str, step: int) -> dict:
 
 def describe(config, metrics: dict, source: str, output_dir: str) -> str:
   """What evaluate.py prints."""
-  task = tasks.get(config)
-  return (f"\n{task.summary(metrics)} ({source}):\n{task.format_table(metrics)}\n"
+  return (f"\n{source}:\n{tasks.get(config).format_table(metrics)}\n"
           f"Results in {output_dir}")
 

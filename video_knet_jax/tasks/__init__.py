@@ -32,16 +32,8 @@ def names() -> list[str]:
                 if m.name not in _NOT_TASKS and not m.name.endswith("_eval"))
 
 
-def _legacy_name(config) -> str | None:
-  """The task the switches before `config.task` selected (one more release)."""
-  model = config.get("model") or {}
-  if model.get("task", "") == "semantic":
-    return "semantic"
-  if model.get("family", "") == "knet_track":
-    return "instance"
-  return None
-
-
+# The switches before `config.task` (kept one more release): field, value -> task.
+_LEGACY = {("task", "semantic"): "semantic", ("family", "knet_track"): "instance"}
 _warned = set()
 
 
@@ -52,13 +44,14 @@ def name_of(config) -> str:
   switches before `config.task`) still select their task, with a deprecation
   warning; they are removed in the next release.
   """
-  legacy = _legacy_name(config)
+  model = config.get("model") or {}
+  switch, legacy = next(((f"config.model.{field}={value!r}", task)
+                         for (field, value), task in _LEGACY.items()
+                         if model.get(field, None) == value), (None, None))
   name = config.get(FIELD, None)
   if name is None:
     if legacy is None:
       return DEFAULT
-    switch = ("config.model.task='semantic'" if legacy == "semantic"
-              else "config.model.family='knet_track'")
     if switch not in _warned:
       _warned.add(switch)
       message = (f"{switch} is deprecated and will be removed in the next "

@@ -23,7 +23,7 @@ A task module (a sibling of this file) defines these names:
   evaluate(config, variables, output_dir, options)
                                           scores the eval split; writes its files
                                           under output_dir (None: write nothing)
-  format_table(metrics), summary(metrics) the printed result
+  format_table(metrics)                   the printed result
   default_output_name(options)            WORKDIR/<this> when --output_dir is absent
 
 and, where its capabilities say so, `dump_raw_outputs(config, source,
@@ -40,7 +40,7 @@ REQUIRED = ("NAME", "capabilities", "build_model", "init_variables",
             "init_input_shape", "loss_fn", "make_optimizer",
             "learning_rate_schedule", "frozen_filter", "total_steps",
             "complete_config", "train_batches", "evaluate", "format_table",
-            "summary", "default_output_name")
+            "default_output_name")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,12 @@ class EvalOptions:
   association: str | None = None
   max_sequences: int | None = None
   in_training: bool = False
+
+
+def no_capabilities(config) -> Capabilities:
+  """`capabilities` of a task that supports none beyond train and evaluate."""
+  del config
+  return Capabilities()
 
 
 def check_protocol(module: types.ModuleType) -> None:

@@ -26,9 +26,7 @@ total_steps = optim.total_steps
 frozen_filter = backbones.frozen_param_filter
 
 
-def capabilities(config) -> base.Capabilities:
-  del config
-  return base.Capabilities()
+capabilities = base.no_capabilities
 
 
 def init_variables(model, config, rng) -> dict:
@@ -75,11 +73,6 @@ train_batches = base.lazy("video_knet_jax.data.vis_clips", "make_train_dataset")
 # AP / AR, the server's results.json, groundtruth.json and pictures.
 evaluate = base.lazy("video_knet_jax.tasks.instance_eval", "evaluate")
 format_table = base.lazy("video_knet_jax.tasks.instance_eval", "format_table")
-
-
-def summary(metrics: dict) -> str:
-  del metrics
-  return "YouTube-VIS"
 
 
 def default_output_name(options: base.EvalOptions) -> str:

@@ -93,11 +93,6 @@ evaluate = base.lazy("video_knet_jax.tasks.panoptic_eval", "evaluate")
 format_table = base.lazy("video_knet_jax.tasks.panoptic_eval", "format_table")
 
 
-def summary(metrics: dict) -> str:
-  return (f"{metrics['association']} association, {metrics['num_frames']} "
-          "frames")
-
-
 def default_output_name(options: base.EvalOptions) -> str:
   return f"eval_{options.association or EMBEDDING}"
 

@@ -202,4 +202,6 @@ def format_table(metrics: dict) -> str:
                                 if k.startswith("VPQ_k")] + ["VPQ", "PQ"]
   header = " | ".join(f"{k:>7}" for k in keys)
   values = " | ".join(f"{100 * metrics[k]:7.2f}" for k in keys)
-  return f"{header}\n{'-' * len(header)}\n{values}"
+  scored = (f"{metrics['association']} association, {metrics['num_frames']} "
+            "frames\n" if "association" in metrics else "")
+  return f"{scored}{header}\n{'-' * len(header)}\n{values}"

@@ -24,9 +24,7 @@ build_model = semantic_knet.build_model
 frozen_filter = backbones.frozen_param_filter
 
 
-def capabilities(config) -> base.Capabilities:
-  del config
-  return base.Capabilities()
+capabilities = base.no_capabilities
 
 
 def learning_rate_schedule(config) -> Callable[[Any], Any]:
@@ -88,10 +86,6 @@ train_batches = base.lazy("video_knet_jax.data.semantic_clips", "make_train_data
 # mIoU / mVC, VSPW-format predictions and overlays.
 evaluate = base.lazy("video_knet_jax.tasks.semantic_eval", "evaluate")
 format_table = base.lazy("video_knet_jax.tasks.semantic_eval", "format_table")
-
-
-def summary(metrics: dict) -> str:
-  return f"{metrics['num_frames']} frames"
 
 
 def default_output_name(options: base.EvalOptions) -> str:

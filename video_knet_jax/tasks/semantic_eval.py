@@ -129,5 +129,6 @@ def _write_overlays(root, video_name, overlays) -> None:
 
 def format_table(metrics: Dict[str, Any]) -> str:
   windows = sorted(int(k.split("_")[1]) for k in metrics if k.startswith("mVC_"))
-  return "  ".join([f"mIoU {100 * metrics['mIoU']:.2f}"] +
-                   [f"mVC{n} {100 * metrics[f'mVC_{n}']:.2f}" for n in windows])
+  scores = [f"mIoU {100 * metrics['mIoU']:.2f}"] + [
+      f"mVC{n} {100 * metrics[f'mVC_{n}']:.2f}" for n in windows]
+  return f"{metrics['num_frames']} frames: " + "  ".join(scores)
