@@ -291,3 +291,14 @@ def test_predict_and_export_are_refused_where_the_task_has_neither(task, tmp_pat
   with pytest.raises(entry_point.UserError,
                      match=f"export: not supported by the {task} task"):
     export.run(config, "random", "stablehlo", str(tmp_path / "out"))
+
+
+def test_panoptic_raw_output_dumps_get_the_frames_split_and_step(tmp_path, monkeypatch):
+  from video_knet_jax.convert import dump_outputs  # pylint: disable=g-import-not-at-top
+  calls = []
+  monkeypatch.setattr(dump_outputs, "run", lambda *a, **k: calls.append((a, k)))
+  config = task_configs.tiny_config("panoptic", str(tmp_path / "tfds"))
+  driver.dump_raw_outputs(config, "W", "out.npz", frames="1000:0", split="val",
+                          step=3)
+  assert calls == [((config, "W", "out.npz"),
+                    dict(frames="1000:0", split="val", step=3))]
