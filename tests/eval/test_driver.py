@@ -75,6 +75,7 @@ def test_options_reach_the_task_and_files_are_swapped_in_whole(
   options = driver.EvalOptions(split="train", max_sequences=1,
                                association=association)
   out = str(tmp_path / "chosen")
+  os.makedirs(out + ".partial-12345")      # left by a killed evaluation.
   metrics, output_dir = driver.evaluate_checkpoint(
       config, workdir, step=1, output_dir=out, options=options)
   assert output_dir == out and metrics == {"score": 0.5, "num_frames": 3}

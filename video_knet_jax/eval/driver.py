@@ -14,6 +14,7 @@ complete-looking result; the table is printed. Inside training
 metrics.json under WORKDIR/eval/step_<N>. An option the task does not
 support is refused with a one-line error (tasks/base.py).
 """
+import glob
 import os
 import shutil
 
@@ -76,8 +77,9 @@ def evaluate(config, variables, output_dir: str | None,
     return task.evaluate(config, variables, None, options)
   output_dir = os.path.abspath(output_dir)
   os.makedirs(output_dir, exist_ok=True)
+  for leftover in glob.glob(f"{output_dir}{atomic_files.PARTIAL}-*"):
+    shutil.rmtree(leftover, ignore_errors=True)   # of a killed evaluation.
   staging = f"{output_dir}{atomic_files.PARTIAL}-{os.getpid()}"
-  shutil.rmtree(staging, ignore_errors=True)
   os.makedirs(staging)
   try:
     metrics = task.evaluate(config, variables, staging, options)
