@@ -1,14 +1,14 @@
 """Two processes train as one, for every task.
 
 Two processes on localhost (JAX's distributed runtime, a local coordinator,
-gloo collectives), 4 CPU devices each, train the tiny config of each task in
-turn (tests/train_tasks.py) for 2 steps, writing each task's checkpoints
-jointly and evaluating the panoptic one once; the same launch again resumes
-every task from its joint checkpoint for a third step. One in-process run with
-8 devices per task is the reference: the logged losses agree within 1e-5 at
-every step, parameters and optimizer state within 1e-5 after step 1 and up to
-AdamW's amplification of rounding after that, and the evaluation is written
-once (by process 0) with the reference's numbers.
+gloo collectives), one CPU device each, train the tiny config of each task in
+turn (tests/train_tasks.py: a 2-device mesh, one clip per device) for 2 steps,
+writing each task's checkpoints jointly and evaluating the panoptic one once;
+the same launch again resumes every task from its joint checkpoint for a third
+step. One in-process run on 2 devices per task is the reference: the logged
+losses agree within 1e-5 at every step, parameters and optimizer state within
+1e-5 after step 1 and up to AdamW's amplification of rounding after that, and
+the evaluation is written once (by process 0) with the reference's numbers.
 """
 import glob
 import json
@@ -48,7 +48,7 @@ def _run_two_processes(runs: list) -> list[str]:
   args = ["-m", "tests.train_tasks", f"--runs={json.dumps(runs)}",
           "--logtostderr"]
   children = [train_process.Child(args, env=train_process.child_env(
-      num_devices=4, JAX_NUM_PROCESSES=2, JAX_PROCESS_ID=p,
+      num_devices=1, JAX_NUM_PROCESSES=2, JAX_PROCESS_ID=p,
       JAX_COORDINATOR_ADDRESS=f"localhost:{port}")) for p in range(2)]
   try:
     codes = [child.wait(TIMEOUT_S) for child in children]
@@ -78,10 +78,10 @@ def _logged(workdir: str, tag: str = "loss") -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """Workdirs (task -> (1 x 8, 2 x 4)) and the two launches' logs."""
+  """Workdirs (task -> (1 x 2, 2 x 1)) and the two launches' logs."""
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   root = tmp_path_factory.mktemp("multiprocess")
-  workdirs = {task: (str(root / f"{task}_1x8"), str(root / f"{task}_2x4"))
+  workdirs = {task: (str(root / f"{task}_1x2"), str(root / f"{task}_2x1"))
               for task in TASKS}
 
   def run(task, num_steps, eval_every, workdir):
@@ -117,7 +117,7 @@ def test_losses_match_one_process(runs, task):
 
 
 def _state_differences(runs, task, step):
-  """|2 x 4 - 1 x 8| per leaf of the saved train state at `step`."""
+  """|2 x 1 - 1 x 2| per leaf of the saved train state at `step`."""
   single, double = runs[0][task]
   a = checkpointing.load_train_tree(single, step)
   b = checkpointing.load_train_tree(double, step)

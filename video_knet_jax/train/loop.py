@@ -166,7 +166,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   pending = []
   window_start, window_steps = time.time(), 0
   logging.info("Training %s steps %d -> %d (%d devices).", task.NAME,
-               start_step, num_steps, jax.device_count())
+               start_step, num_steps, mesh.size)
   preempted = False
   try:
     with Preemption() as preemption:
