@@ -97,7 +97,9 @@ def test_side_by_side_runs_every_mode_at_every_size_and_tabulates_ratios():
 
   result = side.run_side_by_side(fake_run, ["--config=c.py"], "c.py",
                                  side.parse_sizes("64x96,32x48"), steps=2,
-                                 predict_frames=0)
+                                 predict_frames=0,
+                                 machine={"cpu": "x", "cores": 2,
+                                          "load_avg_1m": 1.0})
   assert [next(a for a in c if a.startswith("--mode=")) for c in calls] == [
       "--mode=train", "--mode=parts", "--mode=inference"] * 2
   assert all("--torch_reference" in c for c in calls if "--mode=parts" not in c)
@@ -108,3 +110,16 @@ def test_side_by_side_runs_every_mode_at_every_size_and_tabulates_ratios():
   assert "2.0 (frames/s ratio)" in text
   with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
     side.parse_sizes("64x")
+
+
+def test_alternate_interleaves_the_sides_round_by_round():
+  """Side-by-side timings: one warm-up each, then the sides take turns."""
+  import time  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import benchmark_torch  # pylint: disable=g-import-not-at-top
+  calls = []
+  figures = benchmark_torch.alternate(
+      {"project": lambda: calls.append("project"),
+       "torch": lambda: (calls.append("torch"), time.sleep(0.02))}, steps=3)
+  assert calls == ["project", "torch"] * 4
+  assert figures["torch"]["s_min"] >= 0.02 > figures["project"]["s_median"]
+  assert set(figures["project"]) == {"s_median", "s_min", "cpu_s"}

@@ -152,21 +152,41 @@ def run(config, height: int, width: int, batch: int, steps: int,
             "dtype": jnp.dtype(video_knet.compute_dtype(config.model)).name,
             "compile_s": round(compile_s, 2), "flops_per_step": flops, **memory}
 
-  state, measurements = compiled(state, device_batch)  # Warm-up.
-  jax.block_until_ready(measurements)
-  times = []
-  if profile_dir:
-    jax.profiler.start_trace(profile_dir)
-  cpu_start = time.process_time()
-  for _ in range(steps):
-    start = time.perf_counter()
-    state, measurements = compiled(state, device_batch)
-    jax.block_until_ready(measurements)
-    times.append(time.perf_counter() - start)
-  if profile_dir:
-    jax.profiler.stop_trace()
-  cpu_per_step = (time.process_time() - cpu_start) / steps
-  median = statistics.median(times)
+  current = {"state": state}
+
+  def project_step():
+    current["state"], current["measurements"] = compiled(current["state"],
+                                                         device_batch)
+    jax.block_until_ready(current["measurements"])
+
+  del state   # donated to the step.
+  if torch_reference:
+    # Both sides in alternating rounds in this process (load from elsewhere
+    # falls on both alike).
+    from video_knet_jax import benchmark_torch  # pylint: disable=g-import-not-at-top
+    torch_step, torch_info = benchmark_torch.train_step(config, full_batch)
+    timings = benchmark_torch.alternate(
+        {"project": project_step, "torch": torch_step}, steps)
+    torch_figures = benchmark_torch.train_step_figures(timings["torch"],
+                                                       torch_info)
+    times = [timings["project"]["s_median"], timings["project"]["s_min"]]
+    cpu_per_step = timings["project"]["cpu_s"]
+  else:
+    project_step()  # Warm-up.
+    times = []
+    if profile_dir:
+      jax.profiler.start_trace(profile_dir)
+    cpu_start = time.process_time()
+    for _ in range(steps):
+      start = time.perf_counter()
+      project_step()
+      times.append(time.perf_counter() - start)
+    if profile_dir:
+      jax.profiler.stop_trace()
+    cpu_per_step = (time.process_time() - cpu_start) / steps
+  measurements = current["measurements"]
+  median = timings["project"]["s_median"] if torch_reference else (
+      statistics.median(times))
   frames = batch * (1 + config.data.num_refs)
   device = jax.devices()[0]
   dtype = jnp.dtype(video_knet.compute_dtype(config.model)).name   # "auto" resolved.
@@ -186,13 +206,12 @@ def run(config, height: int, width: int, batch: int, steps: int,
   if peak:
     result["mfu"] = round(flops / median / (peak * jax.device_count()), 4)
   if torch_reference:
-    del state, compiled   # free the project's buffers before PyTorch runs.
-    from video_knet_jax import benchmark_torch  # pylint: disable=g-import-not-at-top
-    result.update(benchmark_torch.time_train_step(config, full_batch, steps))
+    result.update(torch_figures)
     result["step_over_torch"] = round(
         median / result["torch_step_s_median"], 3)
     result["cpu_over_torch"] = round(
         cpu_per_step / result["torch_cpu_s_per_step"], 3)
+    result["timing"] = "project and PyTorch steps in alternating rounds"
   return result
 
 
@@ -301,7 +320,7 @@ def main(argv):
                       if a.startswith("--config="))
     result = side.run_side_by_side(
         _run_in_subprocess, base_args, config_arg, side.parse_sizes(_SIZES.value),
-        _STEPS.value, _PREDICT_FRAMES.value)
+        _STEPS.value, _PREDICT_FRAMES.value, machine())
     print(json.dumps(result))
     print(side.table(result))
     if _MARKDOWN.value:

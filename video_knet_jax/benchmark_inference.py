@@ -71,23 +71,8 @@ def run_inference(config, height: int, width: int, steps: int,
   flops = _flops(predictor._step, variables, jnp.asarray(image),  # pylint: disable=protected-access
                  jnp.asarray(hw, jnp.int32), kernels, tracker,
                  jnp.asarray(1, jnp.int32))
-  online = benchmark_torch.timed(online_frame, steps)
-  result.update({
-      "online_frame_s_median": online["s_median"],
-      "online_frame_s_min": online["s_min"],
-      "online_cpu_s_per_frame": online["cpu_s"],
-      "frames_per_s": round(1.0 / online["s_median"], 3),
-      "flops_per_frame": flops,
-  })
-  if peak_flops:
-    result["mfu"] = round(flops / online["s_median"] / peak_flops, 4)
-
   model_frame = jax.jit(lambda v, x, k: model.apply(v, x, k))
   x = jnp.asarray(image)
-  model_only = benchmark_torch.timed(
-      lambda: jax.block_until_ready(model_frame(variables, x, kernels)), steps)
-  result["model_frame_s_median"] = model_only["s_median"]
-  result["model_cpu_s_per_frame"] = model_only["cpu_s"]
 
   # Forward + backward of a key and reference frame (key linked to the
   # reference's kernels), the proxy loss below on both sides.
@@ -106,15 +91,46 @@ def run_inference(config, height: int, width: int, steps: int,
 
   fwd_bwd = jax.jit(fwd_bwd)
   jax_clip, jax_cot = jnp.asarray(clip), jax.device_put(cotangents)
-  grad_step = benchmark_torch.timed(
-      lambda: jax.block_until_ready(fwd_bwd(variables, jax_clip, jax_cot)),
-      steps)
-  result["fwd_bwd_s_median"] = grad_step["s_median"]
-  result["fwd_bwd_cpu_s"] = grad_step["cpu_s"]
+  project = {
+      "online_frame": online_frame,
+      "model_frame": lambda: jax.block_until_ready(
+          model_frame(variables, x, kernels)),
+      "fwd_bwd": lambda: jax.block_until_ready(
+          fwd_bwd(variables, jax_clip, jax_cot)),
+  }
+  if torch_reference:
+    # Each work item side by side in alternating rounds (load from elsewhere
+    # falls on both alike).
+    torch_fns, torch_info = benchmark_torch.inference_fns(
+        config, image, clip, cotangents)
+    result.update(torch_info)
+    timings = {}
+    for name, fn in project.items():
+      pair = benchmark_torch.alternate(
+          {"project": fn, "torch": torch_fns[name]}, steps)
+      timings[name] = pair["project"]
+      wall, cpu = benchmark_torch.INFERENCE_FIGURES[name]
+      result[wall], result[cpu] = pair["torch"]["s_median"], pair["torch"]["cpu_s"]
+    result["timing"] = "project and PyTorch in alternating rounds"
+  else:
+    timings = {name: benchmark_torch.timed(fn, steps)
+               for name, fn in project.items()}
+  online = timings["online_frame"]
+  result.update({
+      "online_frame_s_median": online["s_median"],
+      "online_frame_s_min": online["s_min"],
+      "online_cpu_s_per_frame": online["cpu_s"],
+      "frames_per_s": round(1.0 / online["s_median"], 3),
+      "flops_per_frame": flops,
+  })
+  if peak_flops:
+    result["mfu"] = round(flops / online["s_median"] / peak_flops, 4)
+  result["model_frame_s_median"] = timings["model_frame"]["s_median"]
+  result["model_cpu_s_per_frame"] = timings["model_frame"]["cpu_s"]
+  result["fwd_bwd_s_median"] = timings["fwd_bwd"]["s_median"]
+  result["fwd_bwd_cpu_s"] = timings["fwd_bwd"]["cpu_s"]
 
   if torch_reference:
-    result.update(benchmark_torch.time_inference(config, image, clip,
-                                                 cotangents, steps))
     for mine, theirs, name in (
         ("model_frame_s_median", "torch_frame_s_median", "model_frame_over_torch"),
         ("online_frame_s_median", "torch_online_frame_s_median",

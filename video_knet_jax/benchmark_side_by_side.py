@@ -30,11 +30,15 @@ def parse_sizes(text: str) -> List[Tuple[int, int]]:
 def run_side_by_side(run_benchmark: Callable[[List[str]], dict],
                      base_args: Sequence[str], config_arg: str,
                      sizes: Sequence[Tuple[int, int]], steps: int,
-                     predict_frames: int) -> Dict:
-  """Runs every benchmark of every size; returns {size: figures} and the machine."""
-  from video_knet_jax import benchmark  # pylint: disable=g-import-not-at-top
+                     predict_frames: int, machine: Dict) -> Dict:
+  """Runs every benchmark of every size; returns {size: figures} and `machine`.
+
+  `machine` is `benchmark.machine()`, passed in by the caller (importing
+  `video_knet_jax.benchmark` here would define its flags twice when it runs
+  as __main__).
+  """
   from video_knet_jax.inference import predict_benchmark  # pylint: disable=g-import-not-at-top
-  out = {"machine": benchmark.machine(), "sizes": {}}
+  out = {"machine": dict(machine), "sizes": {}}
   start = time.time()
   for h, w in sizes:
     size = [f"--height={h}", f"--width={w}", f"--steps={steps}", "--batch=1"]
@@ -98,3 +102,26 @@ def markdown(result: Dict, command: str) -> str:
           f"1-min load average {m['load_avg_1m']} before, "
           f"{m['load_avg_1m_after']} after ({result['wall_s']} s in all).\n\n"
           f"{table(result)}\n")
+
+
+def main(argv: Sequence[str]) -> int:
+  """`python -m video_knet_jax.benchmark_side_by_side [benchmark flags]`.
+
+  The one-run command: `benchmark --mode=side_by_side` on the R50 KITTI-STEP
+  recipe at 192x640 and 384x1248, appended to docs/BENCHMARKS.md (any flag
+  given replaces its default).
+  """
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  defaults = ["--mode=side_by_side", "--config=configs/kitti_step.py",
+              "--markdown=docs/BENCHMARKS.md"]
+  given = {a.split("=", 1)[0] for a in argv}
+  cmd = [sys.executable, "-m", "video_knet_jax.benchmark"] + [
+      d for d in defaults if d.split("=", 1)[0] not in given] + list(argv)
+  print(" ".join(cmd[1:]), flush=True)
+  return subprocess.call(cmd)
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,9 @@ BatchNorm statistics frozen, torch's default threads):
   fwd_bwd       forward + backward of a key + reference clip with a proxy
                 loss (sum of every output times a fixed random cotangent).
 
-Used by `python -m video_knet_jax.benchmark --torch_reference`.
+`alternate` times the project's side and this one in alternating rounds in
+one process, so that load from elsewhere on a shared machine falls on both
+alike. Used by `python -m video_knet_jax.benchmark --torch_reference`.
 """
 import statistics
 import time
@@ -33,16 +35,31 @@ OUTPUT_KEYS = (common.RPN_MASK_LOGITS, common.RPN_SEG_LOGITS,
 
 def timed(fn, steps: int) -> dict:
   """Median / min wall and CPU seconds of `fn()` (which must block)."""
-  fn()  # Warm-up.
-  times = []
-  cpu_start = time.process_time()
+  return alternate({"fn": fn}, steps)["fn"]
+
+
+def alternate(fns: dict, steps: int) -> dict:
+  """Times every `fns[name]()` (which must block) in alternating rounds.
+
+  Each is called once to warm up, then round after round one after the
+  other, so that load from elsewhere on a shared machine falls on every side
+  alike. Returns {name: {s_median, s_min, cpu_s}}: the median / min wall
+  seconds and the mean process CPU seconds (all threads) of its calls.
+  """
+  for fn in fns.values():
+    fn()  # Warm-up.
+  times = {name: [] for name in fns}
+  cpu = dict.fromkeys(fns, 0.0)
   for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return {"s_median": round(statistics.median(times), 4),
-          "s_min": round(min(times), 4),
-          "cpu_s": round((time.process_time() - cpu_start) / steps, 4)}
+    for name, fn in fns.items():
+      cpu_start, start = time.process_time(), time.perf_counter()
+      fn()
+      times[name].append(time.perf_counter() - start)
+      cpu[name] += time.process_time() - cpu_start
+  return {name: {"s_median": round(statistics.median(t), 4),
+                 "s_min": round(min(t), 4),
+                 "cpu_s": round(cpu[name] / steps, 4)}
+          for name, t in times.items()}
 
 
 def _reference():
@@ -107,8 +124,13 @@ def _optimizer(model, config):
        {"params": rest, "lr": o.lr}], lr=o.lr, weight_decay=o.weight_decay)
 
 
-def time_train_step(config, host_batch, steps: int) -> dict:
-  """The original's training step on `host_batch` (random_batch layout)."""
+def train_step(config, host_batch):
+  """The original's training step on `host_batch` (random_batch layout).
+
+  Returns (step, info): `step()` runs one step (forward of the reference and
+  key frames, losses, backward, clipping, AdamW); `info` holds the torch
+  version, its threads and, after a step, the last loss.
+  """
   import torch  # pylint: disable=g-import-not-at-top
   losses, _, _ = _reference()
   model = build_model(config)
@@ -116,7 +138,8 @@ def time_train_step(config, host_batch, steps: int) -> dict:
   hp = losses.LossHparams.from_config(config)
   frames = _frames(host_batch[common.IMAGE])
   params = [p for p in model.parameters() if p.requires_grad]
-  out = {}
+  info = {"torch_version": torch.__version__,
+          "torch_threads": torch.get_num_threads()}
 
   def step():
     opt.zero_grad(set_to_none=True)
@@ -126,17 +149,25 @@ def time_train_step(config, host_batch, steps: int) -> dict:
     total.backward()
     torch.nn.utils.clip_grad_norm_(params, config.optim.clip_norm)
     opt.step()
-    out["loss"] = float(total.detach())
+    info["torch_loss"] = float(total.detach())
 
-  t = timed(step, steps)
-  return {"torch_version": torch.__version__,
-          "torch_threads": torch.get_num_threads(),
-          "torch_step_s_median": t["s_median"], "torch_step_s_min": t["s_min"],
-          "torch_cpu_s_per_step": t["cpu_s"], "torch_loss": out["loss"]}
+  return step, info
 
 
-def time_inference(config, image, clip, cotangents, steps: int) -> dict:
-  """Model-only frame, online frame and proxy fwd+bwd of the reference."""
+def train_step_figures(t: dict, info: dict) -> dict:
+  """The `torch_*` figures of a timed `train_step`."""
+  return {**info, "torch_step_s_median": t["s_median"],
+          "torch_step_s_min": t["s_min"], "torch_cpu_s_per_step": t["cpu_s"]}
+
+
+def inference_fns(config, image, clip, cotangents):
+  """The PyTorch side of `--mode=inference`, as blocking callables.
+
+  Returns (fns, info): fns["model_frame"] (the network on one frame with the
+  previous kernels), fns["online_frame"] (the same plus the original's merge,
+  semantic filter, boxes and tracker, frame after frame) and fns["fwd_bwd"]
+  (forward + backward of a key + reference clip with the proxy loss).
+  """
   import torch  # pylint: disable=g-import-not-at-top
   _, online, _ = _reference()
   model = build_model(config)
@@ -145,15 +176,9 @@ def time_inference(config, image, clip, cotangents, steps: int) -> dict:
   with torch.no_grad():
     kernels = model(frame)[common.KERNELS]
 
-  def inference():
+  def model_frame():
     with torch.no_grad():
       model(frame, kernels)
-
-  result = {"torch_version": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
-  t = timed(inference, steps)
-  result["torch_frame_s_median"] = t["s_median"]
-  result["torch_cpu_s_per_frame"] = t["cpu_s"]
 
   frames = online.OnlineFrames(online.OnlineHparams.from_config(config))
   state = {"kernels": None, "frame": 0}
@@ -164,10 +189,6 @@ def time_inference(config, image, clip, cotangents, steps: int) -> dict:
     state["kernels"] = out[common.KERNELS]
     frames.postprocess(out, hw, hw, state["frame"])
     state["frame"] += 1
-
-  t = timed(online_frame, steps)
-  result["torch_online_frame_s_median"] = t["s_median"]
-  result["torch_online_cpu_s_per_frame"] = t["cpu_s"]
 
   clip_t = _frames(clip)
   cot = [{k: torch.from_numpy(np.asarray(v)) for k, v in c.items()}
@@ -181,7 +202,17 @@ def time_inference(config, image, clip, cotangents, steps: int) -> dict:
                for k in OUTPUT_KEYS)
     loss.backward()
 
-  t = timed(fwd_bwd, steps)
-  result["torch_fwd_bwd_s_median"] = t["s_median"]
-  result["torch_fwd_bwd_cpu_s"] = t["cpu_s"]
-  return result
+  info = {"torch_version": torch.__version__,
+          "torch_threads": torch.get_num_threads()}
+  return ({"model_frame": model_frame, "online_frame": online_frame,
+           "fwd_bwd": fwd_bwd}, info)
+
+
+# inference_fns name -> the figures' names (median wall s, CPU s).
+INFERENCE_FIGURES = {
+    "model_frame": ("torch_frame_s_median", "torch_cpu_s_per_frame"),
+    "online_frame": ("torch_online_frame_s_median",
+                     "torch_online_cpu_s_per_frame"),
+    "fwd_bwd": ("torch_fwd_bwd_s_median", "torch_fwd_bwd_cpu_s"),
+}
+
