@@ -79,9 +79,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
   else:
     # Nothing below is created: no predictions, pictures or metrics file.
     write_predictions, num_pictures, output_dir = False, 0, os.devnull
-  model = video_knet.build_model(config)
-  if not video_knet.is_temporal(config.model):
-    association = "mask_iou"   # the image K-Net has no embeddings.
+  model = video_knet.build_model(config)   # an image K-Net tracks its raw kernels (toy row).
   predictor = predictor_lib.VideoPredictor(model, variables, config,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)

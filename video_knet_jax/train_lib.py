@@ -145,14 +145,15 @@ def make_train_step(config, model, tx) -> Callable:
     # The image K-Net sees frame 0 of single-frame clips (num_refs = 0).
     images = batch[common.IMAGE] if temporal else batch[common.IMAGE][:, 0]
     method = video_knet.VideoKNet.clip_forward if temporal else None
+    extra = video_knet.clip_inputs(config, batch)   # GT masks of a mask embedding.
     if train_bn:
       frame_outputs, updates = model.apply(
           variables, images, train=True, rngs=rngs, method=method,
-          mutable=["batch_stats"])
+          mutable=["batch_stats"], **extra)
       new_stats = updates["batch_stats"]
     else:
       frame_outputs = model.apply(variables, images, train=True, rngs=rngs,
-                                  method=method)
+                                  method=method, **extra)
       new_stats = batch_stats
     if temporal:
       loss, parts = video_loss.video_knet_loss(frame_outputs, batch, config)
