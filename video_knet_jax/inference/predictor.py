@@ -160,6 +160,8 @@ class VideoPredictor:
   def _frame_fn(self, variables, image, image_hw, previous_kernels, tracker_state,
                 frame_index):
     """Jitted: padded image [1, H, W, 3] -> padded maps [H, W], kernels, tracker state."""
+    if self.embedding == "toy":
+      previous_kernels = None   # an image K-Net runs each frame on its own.
     mask_embedding = self.association == "embedding" and self.embedding not in ("kernels", "toy")
     if mask_embedding:
       outputs, feats = self.model.apply(variables, image, previous_kernels=previous_kernels,
@@ -269,6 +271,8 @@ class VideoPredictor:
                          f"{canvas}: frames of one video must share a canvas.")
       semantic, ids, previous_kernels, tracker_state, segments = self.step_with_scores(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
+      if self.embedding == "toy":
+        previous_kernels = None   # one compiled step for every frame of an image K-Net.
       # Dispatch is asynchronous: fetch the previous frame while this one runs.
       if pending is not None:
         yield fetch_result(*pending)
