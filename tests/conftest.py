@@ -19,7 +19,7 @@ _LONGEST_FIRST = (
     "test_new_datasets_end_to_end.py", "test_swin_train.py",
     "test_youtube_vis_end_to_end.py", "test_semantic_vspw.py",
     "test_train_loop_fetch.py", "test_export.py", "test_predict.py",
-    "test_api.py")
+    "test_api.py", "test_recipes.py")
 
 
 def pytest_collection_modifyitems(config, items):
