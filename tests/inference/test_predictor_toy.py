@@ -1,4 +1,5 @@
-"""The toy row: an image K-Net per frame whose raw thing kernels feed the tracker."""
+"""The toy row (an image K-Net per frame, its raw thing kernels to the tracker) and
+the config switches of the online predictor."""
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,3 +35,15 @@ def test_ids_follow_the_kernels_of_an_image_knet():
     assert res.semantic[a] == CAR_TRAIN_ID
     assert (res.ids[a], res.ids[b]) == (1, 2), f"frame {t}"
   assert pred.model.traces == 1      # every frame the same compiled step.
+
+
+def test_config_selects_the_tracker_metric_and_the_merge():
+  """evaluate.py / predict pass their config here: `--config.tracker.match_metric=`
+  and `--config.inference.merge=` reach the tracker and the merge."""
+  config = _config()
+  config.tracker.match_metric = "cosine"
+  config.inference.merge = "stuff_first"
+  pred = pr.VideoPredictor(_FakeModel(config), {}, config)
+  assert pred.tracker_settings.match_metric == "cosine"
+  assert pred.merge_settings.merge == "stuff_first"
+  assert pred.merge_settings.stuff_max_area == config.inference.stuff_max_area
