@@ -53,7 +53,8 @@ def groups(path: str = RECIPES) -> List[Group]:
   """Every group of every checked block of `path`, in file order."""
   text = open(path).read()
   out = []
-  for chunk in text.split(MARKER)[1:]:
+  # The marker alone on its line (prose may name it).
+  for chunk in re.split(rf"^{re.escape(MARKER)}[ \t]*$", text, flags=re.M)[1:]:
     block = re.search(r"```bash\n(.*?)```", chunk, flags=re.S)
     if block is None:
       raise ValueError(f"{path}: {MARKER} is not followed by a ```bash block.")
@@ -139,8 +140,7 @@ def _use_generated_data(config, overrides, data_dir: str) -> None:
   """KITTI-STEP rows read the generated STEP-format set of
   `configs/synthetic_step.py:debug` (same format, 2 short videos); data
   fields the command sets itself (e.g. data.num_refs) are kept."""
-  sys.path.insert(0, os.path.join(ROOT, "configs"))
-  import synthetic_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.configs import synthetic_step  # pylint: disable=g-import-not-at-top
   if config.data.name == "kitti_step":
     generated = synthetic_step.get_config("debug")
     for key, value in generated.data.items():

@@ -32,7 +32,7 @@ from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import random_batch
 from video_knet_jax import shapes
-from video_knet_jax import train_lib
+from video_knet_jax import train as train_lib
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.models import video_knet
 
@@ -105,8 +105,7 @@ def _trace(debug) -> bool:
 
 # ---------------------------------------------------------------- full run
 def _run(debug, workdir):
-  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   config, values = debug.config, debug.flags
   if debug.command.script == "train.py":
     config.train.batch_size = jax.device_count()   # one clip per (emulated) device.
@@ -119,14 +118,13 @@ def _run(debug, workdir):
     return
   if debug.key in _checked:
     return
+  # evaluate.py's path (one sequence, metrics only).
   source = values.get("checkpoint") or values["workdir"]
-  variables = checkpointing.load_variables_or_workdir(source, values.get("step"))
-  evaluate_lib.check_variables_fit(config, variables, source)
-  association = values.get("association", "embedding")
-  output_dir = values.get("output_dir") or os.path.join(source, f"eval_{association}")
-  metrics = evaluate_lib.evaluate_variables(
-      config, variables, output_dir, split=values.get("split"), association=association,
-      max_sequences=1, num_pictures=0, write_predictions=False)
+  options = driver.EvalOptions(split=values.get("split"), association=values.get("association"),
+                               max_sequences=1, in_training=True)
+  metrics, output_dir = driver.evaluate_checkpoint(
+      config, source, step=values.get("step"), output_dir=values.get("output_dir"),
+      workdir=values.get("workdir"), options=options)
   assert metrics["num_frames"] > 0
   for key in ("STQ", "AQ", "SQ", "VPQ"):
     assert math.isfinite(metrics[key]) and 0.0 <= metrics[key] <= 1.0, (key, metrics)

@@ -1,14 +1,13 @@
 """Head parity with PyTorch models written from the original's code paths:
 the RoI-Align and Mask-Emb embeddings, kernels + Mask-Emb, and fusion without
 update (`link_atten`). Weights go Flax -> export -> strict load into torch."""
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from tests.convert import model_fixtures
+from video_knet_jax.configs import kitti_step
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.models import kernel_update_head
 from video_knet_jax.models import video_knet
@@ -20,9 +19,6 @@ pytestmark = pytest.mark.torch
 from tests.convert.torch_reference import track_embed
 from tests.convert.torch_reference import update_head as torch_update_head
 from tests.convert.torch_reference import video_knet as torch_video_knet
-
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position,g-bad-import-order
 
 D = 32   # the :debug width.
 

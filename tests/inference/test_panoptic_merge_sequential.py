@@ -134,9 +134,7 @@ def test_equals_the_original_loops(merge, seed):
 
 
 def test_unknown_merge_is_an_error():
-  import sys  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, "configs")
-  import kitti_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.configs import kitti_step  # pylint: disable=g-import-not-at-top
   config = kitti_step.get_config()
   config.inference.merge = "panoptic_fpn"
   with pytest.raises(ValueError, match="config.inference.merge='panoptic_fpn'"):

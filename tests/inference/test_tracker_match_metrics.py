@@ -1,15 +1,11 @@
 """The tracker's three match metrics (the original's `match_metric`), by hand."""
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from video_knet_jax.configs import kitti_step
 from video_knet_jax.inference import tracker as tr
-
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
 
 DETS = jnp.asarray([[1.0, 0.0], [0.0, 2.0]])
 MEMORY = jnp.asarray([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

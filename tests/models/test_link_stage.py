@@ -1,17 +1,14 @@
 """Where the previous frame's kernels enter: config.model.temporal.link_stage."""
 import functools
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from video_knet_jax.configs import kitti_step
 from video_knet_jax.models import kernel_update_head as kuh
 from video_knet_jax.models import video_knet
-
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
 
 C, N, STAGES = 16, 5, 3
 
