@@ -65,7 +65,7 @@ def compute() -> dict:
   (shape, sum, checksum, is-int64), 'export_order',
   'predict/<frame>/<semantic|ids>'."""
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train as train_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax.convert import flax_to_torch  # pylint: disable=g-import-not-at-top
   from video_knet_jax.inference import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax.losses import video_loss  # pylint: disable=g-import-not-at-top
