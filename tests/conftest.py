@@ -17,7 +17,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 _LONGEST_FIRST = (
     "test_multiprocess.py", "test_hard_kill.py", "test_train_loop.py",
     "test_new_datasets_end_to_end.py", "test_swin_train.py",
-    "test_youtube_vis_end_to_end.py", "test_semantic_vspw.py",
+    "test_youtube_vis_end_to_end.py", "test_semantic_vspw.py", "test_device_benchmark.py",
+    "test_lowering.py",
     "test_train_loop_fetch.py", "test_export.py", "test_predict.py",
     "test_api.py")
 
