@@ -5,9 +5,9 @@ the target; no accelerator here): the full recipes' train steps (R50 and
 Swin-B KITTI-STEP in bf16, YouTube-VIS KNetTrack and VSPW semantic K-Net, in
 bf16) on the 8 emulated devices' data-parallel mesh, as a GPU box or a pod
 runs them, and the online inference frame (model + linking + panoptic merge
-+ tracker, one jit), at small inputs. The steps come from
-`video_knet_jax.task_steps`, the same jitted functions the trainers and the
-predictor run.
++ tracker, one jit), at small inputs. The steps are the ones training and
+prediction run: the task registry's model, loss and optimizer through
+`train.build_train_step`, and `VideoPredictor.frame_fn`.
 """
 import re
 
@@ -18,15 +18,22 @@ import pytest
 
 from video_knet_jax import api
 from video_knet_jax import portability
+from video_knet_jax import random_batch
 from video_knet_jax import sharding
-from video_knet_jax import task_steps
+from video_knet_jax import tasks
+from video_knet_jax import train
+from video_knet_jax.inference import predictor as predictor_lib
 
 
 def _config(recipe: str, height: int, width: int):
   config = api.load_config(f"configs/{recipe}")
   config.model.dtype = "bfloat16"
-  task_steps.set_input_size(config, height, width)
+  random_batch.configure_without_data(config, height, width)
   return config
+
+
+def _abstract(tree):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
 
 
 def _main_arguments(text: str) -> list[tuple[str, bool]]:
@@ -55,9 +62,9 @@ def test_train_step_lowers_for_gpu_and_tpu_data_parallel(recipe, height, width):
   config = _config(recipe, height, width)
   mesh = sharding.make_mesh(config.mesh)          # 8 emulated devices, one 'data' axis.
   assert mesh.shape[sharding.DATA_AXIS] == 8
-  steps = task_steps.train_step(config, mesh)
-  exported, text = portability.lower_for_accelerators(steps.step, steps.abstract_state,
-                                                      steps.abstract_batch(8))
+  built = train.build_train_step(config, mesh)
+  batch = _abstract(built.task.random_train_batch(config, 8))
+  exported, text = portability.lower_for_accelerators(built.step, built.state.abstract, batch)
   assert exported.platforms == ("cuda", "tpu") and exported.nr_devices == 8
   # Plain StableHLO: no custom call at all (nothing a backend must supply).
   assert portability.custom_call_targets(text) == []
@@ -76,8 +83,13 @@ def test_train_step_lowers_for_gpu_and_tpu_data_parallel(recipe, height, width):
 def test_online_inference_frame_lowers_for_gpu_and_tpu():
   """Model with the previous frame's kernels, merge and tracker: VideoPredictor's one jit."""
   config = _config("kitti_step.py", 64, 128)
-  frame, args = task_steps.panoptic_online_step(config)
-  exported, text = portability.lower_for_accelerators(frame, *args)
+  task = tasks.get(config)
+  model = task.build_model(config)
+  variables = jax.eval_shape(lambda r: task.init_variables(model, config, r),
+                             jax.random.key(0))
+  predictor = predictor_lib.VideoPredictor(model, variables, config)
+  exported, text = portability.lower_for_accelerators(
+      predictor.frame_fn, *predictor.frame_arguments((64, 128)))
   assert exported.platforms == ("cuda", "tpu")
   assert portability.custom_call_targets(text) == []
   semantic, ids = exported.out_avals[:2]           # the padded maps [H, W].

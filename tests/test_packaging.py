@@ -65,7 +65,7 @@ def test_pip_install_into_a_fresh_venv_then_scripts_run_outside_the_clone(tmp_pa
     assert "Traceback" not in result.stderr, (script, result.stderr[-2000:])
   # The installed copy is the one that runs, and bundled configs resolve by name.
   probe = ("import video_knet_jax, video_knet_jax.datasets.kitti_step.facts as f;"
-           "from video_knet_jax import api, console;"
+           "from video_knet_jax import api; from video_knet_jax.cli import console;"
            "c = console.resolve_config_flag(['--config=kitti_step.py:debug'])[0];"
            "print(video_knet_jax.__file__, f.KITTI_STEP.name, api.load_config(c[9:]).model.num_proposals)")
   result = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=outside, env=env,

@@ -28,8 +28,10 @@ DIR/device_benchmark.md.
 `--part_timeouts=NAME:S,...` sets some parts' limits apart; `--inject=NAME:fail`
 or `NAME:hang` makes a part raise or hang, to test the degradation (CI).
 
-Steps come from `video_knet_jax.task_steps` (the same jitted functions the
-trainers and the predictor run), on random inputs of the real shapes. Needs
+Steps are the ones training and prediction run, built from the task registry
+(`train.build_train_step`: the task's model, loss and optimizer;
+`VideoPredictor.frame_fn`; the instance evaluation's whole-video predictor),
+on random inputs of the real shapes (each task's `random_train_batch`). Needs
 jax, flax, optax, orbax-checkpoint, chex, numpy, absl-py, pillow and
 ml-collections; never TensorFlow, TFDS, clu or pycocotools (each part reports
 any of them it finds imported).
@@ -101,14 +103,18 @@ def part_config(part: Part, tiny: bool):
   """The part's config: the recipe, its dtype, remat and input sizes."""
   sys.path.insert(0, REPO)
   from video_knet_jax import api  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import task_steps  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   path, _, arg = part.config.partition(":")
   if tiny:
     arg = ",".join(a for a in (arg, "debug") if a)
   config = api.load_config(os.path.join(REPO, "configs", path) + (f":{arg}" if arg else ""))
   sizes = TINY if tiny else Sizes()
-  # XLA:CPU compiles bf16 steps several times slower: --tiny runs float32.
+  # XLA:CPU compiles bf16 steps several times slower: --tiny runs float32,
+  # with one kernel-update stage (the others repeat its program).
   config.model.dtype = "float32" if tiny else part.dtype
+  if tiny:
+    config.model.num_stages = 1
+    config.loss.stage_weights = (1.0,)
   if part.remat:
     config.model.backbone.remat = True
   if part.kind == "vis_video":
@@ -116,7 +122,7 @@ def part_config(part: Part, tiny: bool):
     if tiny:
       config.inference.frame_bucket = 4
   else:
-    task_steps.set_input_size(config, sizes.height, sizes.width)
+    random_batch.configure_without_data(config, sizes.height, sizes.width)
   return config
 
 
@@ -195,23 +201,23 @@ def train_part(part: Part, config, sizes: Sizes, lock_path: str) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from video_knet_jax import benchmark  # pylint: disable=g-import-not-at-top
   from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import task_steps  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train  # pylint: disable=g-import-not-at-top
   figures = _device_figures()
   devices = figures["num_devices"]
   batch = part.clips_per_device * devices
   config.train.batch_size = batch
   mesh = sharding.make_mesh(config.mesh)
-  steps = task_steps.train_step(config, mesh)
-  start = time.perf_counter()
-  state = jax.block_until_ready(steps.init(jax.random.key(0)))
-  figures["init_s"] = round(time.perf_counter() - start, 2)
-  device_batch = sharding.put_batch(steps.make_batch(batch), mesh)
-  start = time.perf_counter()
-  lowered = steps.step.lower(state, device_batch)
+  built = train.build_train_step(config, mesh)
+  device_batch = sharding.put_batch(built.task.random_train_batch(config, batch), mesh)
+  start = time.perf_counter()   # against the abstract state, as `benchmark --steps=0`.
+  lowered = built.step.lower(built.state.abstract, device_batch)
   figures["lower_s"] = round(time.perf_counter() - start, 2)
   start = time.perf_counter()
   compiled = lowered.compile()
   figures["compile_s"] = round(time.perf_counter() - start, 2)
+  start = time.perf_counter()
+  state = jax.block_until_ready(built.state.init(jax.random.key(0)))
+  figures["init_s"] = round(time.perf_counter() - start, 2)
   flops = _flops(lowered, compiled)
   figures.update(benchmark._memory_figures(compiled))  # pylint: disable=protected-access
   with accelerator_turn(lock_path, figures):
@@ -240,24 +246,32 @@ def train_part(part: Part, config, sizes: Sizes, lock_path: str) -> dict:
 def online_part(part: Part, config, sizes: Sizes, lock_path: str) -> dict:
   """VideoPredictor's jitted frame (model + linking + merge + tracker)."""
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import task_steps  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import tasks  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.inference import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   figures = _device_figures()
-  model = video_knet.build_model(config)
+  task = tasks.get(config)
+  model = task.build_model(config)
   # Random weights of the model's shapes: compiling the init costs more than
   # the frame (timing does not depend on the values).
   variables = random_batch.random_variables(jax.eval_shape(
-      lambda r: train_lib.init_variables(model, config, r), jax.random.key(0)))
-  frame, args = task_steps.panoptic_online_step(config, variables)
+      lambda r: task.init_variables(model, config, r), jax.random.key(0)))
+  predictor = predictor_lib.VideoPredictor(model, variables, config)
+  padded_hw = (sizes.height, sizes.width)
+  _, image, _, kernels, _, _ = predictor.frame_arguments(padded_hw)
+  rng = np.random.default_rng(0)
+  # A steady-state frame: previous kernels given, the tracker past frame 0.
+  image = jnp.asarray(rng.normal(size=image.shape), jnp.float32)
+  image_hw = jnp.asarray(padded_hw, jnp.int32)
+  kernels = jnp.asarray(0.1 * rng.normal(size=kernels.shape), kernels.dtype)
+  tracker, index = predictor.init_tracker_state(padded_hw), jnp.asarray(1, jnp.int32)
   start = time.perf_counter()
-  lowered = frame.lower(*args)
+  lowered = predictor.frame_fn.lower(variables, image, image_hw, kernels, tracker, index)
   compiled = lowered.compile()
   figures["compile_s"] = round(time.perf_counter() - start, 2)
   flops = _flops(lowered, compiled)
-  variables, image, image_hw, kernels, tracker, index = args
   with accelerator_turn(lock_path, figures):
     carried = [kernels, tracker, index]
 
@@ -296,19 +310,18 @@ def vis_video_part(part: Part, config, sizes: Sizes, lock_path: str) -> dict:
   frame back on the host, as YouTube-VIS evaluation gets them)."""
   del part
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   from video_knet_jax import shapes  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import task_steps  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.models import knet_track  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import tasks  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.inference import vis_inference  # pylint: disable=g-import-not-at-top
   figures = _device_figures()
-  model = knet_track.build_model(config)
-  clip = jax.ShapeDtypeStruct((1, config.data.clip_length, *config.data.canvas, 3),
-                              jnp.float32)
-  variables = random_batch.random_variables(
-      jax.eval_shape(model.init, jax.random.key(0), clip))   # as online_part.
-  predict = task_steps.instance_video_predictor(config)
+  task = tasks.get(config)
+  model = task.build_model(config)
+  variables = random_batch.random_variables(jax.eval_shape(   # as online_part.
+      lambda r: task.init_variables(model, config, r), jax.random.key(0)))
+  # Whole-video inference as the instance evaluation runs it (instance_eval).
+  predict = vis_inference.make_predict_fn(model, int(config.inference.get("frame_chunk", 0)))
   t = sizes.vis_frames
   padded = shapes.round_up(tuple(config.data.test_size), config.data.size_divisor)
   frames = np.random.default_rng(0).normal(size=(t, *padded, 3)).astype(np.float32)

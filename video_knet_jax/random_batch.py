@@ -8,6 +8,26 @@ import numpy as np
 
 from video_knet_jax import common
 
+# Where a config keeps its training input size (H, W): every field present is set.
+_SIZE_FIELDS = ("crop_size", "eval_size", "canvas")
+# Clips in the nominal train split of a config whose schedule counts the built
+# split (train.num_train_frames = -1), per clip of the global batch.
+_NOMINAL_SPLIT_CLIPS = 1000
+
+
+def configure_without_data(config, height: int, width: int) -> None:
+  """Readies `config` for random inputs of (height, width), no data set built:
+  sets the input size wherever the config keeps it (`data.crop_size` and
+  `eval_size`, or `data.canvas`) and, where the schedule's length comes from
+  the built train split (`train.num_train_frames` -1, `num_steps` unset), a
+  nominal split (the step costs the same)."""
+  for field in _SIZE_FIELDS:
+    if field in config.data:
+      setattr(config.data, field, (int(height), int(width)))
+  train = config.train
+  if train.get("num_steps", 0) <= 0 and train.get("num_train_frames", 1) <= 0:
+    train.num_train_frames = _NOMINAL_SPLIT_CLIPS * int(train.batch_size)
+
 
 def random_clip_batch(config, batch_size: int, height: int, width: int,
                       seed: int = 0, num_things: int = 3) -> dict:

@@ -67,7 +67,7 @@ def padded_size(image_hw: Tuple[int, int], canvas_hw: Optional[Tuple[int, int]],
   """The padded input size of an [H0, W0] frame.
 
   canvas_hw None (the original's rule): (H0, W0) rounded up to size_divisor.
-  Else the canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
+  Else the canvas (as `data.panoptic_clips.eval_canvas_size`: rounded up to
   size_divisor) if the image fits, else the image size rounded up.
   """
   if canvas_hw is None:
@@ -126,6 +126,30 @@ class VideoPredictor:
                                             self.embed_dim)
     return mask_iou_tracker.init_mask_iou_state(self.tracker_settings, self.num_segments,
                                                 padded_hw)
+
+  def frame_arguments(self, padded_hw: Tuple[int, int]) -> tuple:
+    """ShapeDtypeStructs of the jitted frame's arguments (`frame_fn`) for a
+    padded [H, W] frame in the steady state (previous kernels given):
+    (variables, image [1, H, W, 3], image_hw [2], kernels, tracker state,
+    frame index). Lowering and benchmarks use them."""
+    abstract = lambda tree: jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
+    variables = abstract(self.variables)
+    image = jax.ShapeDtypeStruct((1, *padded_hw, 3), jnp.float32)
+    kernels = jax.eval_shape(
+        lambda v, x: self.model.apply(v, x, train=False)[common.KERNELS],
+        variables, image)
+    return (variables, image, jax.ShapeDtypeStruct((2,), jnp.int32), kernels,
+            abstract(self.init_tracker_state(padded_hw)),
+            jax.ShapeDtypeStruct((), jnp.int32))
+
+  @property
+  def frame_fn(self):
+    """The jitted frame (model + linking + panoptic merge + tracker):
+    (variables, image, image_hw, previous kernels, tracker state, frame
+    index) -> (semantic [H, W], ids [H, W], kernels, tracker state,
+    (segment ids, segment scores))."""
+    return self._step
 
   def preprocess(self, frame: np.ndarray) -> Tuple[np.ndarray, Tuple[int, int]]:
     """[H0, W0, 3] uint8 RGB -> ([1, H, W, 3] float32 normalised, zero padded; (H0, W0))."""
@@ -210,7 +234,7 @@ class VideoPredictor:
 
   def predict_eval_sequence(self, frames: Iterable[dict]) -> Iterator[FrameResult]:
     """Like `predict_sequence` for the frame dicts of
-    `data.input_pipeline.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
+    `data.panoptic_clips.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
     and padded, ORIGINAL_SIZE (H0, W0), FRAME_INDEX used as the tracker's frame
     number, as the original's `fid`). The image is cropped to (H0, W0) and
     padded again by this predictor's rule, so evaluation pads as `predict`.
