@@ -8,7 +8,7 @@ with previous kernels) for `evaluate.py`. A renamed or mistyped config field,
 an unknown flag, a bad value or a shape error in any switched-on code path
 fails here. Identical configs are checked once.
 
-The default check costs ~90 CPU-seconds for the ablation table (13 groups,
+The default check costs ~90 CPU-seconds for the ablation table (12 groups,
 measured with a cold compilation cache). With VKNET_RECIPE_TEST=run each
 group instead really trains 3 steps and evaluates one sequence (identical
 configs trained once), as the commands do: every variant compiles its train
