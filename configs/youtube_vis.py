@@ -94,7 +94,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.mean = (123.675, 116.28, 103.53)
   config.data.std = (58.395, 57.12, 57.375)
   config.data.canvas = (512, 928)          # static training canvas (H, W).
-  config.data.test_size = (360, 640)       # (H, W) keep-ratio box at test.
+  # Test img_scale (640, 360), as mmcv reads it: long edge <= 640 and short
+  # edge <= 360 in either orientation; each video padded to a multiple of 32.
+  config.data.test_size = (360, 640)
   config.data.synthetic = ml_collections.ConfigDict()
 
   config.model = get_model_config()
