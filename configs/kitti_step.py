@@ -9,8 +9,9 @@ Numbers follow the original R50 KITTI-STEP config (see docs and
   python train.py --config=configs/kitti_step.py:swin_b,debug --workdir=DIR   # tiny Swin
 
 Arguments are comma-separated: an optional backbone (`swin_b`, `swin_l`; the
-original's `..._joint_update` Swin recipes, see configs/swin_recipes.py) and
-optionally `debug`.
+original's `..._joint_update` Swin recipes, see configs/swin_recipes.py; or
+`swin_l_short_track_fc`, its Swin-L `..._update_conv_short_track_fc` recipe)
+and optionally `debug`.
 """
 import os
 import sys
@@ -207,8 +208,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.init_from.checkpoint = ""
   config.init_from.strict = False
 
-  size, debug = swin_recipes.parse_arg(arg)
-  if size:
+  size, debug = swin_recipes.parse_arg(arg, variants=tuple(SWIN_VARIANTS))
+  if size in SWIN_VARIANTS:
+    SWIN_VARIANTS[size](config)
+  elif size:
     apply_swin_recipe(config, size)
   if debug:
     apply_debug(config)
@@ -240,6 +243,21 @@ def apply_swin_recipe(config: ml_collections.ConfigDict, size: str) -> None:
   # README: Swin-B trained on 16 GPUs, samples_per_gpu=1; the Swin-L GPU count is
   # not stated (assumed the same). Optimiser and schedule equal the R50 recipe's.
   config.train.batch_size = 16
+
+
+def apply_swin_l_short_track_fc(config: ml_collections.ConfigDict) -> None:
+  """The original's other Swin-L KITTI-STEP recipe,
+  `video_knet_s3_swinl_rpn_1x_kitti_step_sigmoid_stride2_mask_embed_link_ffn_update_conv_short_track_fc.py`:
+  kernel fusion ("update_conv": previous_link='update_dynamic_cov') with the
+  R50's ffn link (previous_type='ffn') and a one-fc embedding head (num_fcs=1,
+  "short_track_fc"); everything else as `swin_l`. No paper row."""
+  apply_swin_recipe(config, "swin_l")
+  config.model.temporal.link_type = "ffn"
+  config.model.temporal.track_num_fcs = 1
+
+
+# Named KITTI-STEP Swin recipes beyond `swin_b` / `swin_l` (config arguments).
+SWIN_VARIANTS = {"swin_l_short_track_fc": apply_swin_l_short_track_fc}
 
 
 def apply_debug(config: ml_collections.ConfigDict) -> None:

@@ -8,8 +8,9 @@ out_indices 0..3, frozen_stages -1, with_cp False)`, AdamW on everything
 besides the backbone lr multiplier), and for the KITTI-STEP `..._joint_update`
 recipes kernel fusion plus the "update" tracking link (section 2).
 
-Used as `configs/kitti_step.py:swin_b`, `:swin_l` (and `:swin_b,debug`); the image
-K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
+Used as `configs/kitti_step.py:swin_b`, `:swin_l`, `:swin_l_short_track_fc` (and
+`:swin_b,debug`), `configs/cityscapes_vps.py:swin_b` and `configs/vipseg.py:swin_b`;
+the image K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
 """
 import ml_collections
 
@@ -20,15 +21,20 @@ SWIN = {
 }
 
 
-def parse_arg(arg: str) -> tuple[str | None, bool]:
-  """A config argument like 'swin_b,debug' -> (Swin size or None, debug)."""
+def parse_arg(arg: str, sizes=tuple(SWIN), variants=()) -> tuple[str | None, bool]:
+  """A config argument like 'swin_b,debug' -> (Swin size or None, debug).
+
+  `sizes` are the Swin sizes a config accepts; `variants` are its named
+  recipes beyond them (returned in the size's place).
+  """
   parts = [p for p in arg.split(",") if p] if arg else []
-  unknown = [p for p in parts if p not in ("debug", *SWIN)]
-  sizes = [p for p in parts if p in SWIN]
-  if unknown or len(sizes) > 1:
+  names = (*sizes, *variants)
+  unknown = [p for p in parts if p not in ("debug", *names)]
+  chosen = [p for p in parts if p in names]
+  if unknown or len(chosen) > 1:
     raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"one of {sorted(SWIN)}, or e.g. 'swin_b,debug'.")
-  return (sizes[0] if sizes else None), "debug" in parts
+                     f"one of {sorted(names)}, or e.g. '{names[0]},debug'.")
+  return (chosen[0] if chosen else None), "debug" in parts
 
 
 def apply_swin_backbone(config: ml_collections.ConfigDict, size: str) -> None:

@@ -63,12 +63,12 @@ def test_cityscapes_vps_train_and_evaluate(tmp_path):
 def test_vipseg_train_and_evaluate(tmp_path):
   config = _tiny(vipseg, tmp_path)
   metrics, out = _train_and_evaluate(config, str(tmp_path / "work"))
-  assert metrics["num_frames"] == 4   # one val video of 4 frames.
-  for key in ("VPQ", "STQ", "AQ"):
+  assert metrics["num_frames"] == 8   # one val video of 8 frames.
+  for key in ("VPQ", "STQ", "AQ", "VPQ_k8"):
     assert 0.0 <= metrics[key] <= 1.0, key
   with open(os.path.join(out, "predictions", "pred.json")) as f:
     (video,) = json.load(f)["annotations"]
-  assert video["video_id"] == "2_synthetic0" and len(video["annotations"]) == 4
+  assert video["video_id"] == "2_synthetic0" and len(video["annotations"]) == 8
 
 
 def test_image_pretraining_then_video_finetuning(tmp_path):

@@ -39,13 +39,17 @@ def _reencode_gt(gt_panoptic: np.ndarray, pipeline_divisor: int) -> np.ndarray:
   return (gt // pipeline_divisor) * LABEL_DIVISOR + (gt % pipeline_divisor)
 
 
-def make_metrics(facts: dataset_facts.DatasetFacts):
-  """Streaming (STQ, VPQ) over the facts' label space, ids * 2**16."""
+def make_metrics(facts: dataset_facts.DatasetFacts, data_config=None):
+  """Streaming (STQ, VPQ) over the facts' label space, ids * 2**16. VPQ
+  windows and protocol: `config.data.vpq_windows` / `vpq_protocol` where a
+  data set's own script differs (VIPSeg), else VPQ_WINDOWS, 'video_knet'."""
+  get = data_config.get if data_config is not None else (lambda _, default: default)
   stq = stq_lib.STQ(facts.num_classes, facts.thing_ids,
                     ignore_label=facts.void_label, label_divisor=LABEL_DIVISOR)
   vpq = vpq_lib.VideoPanopticQuality(
       facts.num_classes, facts.thing_ids, ignore_label=facts.void_label,
-      label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
+      label_divisor=LABEL_DIVISOR, window_sizes=tuple(get("vpq_windows", VPQ_WINDOWS)),
+      protocol=get("vpq_protocol", "video_knet"))
   return stq, vpq
 
 
@@ -86,7 +90,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)
   things = facts.thing_ids
-  stq, vpq = make_metrics(facts)
+  stq, vpq = make_metrics(facts, config.data)
 
   # Folders are filled under '.partial' names and swapped in when complete,
   # metrics.json is written last: a kill never leaves a complete-looking result.
