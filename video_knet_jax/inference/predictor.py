@@ -31,6 +31,7 @@ from video_knet_jax.inference import boxes as boxes_lib
 from video_knet_jax.inference import mask_iou_tracker
 from video_knet_jax.inference import panoptic_merge
 from video_knet_jax.inference import tracker as tracker_lib
+from video_knet_jax.models import video_knet
 
 LABEL_DIVISOR = 1000  # panoptic = semantic * LABEL_DIVISOR + track id.
 ASSOCIATIONS = ("embedding", "mask_iou")
@@ -111,6 +112,8 @@ class VideoPredictor:
     self.mean = np.asarray(config.data.mean, np.float32)
     self.std = np.asarray(config.data.std, np.float32)
     self.canvas = config_canvas(config)
+    # The image K-Net has no temporal layers: every frame runs on its own.
+    self.temporal = video_knet.is_temporal(config.model)
     self.size_divisor = int(config.data.size_divisor)
     if association == "embedding":
       self.tracker_settings = tracker_lib.tracker_settings_from_config(config)
@@ -239,6 +242,8 @@ class VideoPredictor:
                          f"{canvas}: frames of one video must share a canvas.")
       semantic, ids, previous_kernels, tracker_state, segments = self.step_with_scores(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
+      if not self.temporal:
+        previous_kernels = None
       # Dispatch is asynchronous: fetch the previous frame while this one runs.
       if pending is not None:
         yield fetch_result(*pending)
