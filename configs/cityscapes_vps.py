@@ -22,15 +22,9 @@ kernel fusion, "update" link, 16 clips per step) with Cityscapes-VPS's
 classes and data settings above. `:swin_b,debug` is a tiny Swin on the
 generated set.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from video_knet_jax.datasets.cityscapes_vps import facts as vps_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import swin_recipes
+from video_knet_jax.datasets.cityscapes_vps import facts as vps_facts
 
 FACTS = vps_facts.CITYSCAPES_VPS
 
@@ -40,7 +34,7 @@ def get_config(arg: str = ""):
   trains a tiny model on a generated set in the Cityscapes-VPS layout."""
   # manual_dir: data/cityscapes_vps/ (docs/DATA.md). 8 things (trainIds
   # 11..18 -> model 0..7), 11 stuff.
-  size, debug = swin_recipes.parse_arg(arg, sizes=("swin_b",))
+  size, debug = swin_recipes.parse_arg(arg, sizes=("swin_b",), file="configs/cityscapes_vps.py")
   config = kitti_step.recipe_for("cityscapes_vps", FACTS)
   if size:
     kitti_step.apply_swin_recipe(config, size)

@@ -14,6 +14,8 @@ the image K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.p
 """
 import ml_collections
 
+from video_knet_jax.configs import common
+
 # size -> (embed C, depths, heads, drop_path_rate); stage i has C * 2^i channels.
 SWIN = {
     "swin_b": (128, (2, 2, 18, 2), (4, 8, 16, 32), 0.3),
@@ -21,19 +23,18 @@ SWIN = {
 }
 
 
-def parse_arg(arg: str, sizes=tuple(SWIN), variants=()) -> tuple[str | None, bool]:
+def parse_arg(arg: str, sizes=tuple(SWIN), variants=(),
+              file: str = "the config") -> tuple[str | None, bool]:
   """A config argument like 'swin_b,debug' -> (Swin size or None, debug).
 
   `sizes` are the Swin sizes a config accepts; `variants` are its named
-  recipes beyond them (returned in the size's place).
+  recipes beyond them (returned in the size's place); `file` names the config
+  in the error.
   """
-  parts = [p for p in arg.split(",") if p] if arg else []
   names = (*sizes, *variants)
-  unknown = [p for p in parts if p not in ("debug", *names)]
+  parts = common.parse_args(arg, file=file, choices=("debug", *names),
+                            exclusive=[names])
   chosen = [p for p in parts if p in names]
-  if unknown or len(chosen) > 1:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"one of {sorted(names)}, or e.g. '{names[0]},debug'.")
   return (chosen[0] if chosen else None), "debug" in parts
 
 

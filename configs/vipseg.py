@@ -19,15 +19,9 @@ R50 recipe with the Swin-B backbone (configs/swin_recipes.py; the ffn link, no
 kernel fusion, as R50) and 8 epochs with one step at 7. `:swin_b,debug` is a
 tiny Swin on the generated set.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from video_knet_jax.datasets.vipseg import facts as vipseg_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import swin_recipes
+from video_knet_jax.datasets.vipseg import facts as vipseg_facts
 
 VIPSEG = vipseg_facts.VIPSEG
 
@@ -37,7 +31,7 @@ def get_config(arg: str = ""):
   tiny model on a generated set in the VIPSeg layout."""
   # manual_dir: VIPSeg_720P/ after the data set's scripts. 58 things, then
   # 66 stuff -> 100 + 66 kernels.
-  size, debug = swin_recipes.parse_arg(arg, sizes=("swin_b",))
+  size, debug = swin_recipes.parse_arg(arg, sizes=("swin_b",), file="configs/vipseg.py")
   config = kitti_step.recipe_for("vipseg", VIPSEG)
   d = config.data
   # Resize img_scale=(720, 100000), ratio [1.0, 2.0]: short side 720 * r

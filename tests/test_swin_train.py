@@ -3,18 +3,16 @@ link, one embedding fc) trains and evaluates on the generated STEP-format set
 (no KITTI-STEP data is generated). The `..._joint_update` Swin model (fusion +
 "update" link) trains as `cityscapes_vps.py:swin_b` in
 test_new_datasets_end_to_end.py."""
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
-from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train  # pylint: disable=wrong-import-position
+from video_knet_jax.tasks import panoptic_eval  # pylint: disable=wrong-import-position
 
 
 @pytest.mark.slow
@@ -30,7 +28,7 @@ def test_swin_l_short_track_fc_debug_trains_and_evaluates(tmp_path):
   assert (b.name, b.drop_path_rate, t.fusion, t.link_type, t.track_num_fcs) == (
       "swin", 0.2, True, "ffn", 1)
   workdir = str(tmp_path / "run")
-  last = train_lib.train_and_evaluate(config, workdir)
+  last = train.train_and_evaluate(config, workdir)
   assert np.isfinite(last["loss"]) and last["grad_norm"] > 0
   variables = checkpointing.load_train_variables(workdir)
   params = variables["params"]
@@ -38,7 +36,7 @@ def test_swin_l_short_track_fc_debug_trains_and_evaluates(tmp_path):
   stage = params["roi_head"]["mask_head"]["1"]
   assert "attention_previous_update_link" in stage and "link_ffn" in stage
   assert "link_ffn_track" not in stage and sorted(params["track_head"]["fcs"]) == ["0"]
-  metrics = evaluate_lib.evaluate_variables(config, variables, str(tmp_path / "eval"),
+  metrics = panoptic_eval.evaluate_variables(config, variables, str(tmp_path / "eval"),
                                             num_pictures=0)
   for key in ("STQ", "AQ", "SQ", "VPQ"):
     assert 0.0 <= metrics[key] <= 1.0 or np.isnan(metrics[key]), (key, metrics[key])

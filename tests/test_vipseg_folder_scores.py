@@ -3,21 +3,19 @@ VIPSeg's own rules (score_folders --dataset=vipseg), exactly as the online
 evaluation scored the same predictions. A fake predictor (the ground truth
 with class errors, an id switch and void) stands in for the model."""
 import os
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import vipseg  # pylint: disable=wrong-import-position
 
 from video_knet_jax import common  # pylint: disable=wrong-import-position
-from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import vipseg  # pylint: disable=wrong-import-position
 from video_knet_jax.data import prepare  # pylint: disable=wrong-import-position
 from video_knet_jax.datasets import registry  # pylint: disable=wrong-import-position
 from video_knet_jax.datasets.vipseg import facts  # pylint: disable=wrong-import-position
 from video_knet_jax.evaluation import score_folders  # pylint: disable=wrong-import-position
 from video_knet_jax.inference import predictor as predictor_lib  # pylint: disable=wrong-import-position
+from video_knet_jax.tasks import panoptic_eval  # pylint: disable=wrong-import-position
 
 
 class _NoisyGroundTruth:
@@ -51,7 +49,7 @@ def test_folder_scores_equal_the_online_evaluation(tmp_path, monkeypatch):
   config.data.data_dir = str(tmp_path / "tfds")
   monkeypatch.setattr(predictor_lib, "VideoPredictor", _NoisyGroundTruth)
   out = str(tmp_path / "eval")
-  online = evaluate_lib.evaluate_variables(config, {}, out, num_pictures=0)
+  online = panoptic_eval.evaluate_variables(config, {}, out, num_pictures=0)
   assert online["num_frames"] == 8
   groundtruth = registry.manual_dir(config, prepare.data_dir_root(config))
   folder = score_folders.score("vipseg", groundtruth, os.path.join(out, "predictions"))
