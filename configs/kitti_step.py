@@ -10,13 +10,15 @@ Numbers follow the original R50 KITTI-STEP config (see docs and
 
 Arguments are comma-separated: an optional backbone (`swin_b`, `swin_l`; the
 original's `..._joint_update` Swin recipes, see configs/swin_recipes.py; or
-`swin_l_short_track_fc`, its Swin-L `..._update_conv_short_track_fc` recipe)
-and optionally `debug`.
+`swin_l_short_track_fc`, its Swin-L `..._update_conv_short_track_fc` recipe),
+optionally `trainval` (train on train + val for the test server, then
+`evaluate.py --split=test`) and optionally `debug`.
 """
 import ml_collections
 
 from video_knet_jax.configs import common
 from video_knet_jax.configs import swin_recipes
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 
 # KITTI-STEP label space: Cityscapes trainIds, things = person (11), car (13).
 NUM_CLASSES = 19
@@ -174,8 +176,14 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # Start from converted weights (image K-Net -> Video K-Net, ImageNet -> K-Net).
   config.init_from = common.init_from()
 
-  size, debug = swin_recipes.parse_arg(arg, variants=tuple(SWIN_VARIANTS),
-                                         file="configs/kitti_step.py")
+  parts = common.parse_args(
+      arg, file="configs/kitti_step.py",
+      choices=("debug", "trainval", *swin_recipes.SWIN, *SWIN_VARIANTS),
+      exclusive=[(*swin_recipes.SWIN, *SWIN_VARIANTS)])
+  size = next((p for p in parts if p not in ("debug", "trainval")), None)
+  debug = "debug" in parts
+  if "trainval" in parts:
+    apply_trainval(config)
   if size in SWIN_VARIANTS:
     SWIN_VARIANTS[size](config)
   elif size:
@@ -185,6 +193,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     if size:
       swin_recipes.apply_swin_debug(config)
   return config
+
+
+def apply_trainval(config: ml_collections.ConfigDict) -> None:
+  """The test-server entry as the original's README makes it: train on train
+  + val (8,008 frames; the schedule's epochs over both), then
+  `evaluate.py --split=test` writes the submission."""
+  config.data.train_split = "train+val"
+  config.train.num_train_frames = (facts_lib.KITTI_STEP.split_frames["train"]
+                                   + facts_lib.KITTI_STEP.split_frames["val"])
 
 
 def recipe_for(name: str, facts) -> ml_collections.ConfigDict:

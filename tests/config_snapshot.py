@@ -13,7 +13,8 @@ import sys
 
 ARGUMENTS = {
     "kitti_step": ("", "debug", "swin_b", "swin_l", "swin_b,debug", "swin_l,debug",
-                   "swin_l_short_track_fc", "swin_l_short_track_fc,debug"),
+                   "swin_l_short_track_fc", "swin_l_short_track_fc,debug",
+                   "trainval", "swin_b,trainval"),
     "synthetic_step": ("", "debug", "short"),
     "cityscapes_step": ("", "debug", "swin_b", "swin_l", "swin_b,debug"),
     "cityscapes_vps": ("", "debug", "swin_b", "swin_b,debug"),
