@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from video_knet_jax import common
 from video_knet_jax import optim
+from video_knet_jax import random_batch
 from video_knet_jax.losses import clip_loss
 from video_knet_jax.models import backbones
 from video_knet_jax.models import knet_track
@@ -57,6 +58,9 @@ def loss_fn(config, model):
     return total, (parts, new_stats)
 
   return loss
+
+
+random_train_batch = random_batch.random_vis_clip_batch
 
 
 def complete_config(config, builder):
