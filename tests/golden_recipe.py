@@ -8,7 +8,6 @@ file only for an intended change of the released recipe:
   python -m tests.golden_recipe   # writes tests/golden/released_recipe.npz
 """
 import os
-import sys
 
 import jax
 import numpy as np
@@ -21,8 +20,7 @@ NUM_THING_CLASSES = 2
 
 def config():
   """The released R50 recipe (configs/kitti_step.py), shrunk by `:debug`."""
-  sys.path.insert(0, os.path.join(ROOT, "configs"))
-  import kitti_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.configs import kitti_step  # pylint: disable=g-import-not-at-top
   cfg = kitti_step.get_config("debug")
   cfg.data.crop_size = (HEIGHT, WIDTH)
   return cfg
