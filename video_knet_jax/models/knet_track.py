@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from video_knet_jax.models import backbones
-from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
+from video_knet_jax.models import necks
 from video_knet_jax.models import video_knet
 
 # Keys of the KNetTrack output dict.
@@ -112,7 +112,7 @@ class KNetTrack(nn.Module):
       raise ValueError(f"KNetTrack segments things only; config.model."
                        f"num_stuff_classes={c.num_stuff_classes} must be 0.")
     self.backbone = backbones.build_backbone(c.backbone, dtype)
-    self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
+    self.neck = necks.build_neck(c, dtype)   # FPN or the deformable pixel decoder.
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=num_classes,
         num_thing_classes=c.num_thing_classes, feat_channels=d,

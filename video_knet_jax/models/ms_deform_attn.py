@@ -1,0 +1,225 @@
+"""Multi-scale deformable attention (Deformable DETR; mmcv `MultiScaleDeformableAttention`).
+
+Every query looks at P points on each of L feature levels, per head h:
+
+  loc[b, q, h, l, p]  = ref[b, q, l] + offset[b, q, h, l, p] / (W_l, H_l)   (x, y in [0, 1])
+  a[b, q, h, :, :]    = softmax over the L * P logits of (b, q, h)
+  out[b, q, h]        = sum_{l, p} a[b, q, h, l, p] * bilinear(V_l[b, :, :, h], loc[b, q, h, l, p])
+
+`bilinear` is `F.grid_sample(mode='bilinear', padding_mode='zeros',
+align_corners=False)` at 2 * loc - 1: pixel coordinates (x W_l - 0.5, y H_l - 0.5),
+and each of the 4 neighbours outside the map counts as 0.
+
+Written by hand (pure jnp, no custom op): no installable JAX library has it
+(Scenic's Deformable DETR is not on PyPI). Two equivalent sampling forms:
+
+* 'gather': the 4 neighbours of every point fetched by index, [B, H, Q*L*P*4, Dh];
+  O(Q L P Dh) work. The CPU default (docs/BENCHMARKS.md).
+* 'one_hot': per level a dense [Q, H_l W_l] matrix of bilinear x attention weights
+  times V_l; O(Q S Dh) multiply-adds, but matmuls only (no gather/scatter), the
+  form a TPU's matrix unit takes; queries go in chunks to bound memory.
+"""
+import math
+from typing import Any, Optional, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SpatialShapes = Sequence[Tuple[int, int]]   # static (H_l, W_l) per level.
+GATHER = "gather"
+ONE_HOT = "one_hot"
+METHODS = (GATHER, ONE_HOT)
+# 'one_hot' processes this many queries at a time ([B, H, chunk, H_l W_l] per level).
+ONE_HOT_QUERY_CHUNK = 1024
+
+
+def level_start_index(spatial_shapes: SpatialShapes) -> np.ndarray:
+  """[L] offset of each level in the flattened value: 0, H_0 W_0, H_0 W_0 + H_1 W_1, ..."""
+  sizes = [h * w for h, w in spatial_shapes]
+  return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def _bilinear_corners(spatial_shapes: SpatialShapes, locations: jnp.ndarray):
+  """The 4 neighbours of every sampling point.
+
+  locations [B, Q, H, L, P, 2] (x, y in [0, 1]) -> (index [B, Q, H, L, P, 4] int32
+  into the level's own flattened map (row-major y * W_l + x, clipped in range),
+  weight [B, Q, H, L, P, 4] bilinear weights, 0 for neighbours off the map).
+  """
+  hw = np.asarray(spatial_shapes, np.float32)                 # [L, 2] (H_l, W_l).
+  heights = jnp.asarray(hw[:, 0])[:, None]                     # [L, 1] against [.., L, P].
+  widths = jnp.asarray(hw[:, 1])[:, None]
+  x = locations[..., 0].astype(jnp.float32) * widths - 0.5    # [B, Q, H, L, P]
+  y = locations[..., 1].astype(jnp.float32) * heights - 0.5
+  x0, y0 = jnp.floor(x), jnp.floor(y)
+  fx, fy = x - x0, y - y0                                      # d/dx fx = 1 (floor is flat).
+  indices, weights = [], []
+  for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+    xi, yi = x0 + dx, y0 + dy
+    w = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
+    inside = (xi >= 0) & (xi <= widths - 1) & (yi >= 0) & (yi <= heights - 1)
+    xi = jnp.clip(xi, 0, widths - 1).astype(jnp.int32)
+    yi = jnp.clip(yi, 0, heights - 1).astype(jnp.int32)
+    indices.append(yi * widths.astype(jnp.int32) + xi)
+    weights.append(jnp.where(inside, w, 0.0))
+  return jnp.stack(indices, -1), jnp.stack(weights, -1)
+
+
+def _sample_gather(value, spatial_shapes, index, weight):
+  """Gather form. value [B, S, H, Dh]; index, weight [B, Q, H, L, P, 4] -> [B, Q, H, Dh]."""
+  b, q, h = index.shape[:3]
+  starts = jnp.asarray(level_start_index(spatial_shapes), jnp.int32)
+  flat = (index + starts[:, None, None]).reshape(b, q, h, -1)  # into the concatenated levels.
+  flat = flat.transpose(0, 2, 1, 3).reshape(b, h, -1)          # [B, H, Q*K]
+  v = value.transpose(0, 2, 1, 3)                               # [B, H, S, Dh]
+  taken = jax.vmap(jax.vmap(lambda table, i: table[i]))(v, flat)   # [B, H, Q*K, Dh]
+  taken = taken.reshape(b, h, q, -1, v.shape[-1])
+  w = weight.reshape(b, q, h, -1).astype(value.dtype)
+  return jnp.einsum("bqhk,bhqkd->bqhd", w, taken)
+
+
+def _sample_one_hot(value, spatial_shapes, index, weight, chunk):
+  """One-hot/matmul form, same arguments and result as `_sample_gather`."""
+  b, q, h, num_levels = index.shape[:4]
+  starts = level_start_index(spatial_shapes)
+  values = [value[:, s:s + hl * wl].transpose(0, 2, 1, 3)       # [B, H, S_l, Dh]
+            for s, (hl, wl) in zip(starts, spatial_shapes)]
+
+  def rows(idx, wgt):
+    """idx, wgt [B, c, H, L, P*4] -> [B, c, H, Dh] for c queries."""
+    out = 0.0
+    for l, v in enumerate(values):
+      # A[b, h, q, s] = sum_k wgt_k [idx_k == s]: a compare-and-sum that XLA fuses,
+      # so the [.., K, S_l] one-hot is never stored.
+      hits = idx[:, :, :, l, :, None] == jnp.arange(v.shape[2], dtype=jnp.int32)
+      a = jnp.sum(jnp.where(hits, wgt[:, :, :, l, :, None], 0.0), axis=-2)  # [B, c, H, S_l]
+      out = out + jnp.einsum("bqhs,bhsd->bqhd", a.astype(v.dtype), v)
+    return out
+
+  idx = index.reshape(b, q, h, num_levels, -1)
+  wgt = weight.reshape(b, q, h, num_levels, -1)
+  if q <= chunk:
+    return rows(idx, wgt)
+  pad = -q % chunk                                                # padded queries weigh 0.
+  idx = jnp.pad(idx, ((0, 0), (0, pad)) + ((0, 0),) * 3)
+  wgt = jnp.pad(wgt, ((0, 0), (0, pad)) + ((0, 0),) * 3)
+  n = (q + pad) // chunk
+  split = lambda x: jnp.moveaxis(x.reshape(b, n, chunk, *x.shape[2:]), 1, 0)
+  out = jax.lax.map(lambda args: rows(*args), (split(idx), split(wgt)))  # [n, B, c, H, Dh]
+  return jnp.moveaxis(out, 0, 1).reshape(b, n * chunk, h, -1)[:, :q]
+
+
+def multi_scale_deformable_attention(value: jnp.ndarray, spatial_shapes: SpatialShapes,
+                                     sampling_locations: jnp.ndarray,
+                                     attention_weights: jnp.ndarray, *,
+                                     method: str = GATHER,
+                                     query_chunk: int = ONE_HOT_QUERY_CHUNK) -> jnp.ndarray:
+  """mmcv `multi_scale_deformable_attn_pytorch`, batched, static shapes.
+
+  Args:
+    value: [B, S, H, Dh], the levels' maps flattened row-major and concatenated,
+      S = sum_l H_l W_l.
+    spatial_shapes: static ((H_0, W_0), ...), one per level.
+    sampling_locations: [B, Q, H, L, P, 2] normalised (x, y); 0 and 1 are the outer
+      pixel edges.
+    attention_weights: [B, Q, H, L, P] (softmax-normalised by the caller).
+    method: 'gather' or 'one_hot' (same numbers; see the module docstring).
+    query_chunk: queries per step of the 'one_hot' form.
+
+  Returns:
+    [B, Q, H * Dh], heads concatenated (head-major, as mmcv).
+  """
+  if method not in METHODS:
+    raise ValueError(f"Deformable attention method {method!r}; expected one of {METHODS}.")
+  b, s, h, dh = value.shape
+  if sum(hl * wl for hl, wl in spatial_shapes) != s:
+    raise ValueError(f"value has {s} positions but spatial_shapes {tuple(spatial_shapes)} "
+                     f"give {sum(hl * wl for hl, wl in spatial_shapes)}.")
+  if sampling_locations.shape[3] != len(spatial_shapes):
+    raise ValueError(f"sampling_locations {sampling_locations.shape} have "
+                     f"{sampling_locations.shape[3]} levels; spatial_shapes has "
+                     f"{len(spatial_shapes)}.")
+  index, weight = _bilinear_corners(spatial_shapes, sampling_locations)
+  weight = weight * attention_weights.astype(jnp.float32)[..., None]
+  if method == GATHER:
+    out = _sample_gather(value, spatial_shapes, index, weight)
+  else:
+    out = _sample_one_hot(value, spatial_shapes, index, weight, query_chunk)
+  return out.reshape(b, -1, h * dh)
+
+
+def sampling_offset_bias(num_heads: int, num_levels: int, num_points: int) -> np.ndarray:
+  """mmcv's `sampling_offsets.bias` init: head h points along angle 2 pi h / H, the
+  direction scaled so its larger |component| is 1, point p at (p + 1) times it.
+  Returns [H * L * P * 2] in the (head, level, point, xy) order of the Linear output."""
+  theta = np.arange(num_heads, dtype=np.float32) * (2.0 * math.pi / num_heads)
+  grid = np.stack([np.cos(theta), np.sin(theta)], -1)
+  grid = grid / np.abs(grid).max(-1, keepdims=True)
+  grid = np.tile(grid[:, None, None, :], (1, num_levels, num_points, 1))
+  grid = grid * np.arange(1, num_points + 1, dtype=np.float32)[None, None, :, None]
+  return grid.reshape(-1).astype(np.float32)
+
+
+class MultiScaleDeformableAttention(nn.Module):
+  """mmcv `MultiScaleDeformableAttention` (batch-first, 2-d reference points, no dropout).
+
+  Children mirror the torch names: `sampling_offsets` (D -> H*L*P*2),
+  `attention_weights` (D -> H*L*P), `value_proj`, `output_proj` (D -> D), all
+  Dense with bias, initialised as mmcv's `init_weights`.
+
+  Attributes:
+    embed_dims: D.
+    num_heads: H; D / H channels per head.
+    num_levels: L.
+    num_points: P per head and level.
+    method: sampling form, 'gather' or 'one_hot'.
+    dtype: compute dtype of the projections and the sampled values; locations,
+      bilinear and attention weights stay float32 (bf16 would move points by
+      up to ~0.5 pixel on a 100-pixel map).
+  """
+  embed_dims: int = 256
+  num_heads: int = 8
+  num_levels: int = 4
+  num_points: int = 4
+  method: str = GATHER
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, query: jnp.ndarray, reference_points: jnp.ndarray,
+               spatial_shapes: SpatialShapes, value: Optional[jnp.ndarray] = None,
+               query_pos: Optional[jnp.ndarray] = None) -> jnp.ndarray:
+    """query [B, Q, D], reference_points [B or 1, Q, L, 2] (x, y in [0, 1]),
+    value [B, S, D] (default: query), query_pos [B or 1, Q, D] added to the
+    query only -> attention output + query (the residual), [B, Q, D]."""
+    d, heads, levels, points = self.embed_dims, self.num_heads, self.num_levels, self.num_points
+    if d % heads:
+      raise ValueError(f"embed_dims={d} is not divisible by num_heads={heads}.")
+    if len(spatial_shapes) != levels:
+      raise ValueError(f"{len(spatial_shapes)} feature levels given; num_levels={levels}.")
+    identity = query
+    value = query if value is None else value
+    if query_pos is not None:
+      query = query + query_pos
+    b, q, _ = query.shape
+    xavier = nn.initializers.xavier_uniform()
+    dense = lambda n, name, **kw: nn.Dense(n, dtype=self.dtype, name=name, **kw)
+    v = dense(d, "value_proj", kernel_init=xavier)(value)
+    v = v.reshape(b, v.shape[1], heads, d // heads)
+    bias = sampling_offset_bias(heads, levels, points)
+    offsets = dense(heads * levels * points * 2, "sampling_offsets",
+                    kernel_init=nn.initializers.zeros,
+                    bias_init=lambda *_: jnp.asarray(bias))(query)
+    offsets = offsets.astype(jnp.float32).reshape(b, q, heads, levels, points, 2)
+    logits = dense(heads * levels * points, "attention_weights",
+                   kernel_init=nn.initializers.zeros)(query)
+    weights = jax.nn.softmax(logits.astype(jnp.float32).reshape(b, q, heads, levels * points))
+    weights = weights.reshape(b, q, heads, levels, points)
+    # Offsets are in pixels of each level: divide by (W_l, H_l).
+    normalizer = jnp.asarray([[w, h] for h, w in spatial_shapes], jnp.float32)  # [L, 2]
+    locations = (reference_points.astype(jnp.float32)[:, :, None, :, None, :]
+                 + offsets / normalizer[None, None, None, :, None, :])
+    out = multi_scale_deformable_attention(v, spatial_shapes, locations, weights,
+                                           method=self.method)
+    return dense(d, "output_proj", kernel_init=xavier)(out.astype(self.dtype)) + identity
