@@ -13,8 +13,9 @@ and each of the 4 neighbours outside the map counts as 0.
 Written by hand (pure jnp, no custom op): no installable JAX library has it
 (Scenic's Deformable DETR is not on PyPI). Two equivalent sampling forms:
 
-* 'gather': the 4 neighbours of every point fetched by index, [B, H, Q*L*P*4, Dh];
-  O(Q L P Dh) work. The CPU default (docs/BENCHMARKS.md).
+* 'gather': the 2x2 neighbourhood of every point fetched as one window of the
+  zero-padded map, [B, H, Q, L*P*4, Dh], then weighted; O(Q L P Dh) work, its
+  gradient a scatter-add. The default (faster on CPU, docs/BENCHMARKS.md).
 * 'one_hot': per level a dense [Q, H_l W_l] matrix of bilinear x attention weights
   times V_l; O(Q S Dh) multiply-adds, but matmuls only (no gather/scatter), the
   form a TPU's matrix unit takes; queries go in chunks to bound memory.
@@ -32,7 +33,7 @@ GATHER = "gather"
 ONE_HOT = "one_hot"
 METHODS = (GATHER, ONE_HOT)
 # 'one_hot' processes this many queries at a time ([B, H, chunk, H_l W_l] per level).
-ONE_HOT_QUERY_CHUNK = 1024
+ONE_HOT_QUERY_CHUNK = 256
 
 
 def level_start_index(spatial_shapes: SpatialShapes) -> np.ndarray:
@@ -41,74 +42,90 @@ def level_start_index(spatial_shapes: SpatialShapes) -> np.ndarray:
   return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
-def _bilinear_corners(spatial_shapes: SpatialShapes, locations: jnp.ndarray):
-  """The 4 neighbours of every sampling point.
+def _bilinear_patches(height: int, width: int, locations: jnp.ndarray,
+                      attention_weights: jnp.ndarray):
+  """The 2x2 neighbourhood of every sampling point on one level.
 
-  locations [B, Q, H, L, P, 2] (x, y in [0, 1]) -> (index [B, Q, H, L, P, 4] int32
-  into the level's own flattened map (row-major y * W_l + x, clipped in range),
-  weight [B, Q, H, L, P, 4] bilinear weights, 0 for neighbours off the map).
+  locations [B, Q, H, P, 2] (x, y in [0, 1]), attention_weights [B, Q, H, P] ->
+  (top [B, Q, H, P], left [B, Q, H, P] int32: the neighbourhood's top-left pixel
+  in the map padded by one zero pixel on every side, clipped to [0, height] /
+  [0, width]; weight [B, Q, H, P, 2, 2]: bilinear x attention weights, 0 for
+  neighbours off the map, so clipping never picks up a wrong pixel).
   """
-  hw = np.asarray(spatial_shapes, np.float32)                 # [L, 2] (H_l, W_l).
-  heights = jnp.asarray(hw[:, 0])[:, None]                     # [L, 1] against [.., L, P].
-  widths = jnp.asarray(hw[:, 1])[:, None]
-  x = locations[..., 0].astype(jnp.float32) * widths - 0.5    # [B, Q, H, L, P]
-  y = locations[..., 1].astype(jnp.float32) * heights - 0.5
+  x = locations[..., 0].astype(jnp.float32) * width - 0.5
+  y = locations[..., 1].astype(jnp.float32) * height - 0.5
   x0, y0 = jnp.floor(x), jnp.floor(y)
-  fx, fy = x - x0, y - y0                                      # d/dx fx = 1 (floor is flat).
-  indices, weights = [], []
-  for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-    xi, yi = x0 + dx, y0 + dy
-    w = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
-    inside = (xi >= 0) & (xi <= widths - 1) & (yi >= 0) & (yi <= heights - 1)
-    xi = jnp.clip(xi, 0, widths - 1).astype(jnp.int32)
-    yi = jnp.clip(yi, 0, heights - 1).astype(jnp.int32)
-    indices.append(yi * widths.astype(jnp.int32) + xi)
-    weights.append(jnp.where(inside, w, 0.0))
-  return jnp.stack(indices, -1), jnp.stack(weights, -1)
+  fx, fy = x - x0, y - y0                                   # d/dx fx = 1 (floor is flat).
+  a = attention_weights.astype(jnp.float32)
+  rows = []
+  for dy in (0, 1):
+    cols = []
+    for dx in (0, 1):
+      xi, yi = x0 + dx, y0 + dy
+      inside = (xi >= 0) & (xi <= width - 1) & (yi >= 0) & (yi <= height - 1)
+      w = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
+      cols.append(jnp.where(inside, w * a, 0.0))
+    rows.append(jnp.stack(cols, -1))
+  top = jnp.clip(y0 + 1, 0, height).astype(jnp.int32)
+  left = jnp.clip(x0 + 1, 0, width).astype(jnp.int32)
+  return top, left, jnp.stack(rows, -2)
 
 
-def _sample_gather(value, spatial_shapes, index, weight):
-  """Gather form. value [B, S, H, Dh]; index, weight [B, Q, H, L, P, 4] -> [B, Q, H, Dh]."""
-  b, q, h = index.shape[:3]
-  starts = jnp.asarray(level_start_index(spatial_shapes), jnp.int32)
-  flat = (index + starts[:, None, None]).reshape(b, q, h, -1)  # into the concatenated levels.
-  flat = flat.transpose(0, 2, 1, 3).reshape(b, h, -1)          # [B, H, Q*K]
-  v = value.transpose(0, 2, 1, 3)                               # [B, H, S, Dh]
-  taken = jax.vmap(jax.vmap(lambda table, i: table[i]))(v, flat)   # [B, H, Q*K, Dh]
-  taken = taken.reshape(b, h, q, -1, v.shape[-1])
-  w = weight.reshape(b, q, h, -1).astype(value.dtype)
-  return jnp.einsum("bqhk,bhqkd->bqhd", w, taken)
+def _levels(value, spatial_shapes):
+  """value [B, S, H, Dh] -> per level [B, H, H_l, W_l, Dh]."""
+  b, _, h, dh = value.shape
+  return [value[:, s:s + hl * wl].reshape(b, hl, wl, h, dh).transpose(0, 3, 1, 2, 4)
+          for s, (hl, wl) in zip(level_start_index(spatial_shapes), spatial_shapes)]
 
 
-def _sample_one_hot(value, spatial_shapes, index, weight, chunk):
-  """One-hot/matmul form, same arguments and result as `_sample_gather`."""
-  b, q, h, num_levels = index.shape[:4]
-  starts = level_start_index(spatial_shapes)
-  values = [value[:, s:s + hl * wl].transpose(0, 2, 1, 3)       # [B, H, S_l, Dh]
-            for s, (hl, wl) in zip(starts, spatial_shapes)]
+def _sample_gather(level_value, top, left, weight):
+  """Gather form on one level: level_value [B, H, H_l, W_l, Dh]; top, left [B, H, Q, P];
+  weight [B, H, Q, P, 2, 2] -> [B, H, Q, Dh].
 
+  One gather of 2x2xDh windows per point from the zero-padded map (4x fewer
+  indices than one per neighbour; measured faster on XLA:CPU, docs/BENCHMARKS.md).
+  """
+  b, h, q, p = top.shape
+  dh = level_value.shape[-1]
+  padded = jnp.pad(level_value, ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)))
+  window = lambda table, y, x: jax.lax.dynamic_slice(table, (y, x, 0), (2, 2, dh))
+  per_map = lambda table, ys, xs: jax.vmap(lambda y, x: window(table, y, x))(ys, xs)
+  patches = jax.vmap(jax.vmap(per_map))(padded, top.reshape(b, h, -1), left.reshape(b, h, -1))
+  patches = patches.reshape(b, h, q, p * 4, dh)                   # [B, H, Q, P*4, Dh]
+  return jnp.einsum("bhqk,bhqkd->bhqd", weight.reshape(b, h, q, -1).astype(patches.dtype),
+                    patches)
+
+
+def _sample_one_hot(level_value, top, left, weight, chunk):
+  """One-hot/matmul form on one level, same arguments and result as `_sample_gather`."""
+  b, h, hl, wl, dh = level_value.shape
+  q, p = top.shape[2:]
+  table = level_value.reshape(b, h, hl * wl, dh)
+  # Flat index of each of the 4 neighbours (clipped; off-map ones weigh 0).
+  ys = top[..., None, None] - 1 + jnp.arange(2)[:, None]          # [B, H, Q, P, 2, 1]
+  xs = left[..., None, None] - 1 + jnp.arange(2)[None, :]         # [B, H, Q, P, 1, 2]
+  index = jnp.clip(ys, 0, hl - 1) * wl + jnp.clip(xs, 0, wl - 1)  # [B, H, Q, P, 2, 2]
+  index = index.reshape(b, h, q, p * 4)
+  weight = weight.reshape(b, h, q, p * 4)
+  positions = jnp.arange(hl * wl, dtype=jnp.int32)
+
+  @jax.checkpoint   # the backward recomputes the comparisons instead of storing them.
   def rows(idx, wgt):
-    """idx, wgt [B, c, H, L, P*4] -> [B, c, H, Dh] for c queries."""
-    out = 0.0
-    for l, v in enumerate(values):
-      # A[b, h, q, s] = sum_k wgt_k [idx_k == s]: a compare-and-sum that XLA fuses,
-      # so the [.., K, S_l] one-hot is never stored.
-      hits = idx[:, :, :, l, :, None] == jnp.arange(v.shape[2], dtype=jnp.int32)
-      a = jnp.sum(jnp.where(hits, wgt[:, :, :, l, :, None], 0.0), axis=-2)  # [B, c, H, S_l]
-      out = out + jnp.einsum("bqhs,bhsd->bqhd", a.astype(v.dtype), v)
-    return out
+    """idx, wgt [B, H, c, K] -> [B, H, c, Dh] for c queries."""
+    # A[b, h, q, s] = sum_k wgt_k [idx_k == s]: a compare-and-sum that XLA fuses,
+    # so the [.., K, S_l] one-hot is never stored.
+    a = jnp.sum(jnp.where(idx[..., None] == positions, wgt[..., None], 0.0), axis=-2)
+    return jnp.einsum("bhqs,bhsd->bhqd", a.astype(table.dtype), table)
 
-  idx = index.reshape(b, q, h, num_levels, -1)
-  wgt = weight.reshape(b, q, h, num_levels, -1)
   if q <= chunk:
-    return rows(idx, wgt)
+    return rows(index, weight)
   pad = -q % chunk                                                # padded queries weigh 0.
-  idx = jnp.pad(idx, ((0, 0), (0, pad)) + ((0, 0),) * 3)
-  wgt = jnp.pad(wgt, ((0, 0), (0, pad)) + ((0, 0),) * 3)
+  index = jnp.pad(index, ((0, 0), (0, 0), (0, pad), (0, 0)))
+  weight = jnp.pad(weight, ((0, 0), (0, 0), (0, pad), (0, 0)))
   n = (q + pad) // chunk
-  split = lambda x: jnp.moveaxis(x.reshape(b, n, chunk, *x.shape[2:]), 1, 0)
-  out = jax.lax.map(lambda args: rows(*args), (split(idx), split(wgt)))  # [n, B, c, H, Dh]
-  return jnp.moveaxis(out, 0, 1).reshape(b, n * chunk, h, -1)[:, :q]
+  split = lambda x: jnp.moveaxis(x.reshape(b, h, n, chunk, -1), 2, 0)
+  out = jax.lax.map(lambda args: rows(*args), (split(index), split(weight)))  # [n, B, H, c, Dh]
+  return jnp.moveaxis(out, 0, 2).reshape(b, h, n * chunk, dh)[:, :, :q]
 
 
 def multi_scale_deformable_attention(value: jnp.ndarray, spatial_shapes: SpatialShapes,
@@ -141,13 +158,18 @@ def multi_scale_deformable_attention(value: jnp.ndarray, spatial_shapes: Spatial
     raise ValueError(f"sampling_locations {sampling_locations.shape} have "
                      f"{sampling_locations.shape[3]} levels; spatial_shapes has "
                      f"{len(spatial_shapes)}.")
-  index, weight = _bilinear_corners(spatial_shapes, sampling_locations)
-  weight = weight * attention_weights.astype(jnp.float32)[..., None]
-  if method == GATHER:
-    out = _sample_gather(value, spatial_shapes, index, weight)
-  else:
-    out = _sample_one_hot(value, spatial_shapes, index, weight, query_chunk)
-  return out.reshape(b, -1, h * dh)
+  out = 0.0
+  for level, ((hl, wl), level_value) in enumerate(zip(spatial_shapes,
+                                                      _levels(value, spatial_shapes))):
+    # [B, Q, H, P, ...] -> [B, H, Q, P, ...]: heads beside batch, as the value maps.
+    locations = jnp.swapaxes(sampling_locations[:, :, :, level], 1, 2)
+    top, left, weight = _bilinear_patches(
+        hl, wl, locations, jnp.swapaxes(attention_weights[:, :, :, level], 1, 2))
+    if method == GATHER:
+      out = out + _sample_gather(level_value, top, left, weight)
+    else:
+      out = out + _sample_one_hot(level_value, top, left, weight, query_chunk)
+  return jnp.swapaxes(out, 1, 2).reshape(b, -1, h * dh)              # [B, Q, H*Dh]
 
 
 def sampling_offset_bias(num_heads: int, num_levels: int, num_points: int) -> np.ndarray:
@@ -175,6 +197,7 @@ class MultiScaleDeformableAttention(nn.Module):
     num_levels: L.
     num_points: P per head and level.
     method: sampling form, 'gather' or 'one_hot'.
+    query_chunk: queries per step of the 'one_hot' form.
     dtype: compute dtype of the projections and the sampled values; locations,
       bilinear and attention weights stay float32 (bf16 would move points by
       up to ~0.5 pixel on a 100-pixel map).
@@ -184,6 +207,7 @@ class MultiScaleDeformableAttention(nn.Module):
   num_levels: int = 4
   num_points: int = 4
   method: str = GATHER
+  query_chunk: int = ONE_HOT_QUERY_CHUNK
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -221,5 +245,5 @@ class MultiScaleDeformableAttention(nn.Module):
     locations = (reference_points.astype(jnp.float32)[:, :, None, :, None, :]
                  + offsets / normalizer[None, None, None, :, None, :])
     out = multi_scale_deformable_attention(v, spatial_shapes, locations, weights,
-                                           method=self.method)
+                                           method=self.method, query_chunk=self.query_chunk)
     return dense(d, "output_proj", kernel_init=xavier)(out.astype(self.dtype)) + identity
