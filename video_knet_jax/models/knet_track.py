@@ -2,7 +2,8 @@
 
 Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
-  P2..P5 = FPN(backbone(x))  (ResNet-50 or Swin-B)         per frame
+  P2..P5 = neck(backbone(x))  (ResNet-50 or Swin-B; FPN or  per frame
+           the deformable pixel decoder, models/necks.py)
   kernels, masks, X = ConvKernelHead(P)   (things only)     rpn_head
   3 x KernelUpdateHead, per frame, no linking               roi_head.mask_head
   Kc = mean over the clip's frames of the final kernels     [B, N, D]

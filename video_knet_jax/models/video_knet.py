@@ -5,6 +5,7 @@ optionally the previous frame's kernels to a dict keyed by the constants of
 `video_knet_jax.common` (section 11 pseudo-code):
 
   C2..C5 = ResNet|Swin(x); P2..P5 = FPN(C)                 extract_feats
+           (or the deformable pixel decoder: config.model.neck, models/necks.py)
   kernels, masks, x_feats = ConvKernelHead(P)              rpn_head
   for s in stages: kernels, masks, cls = stage_s(...)      roi_head
   (last stage: fusion / linking with previous kernels)

@@ -5,32 +5,13 @@ it builds (ConvModule with GN, DetrTransformerEncoder of BaseTransformerLayer
 (self_attn, norm, ffn, norm), FFN(num_fcs=2), SinePositionalEncoding(normalize),
 MlvlPointGenerator(offset 0.5)), with the original's parameter names.
 """
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from tests.convert.torch_reference import backbone_neck
+from tests.convert.torch_reference import kernel_head
 from tests.convert.torch_reference import ms_deform_attn
-
-
-def sine_positional_encoding(mask, num_feats=128, temperature=10000, eps=1e-6,
-                             scale=2 * math.pi):
-  """mmcv SinePositionalEncoding(normalize=True, offset=0): mask [B, h, w] -> [B, 2F, h, w]."""
-  not_mask = (~mask).int()
-  y_embed = not_mask.cumsum(1, dtype=torch.float32)
-  x_embed = not_mask.cumsum(2, dtype=torch.float32)
-  y_embed = y_embed / (y_embed[:, -1:, :] + eps) * scale
-  x_embed = x_embed / (x_embed[:, :, -1:] + eps) * scale
-  dim_t = torch.arange(num_feats, dtype=torch.float32)
-  dim_t = temperature ** (2 * (dim_t // 2) / num_feats)
-  pos_x = x_embed[:, :, :, None] / dim_t
-  pos_y = y_embed[:, :, :, None] / dim_t
-  b, h, w = mask.shape
-  pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).view(b, h, w, -1)
-  pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).view(b, h, w, -1)
-  return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
 
 
 class FFN(nn.Module):
@@ -118,8 +99,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
       feat = feats[level_idx]
       projected = self.input_convs[i](feat)
       h, w = feat.shape[-2:]
-      mask = feat.new_zeros((batch_size, h, w), dtype=torch.bool)
-      pos = sine_positional_encoding(mask, self.pe_num_feats)
+      pos = kernel_head.sine_positional_encoding(batch_size, h, w, self.pe_num_feats)
       pos = self.level_encoding.weight[i].view(1, -1, 1, 1) + pos
       ref = grid_priors(h, w, self.strides[level_idx])
       ref = ref / (feat.new_tensor([[w, h]]) * self.strides[level_idx])
