@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 from absl import app
@@ -133,7 +134,8 @@ def markdown(records: list[dict], command: str) -> str:
 
 
 def main(argv):
-  command = "python -m video_knet_jax.benchmark_deform_attn " + " ".join(argv[1:])
+  del argv   # absl has parsed the flags out of it.
+  command = "python -m video_knet_jax.benchmark_deform_attn " + " ".join(sys.argv[1:])
   records = run(_HEIGHT.value, _WIDTH.value, _BATCH.value, _ROUNDS.value, _CALLS.value,
                 _METHODS.value, _PASSES.value)
   for r in records:

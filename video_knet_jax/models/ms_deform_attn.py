@@ -46,10 +46,10 @@ def _bilinear_patches(height: int, width: int, locations: jnp.ndarray,
                       attention_weights: jnp.ndarray):
   """The 2x2 neighbourhood of every sampling point on one level.
 
-  locations [B, Q, H, P, 2] (x, y in [0, 1]), attention_weights [B, Q, H, P] ->
-  (top [B, Q, H, P], left [B, Q, H, P] int32: the neighbourhood's top-left pixel
+  locations [B, H, Q, P, 2] (x, y in [0, 1]), attention_weights [B, H, Q, P] ->
+  (top [B, H, Q, P], left [B, H, Q, P] int32: the neighbourhood's top-left pixel
   in the map padded by one zero pixel on every side, clipped to [0, height] /
-  [0, width]; weight [B, Q, H, P, 2, 2]: bilinear x attention weights, 0 for
+  [0, width]; weight [B, H, Q, P, 2, 2]: bilinear x attention weights, 0 for
   neighbours off the map, so clipping never picks up a wrong pixel).
   """
   x = locations[..., 0].astype(jnp.float32) * width - 0.5
