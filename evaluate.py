@@ -1,10 +1,15 @@
-r"""Evaluates Video K-Net, or scores existing prediction folders.
+r"""Evaluates a model of any task (config.task), or scores prediction folders.
 
-Model evaluation (online over every sequence of the eval split; writes
-KITTI-STEP submission PNGs, metrics.json, overlay pictures and a GIF):
+Model evaluation (online over every video of the eval split; writes the
+task's submission files, metrics.json and pictures under --output_dir,
+default WORKDIR/eval_<...>; eval/driver.py):
 
   python evaluate.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
   python evaluate.py --config=... --workdir=... --association=mask_iou
+  python evaluate.py --config=configs/vspw.py:debug --checkpoint=CONVERTED_DIR
+
+An option the config's task does not support (e.g. --association for VSPW or
+YouTube-VIS) is refused with a one-line error.
 
 Scoring predictions in a benchmark's official format:
 
@@ -23,7 +28,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Model config (model evaluation mode).", lock_config=True)
@@ -34,10 +39,12 @@ _CHECKPOINT = flags.DEFINE_string(
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default latest).")
 _SPLIT = flags.DEFINE_string("split", None, "Split (default config.data.eval_split).")
 _ASSOCIATION = flags.DEFINE_enum(
-    "association", "embedding", ["embedding", "mask_iou"],
-    "Learned embedding tracker, or the mask-IoU baseline.")
+    "association", None, ["embedding", "mask_iou"],
+    "panoptic: the learned embedding tracker (default for Video K-Net) or the "
+    "mask-IoU baseline (the image K-Net's only one).")
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Where results go (default WORKDIR/eval_<association>).")
+    "output_dir", None, "Where results go (default WORKDIR/eval_<association> "
+    "(panoptic), WORKDIR/eval_semantic, WORKDIR/eval_youtube_vis).")
 _MAX_SEQUENCES = flags.DEFINE_integer("max_sequences", None, "Evaluate fewer.")
 # Raw-output dump (parity debugging).
 _DUMP_FRAMES = flags.DEFINE_string(
@@ -65,55 +72,43 @@ def _score_folders() -> int:
   return score_folders.main(argv)
 
 
+def _check_dump_flags() -> None:
+  """--dump_frames replaces scoring: options of scoring are refused with it."""
+  from video_knet_jax.cli import entry_point as ep  # pylint: disable=g-import-not-at-top
+  if not _DUMP_FRAMES.value:
+    if flags.FLAGS["dump_output"].present:
+      raise ep.UserError("--dump_output: only used with --dump_frames.")
+    return
+  for name in ("output_dir", "association", "max_sequences"):
+    if flags.FLAGS[name].present:
+      raise ep.UserError(f"--{name}: not used with --dump_frames (raw outputs "
+                         "go to --dump_output).")
+
+
 def _evaluate_model() -> int:
-  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import runtime  # pylint: disable=g-import-not-at-top
   if _CONFIG.value is None:
     raise app.UsageError("--config is required to evaluate a model "
                          "(or pass --dataset/--groundtruth/--predictions).")
   source = _CHECKPOINT.value or _WORKDIR.value
   if not source:
     raise app.UsageError("Pass --workdir (or --checkpoint).")
+  _check_dump_flags()
   runtime.setup()
-  if _CONFIG.value.model.get("task", "") == "semantic":   # VSPW: semantic K-Net.
-    return _evaluate_semantic(source)
-  if _CONFIG.value.model.get("family") == "knet_track":   # YouTube-VIS.
-    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
-    metrics = vis_lib.evaluate(_CONFIG.value, source, _STEP.value)
-    print(f"\nYouTube-VIS ({source}):\n{vis_lib.format_table(metrics)}\n"
-          f"Results in {os.path.join(source, vis_lib.RESULTS_DIR)}")
-    return 0
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   if _DUMP_FRAMES.value:
-    from video_knet_jax.convert import dump_outputs  # pylint: disable=g-import-not-at-top
-    dump_outputs.run(_CONFIG.value, source, _DUMP_OUTPUT.value,
-                     frames=_DUMP_FRAMES.value,
-                     split=_SPLIT.value)
+    driver.dump_raw_outputs(_CONFIG.value, source, _DUMP_OUTPUT.value,
+                            frames=_DUMP_FRAMES.value, split=_SPLIT.value,
+                            step=_STEP.value)
     print(f"Raw outputs of {_DUMP_FRAMES.value} written to {_DUMP_OUTPUT.value}")
     return 0
-  variables = checkpointing.load_variables_or_workdir(source, _STEP.value)
-  evaluate_lib.check_variables_fit(_CONFIG.value, variables, source)
-  output_dir = _OUTPUT_DIR.value or os.path.join(
-      _WORKDIR.value or source, f"eval_{_ASSOCIATION.value}")
-  metrics = evaluate_lib.evaluate_variables(
-      _CONFIG.value, variables, output_dir, split=_SPLIT.value,
-      association=_ASSOCIATION.value, max_sequences=_MAX_SEQUENCES.value)
-  print(f"\n{metrics['association']} association, {metrics['num_frames']} frames "
-        f"({source}):\n{evaluate_lib.format_table(metrics)}\n"
-        f"Results in {output_dir}")
-  return 0
-
-
-def _evaluate_semantic(source: str) -> int:
-  """mIoU / mVC of a semantic K-Net (a train.py workdir or a variables tree)."""
-  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
-  variables = checkpointing.load_variables_or_workdir(source)
-  output_dir = _OUTPUT_DIR.value or os.path.join(_WORKDIR.value or source, "eval_semantic")
-  metrics = semantic_evaluate_lib.evaluate_variables(
-      _CONFIG.value, variables, output_dir, split=_SPLIT.value, max_videos=_MAX_SEQUENCES.value)
-  print(f"\n{metrics['num_frames']} frames ({source}): "
-        f"{semantic_evaluate_lib.format_table(metrics)}\nResults in {output_dir}")
+  options = driver.EvalOptions(split=_SPLIT.value,
+                               association=_ASSOCIATION.value,
+                               max_sequences=_MAX_SEQUENCES.value)
+  metrics, output_dir = driver.evaluate_checkpoint(
+      _CONFIG.value, source, step=_STEP.value, output_dir=_OUTPUT_DIR.value,
+      workdir=_WORKDIR.value, options=options)
+  print(driver.describe(_CONFIG.value, metrics, source, output_dir))
   return 0
 
 

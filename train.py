@@ -1,8 +1,10 @@
-r"""Trains Video K-Net.
+r"""Trains the task a config names (config.task: panoptic, semantic, instance).
 
   python train.py --config=configs/synthetic_step.py --workdir=/tmp/vknet
   python train.py --config=configs/kitti_step.py --workdir=gs://... \
       --config.data.manual_dir=/data/kitti-step
+  python train.py --config=configs/vspw.py:debug --workdir=/tmp/vspw
+  python train.py --config=configs/youtube_vis.py:debug --workdir=/tmp/vis
 
 Rerunning the same command resumes from the last checkpoint in --workdir.
 Multi-host runs (TPU pods, several GPU hosts) call jax.distributed.initialize()
@@ -18,7 +20,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/kitti_step.py or ...py:debug.",
@@ -30,24 +32,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from video_knet_jax import runtime  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.cli import runtime  # pylint: disable=g-import-not-at-top
   runtime.setup()
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   logging.info("Config:\n%s", _CONFIG.value)
-  if _CONFIG.value.model.get("task", "") == "semantic":   # VSPW: semantic K-Net.
-    from video_knet_jax import semantic_evaluate_lib  # pylint: disable=g-import-not-at-top
-    from video_knet_jax import semantic_train_lib  # pylint: disable=g-import-not-at-top
-    semantic_train_lib.train_and_evaluate(
-        _CONFIG.value, _WORKDIR.value,
-        evaluate_fn=semantic_evaluate_lib.evaluate_during_training)
-    return
-  if _CONFIG.value.model.get("family") == "knet_track":   # YouTube-VIS.
-    from video_knet_jax import vis_lib  # pylint: disable=g-import-not-at-top
-    vis_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    return
-  train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
-                               evaluate_fn=evaluate_lib.evaluate_during_training)
+  loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+                          evaluate_fn=driver.evaluate_in_training)
   # Everything is saved. Python's last garbage collection at exit walks every
   # object JAX and TF created (seconds on a busy 2-core machine): skip it.
   gc.freeze()

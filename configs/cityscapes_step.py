@@ -17,15 +17,9 @@ Arguments are comma-separated: `swin_b` (or `swin_l`) puts the original's
 `knet_s3_swin_{b,l}_fpn.py` Swin backbone on the image K-Net (configs/swin_recipes.py),
 `debug` shrinks it, e.g. `:swin_b,debug`.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from video_knet_jax.datasets.cityscapes_step import facts as cs_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import swin_recipes
+from video_knet_jax.datasets.cityscapes_step import facts as cs_facts
 
 FACTS = cs_facts.CITYSCAPES_STEP
 

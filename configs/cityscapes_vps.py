@@ -15,14 +15,8 @@ online through all 30 frames of each val video and scores the 6 labelled ones
   # tiny, on a generated Cityscapes-VPS-format set (no download):
   python train.py --config=configs/cityscapes_vps.py:debug --workdir=/tmp/cvps_dbg
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from video_knet_jax.datasets.cityscapes_vps import facts as vps_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.datasets.cityscapes_vps import facts as vps_facts
 
 FACTS = vps_facts.CITYSCAPES_VPS
 

@@ -31,14 +31,10 @@ Status (issue 28): the models build and export the original layouts, and the
 COCO builders exist (datasets/coco/); training and evaluation through
 train.py / evaluate.py are wired in the issue's second phase.
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(__file__))
-import deformable_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import deformable_recipes
+from video_knet_jax.configs import swin_recipes
 
 NUM_THING_CLASSES = 80
 NUM_STUFF_CLASSES = 53      # COCO panoptic stuff (panopticapi categories).

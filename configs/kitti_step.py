@@ -12,13 +12,10 @@ Arguments are comma-separated: an optional backbone (`swin_b`, `swin_l`; the
 original's `..._joint_update` Swin recipes, see configs/swin_recipes.py) and
 optionally `debug`.
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(__file__))
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import common
+from video_knet_jax.configs import swin_recipes
 
 # KITTI-STEP label space: Cityscapes trainIds, things = person (11), car (13).
 NUM_CLASSES = 19
@@ -35,32 +32,14 @@ def get_model_config() -> ml_collections.ConfigDict:
   m.num_stages = 3               # iterative kernel update stages.
   m.feat_channels = 256          # FPN / kernel width everywhere.
 
-  m.backbone = ml_collections.ConfigDict()
-  m.backbone.name = "resnet"
-  m.backbone.stage_blocks = (3, 4, 6, 3)   # ResNet-50.
-  m.backbone.base_width = 64               # stem / layer1 width; x2 per stage.
-  m.backbone.frozen_stages = 1             # stem + layer1 frozen.
-  m.backbone.norm_eval = True              # BatchNorm statistics frozen.
-
-  m.fpn = ml_collections.ConfigDict()
-  m.fpn.num_outs = 4                       # P2..P5.
-
-  m.semantic_fpn = ml_collections.ConfigDict()
-  m.semantic_fpn.num_groups = 32           # GroupNorm groups.
-  m.semantic_fpn.pe_num_feats = 128        # sine PE per axis (2x = feat_channels).
-  m.semantic_fpn.pe_temperature = 10000.0
-  m.semantic_fpn.upsample_times = 2        # output stride 8.
+  m.backbone = common.resnet50_backbone()
+  m.fpn = common.fpn()
+  m.semantic_fpn = common.semantic_fpn()
 
   m.kernel_head = ml_collections.ConfigDict()
   m.kernel_head.feat_downsample_stride = 4  # rpn masks x4 for the losses.
 
-  m.update_head = ml_collections.ConfigDict()
-  m.update_head.num_heads = 8
-  m.update_head.ffn_channels = 2048
-  m.update_head.num_cls_fcs = 1
-  m.update_head.num_mask_fcs = 1
-  m.update_head.mask_upsample_stride = 4    # stride 8 -> stride 2.
-  m.update_head.mask_thr = 0.5              # binary masks for feature assembling.
+  m.update_head = common.kernel_update_head(mask_upsample_stride=4)  # stride 8 -> 2.
 
   # Temporal parts (section 3.5-3.7).
   m.temporal = ml_collections.ConfigDict()
@@ -79,6 +58,7 @@ def get_model_config() -> ml_collections.ConfigDict:
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """Returns the KITTI-STEP R50 recipe; `arg='debug'` shrinks it for a laptop."""
   config = ml_collections.ConfigDict()
+  config.task = "panoptic"                # video_knet_jax/tasks: the image K-Net too.
   config.seed = 0
 
   # --------------------------------------------------------------- data
@@ -99,8 +79,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.num_refs = 1
   config.data.max_instances = 32          # thing masks per frame (padded).
   config.data.size_divisor = 32
-  config.data.mean = (123.675, 116.28, 103.53)
-  config.data.std = (58.395, 57.12, 57.375)
+  common.imagenet_normalisation(config.data)
   config.data.shuffle_buffer = 512
   config.data.eval_size = (384, 1248)     # padded canvas for inference.
   # Clip filtering as in the original (section 10.2 item 10): key frames need a
@@ -172,18 +151,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.tracker.skip_empty_frames = True  # frames without things leave the memory as is (original).
 
   # ---------------------------------------------------------- optimiser
-  config.optim = ml_collections.ConfigDict()
-  config.optim.lr = 1e-4
-  config.optim.weight_decay = 0.05
-  config.optim.backbone_lr_mult = 0.25
-  config.optim.clip_norm = 1.0
-  config.optim.warmup_steps = 1000
-  config.optim.warmup_ratio = 0.001
-  config.optim.decay_epochs = (9, 11)
-  config.optim.decay_steps = ()           # explicit steps; used when decay_epochs is empty.
-  config.optim.decay_gamma = 0.1
-  config.optim.policy = "step"            # mmcv 'step' (the paper) or 'cosine' (CosineAnnealing).
-  config.optim.min_lr_ratio = 0.0         # cosine only: the final rate as a fraction of lr.
+  config.optim = common.knet_adamw(decay_epochs=(9, 11))
 
   # ----------------------------------------------------------- schedule
   config.train = ml_collections.ConfigDict()
@@ -203,9 +171,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.mesh = (("data", -1),)
 
   # Start from converted weights (image K-Net -> Video K-Net, ImageNet -> K-Net).
-  config.init_from = ml_collections.ConfigDict()
-  config.init_from.checkpoint = ""
-  config.init_from.strict = False
+  config.init_from = common.init_from()
 
   size, debug = swin_recipes.parse_arg(arg)
   if size:

@@ -13,6 +13,8 @@ K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
 """
 import ml_collections
 
+from video_knet_jax.configs import common
+
 # size -> (embed C, depths, heads, drop_path_rate); stage i has C * 2^i channels.
 SWIN = {
     "swin_b": (128, (2, 2, 18, 2), (4, 8, 16, 32), 0.3),
@@ -22,12 +24,9 @@ SWIN = {
 
 def parse_arg(arg: str) -> tuple[str | None, bool]:
   """A config argument like 'swin_b,debug' -> (Swin size or None, debug)."""
-  parts = [p for p in arg.split(",") if p] if arg else []
-  unknown = [p for p in parts if p not in ("debug", *SWIN)]
+  parts = common.parse_args(arg, file="the config", choices=("debug", *SWIN),
+                           exclusive=[tuple(SWIN)])
   sizes = [p for p in parts if p in SWIN]
-  if unknown or len(sizes) > 1:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"one of {sorted(SWIN)}, or e.g. 'swin_b,debug'.")
   return (sizes[0] if sizes else None), "debug" in parts
 
 

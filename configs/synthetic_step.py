@@ -10,11 +10,7 @@ steps, in about 20). The data set is generated on first use (see
   python train.py --config=configs/synthetic_step.py:debug --workdir=/tmp/dbg
   python train.py --config=configs/synthetic_step.py:short --workdir=/tmp/vknet_short
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top
+from video_knet_jax.configs import kitti_step
 
 
 def get_config(arg: str = ""):

@@ -13,14 +13,8 @@ K-Net (`--config.init_from.checkpoint`, docs/CONVERSION.md).
   # tiny, on a generated VIPSeg-format set (no download):
   python train.py --config=configs/vipseg.py:debug --workdir=/tmp/vipseg_dbg
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from video_knet_jax.datasets.vipseg import facts as vipseg_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.datasets.vipseg import facts as vipseg_facts
 
 VIPSEG = vipseg_facts.VIPSEG
 

@@ -13,6 +13,8 @@ extension (kernel fusion) off, the paper's per-frame baseline.
 """
 import ml_collections
 
+from video_knet_jax.configs import common
+
 # VSPW label space (datasets/vspw/facts.py): raw 1..124 -> train ids 0..123;
 # raw 0 ("others") and 255 (void) are ignored.
 NUM_CLASSES = 124
@@ -22,7 +24,6 @@ IGNORE_LABEL = 255
 def get_model_config(base_head: str = "psp") -> ml_collections.ConfigDict:
   """The full-size semantic K-Net (4.2) with the fusion video extension (4.3)."""
   m = ml_collections.ConfigDict()
-  m.task = "semantic"
   m.num_classes = NUM_CLASSES
   m.num_stages = 3                          # kernel update stages (knet_s3).
 
@@ -60,12 +61,11 @@ def get_model_config(base_head: str = "psp") -> ml_collections.ConfigDict:
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """`arg`: comma-separated of 'pspnet' (default), 'deeplabv3plus', 'debug', 'frame'."""
-  args = [a for a in arg.split(",") if a]
-  unknown = set(args) - {"pspnet", "deeplabv3plus", "debug", "frame"}
-  if unknown or ("pspnet" in args and "deeplabv3plus" in args):
-    raise ValueError(f"configs/vspw.py: unknown or conflicting arguments {arg!r}; expected "
-                     "a comma-separated subset of pspnet|deeplabv3plus, debug, frame.")
+  args = common.parse_args(arg, file="configs/vspw.py",
+                           choices=("pspnet", "deeplabv3plus", "debug", "frame"),
+                           exclusive=[("pspnet", "deeplabv3plus")])
   config = ml_collections.ConfigDict()
+  config.task = "semantic"                  # video_knet_jax/tasks/semantic.py.
   config.seed = 0
 
   # --------------------------------------------------------------- data
@@ -85,10 +85,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.flip_prob = 0.5
   config.data.ref_offsets = (-2, -1, 1, 2)
   config.data.size_divisor = 32
-  config.data.mean = (123.675, 116.28, 103.53)
-  config.data.std = (58.395, 57.12, 57.375)
+  common.imagenet_normalisation(config.data)
   # Evaluation runs on frames as stored (VSPW_480p), padded to size_divisor.
   config.data.generated = ml_collections.ConfigDict()   # non-empty: a generated set (datasets/registry.py).
+  config.data.device_prefetch = 1           # batches transferred ahead of the step.
 
   # -------------------------------------------------------------- model
   base = "deeplabv3plus" if "deeplabv3plus" in args else "psp"
@@ -120,12 +120,19 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 4000
   config.train.keep_checkpoints = 3
+  # In-training evaluation (metrics only, WORKDIR/eval/step_<N>): at the end
+  # of the schedule; 0 = never (evaluate.py scores the checkpoint).
+  config.train.eval_every_steps = 80_000
+  # Non-finite loss or gradients: 0 stops at once naming the step; N > 0 skips
+  # such a step's update up to N times in a run.
+  config.train.max_skipped_steps = 0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.vc_windows = (8, 16)          # mVC_8, mVC_16.
   config.eval.num_gif_videos = 1            # overlay GIFs written by evaluate.
 
   config.mesh = (("data", -1),)
+  config.init_from = common.init_from()     # e.g. converted ImageNet / ADE20K weights.
   if "debug" in args:
     apply_debug(config)
   return config
@@ -154,5 +161,6 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.optim.decay_steps = ()
   config.train.batch_size = 2
   config.train.num_steps = 20
+  config.train.eval_every_steps = 20
   config.train.log_every_steps = 5
   config.train.checkpoint_every_steps = 10

@@ -20,16 +20,12 @@ configs/swin_recipes.py), optionally `deformable` (the MSDeformAttnPixelDecoder
 neck of knet_track_{r50_deformable_fpn,swinb_deformable}_1x_youtubevis; see
 `apply_deformable`) and optionally `debug`.
 """
-import os
-import sys
-
 import ml_collections
 
+from video_knet_jax.configs import common
+from video_knet_jax.configs import deformable_recipes
+from video_knet_jax.configs import swin_recipes
 from video_knet_jax.datasets.youtube_vis import facts as ytvis_facts
-
-sys.path.insert(0, os.path.dirname(__file__))
-import swin_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
-import deformable_recipes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 NUM_CLASSES = len(ytvis_facts.CLASS_NAMES_2019)
 
@@ -37,39 +33,20 @@ NUM_CLASSES = len(ytvis_facts.CLASS_NAMES_2019)
 def get_model_config() -> ml_collections.ConfigDict:
   """The full-size R50 KNetTrack architecture (extensions 3.1)."""
   m = ml_collections.ConfigDict()
-  m.family = "knet_track"                  # models/knet_track.py.
   m.num_thing_classes = NUM_CLASSES
   m.num_stuff_classes = 0
   m.num_proposals = 100
   m.num_stages = 3                         # per-frame stages (roi_head).
   m.feat_channels = 256
 
-  m.backbone = ml_collections.ConfigDict()
-  m.backbone.name = "resnet"
-  m.backbone.stage_blocks = (3, 4, 6, 3)
-  m.backbone.base_width = 64
-  m.backbone.frozen_stages = 1
-  m.backbone.norm_eval = True
-
-  m.fpn = ml_collections.ConfigDict()
-  m.fpn.num_outs = 4                       # P2..P5.
-
-  m.semantic_fpn = ml_collections.ConfigDict()
-  m.semantic_fpn.num_groups = 32
-  m.semantic_fpn.pe_num_feats = 128
-  m.semantic_fpn.pe_temperature = 10000.0
-  m.semantic_fpn.upsample_times = 2        # stride 8.
+  m.backbone = common.resnet50_backbone()
+  m.fpn = common.fpn()
+  m.semantic_fpn = common.semantic_fpn()
 
   m.kernel_head = ml_collections.ConfigDict()
   m.kernel_head.feat_downsample_stride = 2  # rpn masks x2 (stride 4) for losses.
 
-  m.update_head = ml_collections.ConfigDict()
-  m.update_head.num_heads = 8
-  m.update_head.ffn_channels = 2048
-  m.update_head.num_cls_fcs = 1
-  m.update_head.num_mask_fcs = 1
-  m.update_head.mask_upsample_stride = 2    # stride 8 -> stride 4.
-  m.update_head.mask_thr = 0.5
+  m.update_head = common.kernel_update_head(mask_upsample_stride=2)  # stride 8 -> 4.
 
   m.tracker = ml_collections.ConfigDict()
   m.tracker.num_stages = 3                  # 2 clip-level + 1 per-frame.
@@ -81,6 +58,7 @@ def get_model_config() -> ml_collections.ConfigDict:
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """The YouTube-VIS R50 recipe; `arg='debug'` shrinks it for a laptop."""
   config = ml_collections.ConfigDict()
+  config.task = "instance"                 # video_knet_jax/tasks/instance.py (KNetTrack).
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
@@ -96,11 +74,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.flip_prob = 0.5
   config.data.max_instances = 16           # GT instances per clip (padded).
   config.data.size_divisor = 32
-  config.data.mean = (123.675, 116.28, 103.53)
-  config.data.std = (58.395, 57.12, 57.375)
+  common.imagenet_normalisation(config.data)
   config.data.canvas = (512, 928)          # static training canvas (H, W).
   config.data.test_size = (360, 640)       # (H, W) keep-ratio box at test.
   config.data.synthetic = ml_collections.ConfigDict()
+  config.data.device_prefetch = 1          # batches transferred ahead of the step.
 
   config.model = get_model_config()
 
@@ -131,18 +109,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # video as one chunk (backbone once per frame, memory linear in T).
   config.inference.frame_chunk = 0
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.lr = 1e-4
-  config.optim.weight_decay = 0.05
-  config.optim.backbone_lr_mult = 0.25
-  config.optim.clip_norm = 1.0
-  config.optim.warmup_steps = 1000
-  config.optim.warmup_ratio = 0.001
-  config.optim.decay_epochs = (8, 11)
-  config.optim.decay_steps = ()
-  config.optim.decay_gamma = 0.1
-  config.optim.policy = "step"
-  config.optim.min_lr_ratio = 0.0
+  config.optim = common.knet_adamw(decay_epochs=(8, 11))
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16             # 2 clips/GPU x 8 GPUs.
@@ -153,18 +120,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 1000
   config.train.keep_checkpoints = 3
+  config.train.eval_every_steps = 0        # evaluate.py scores the checkpoint.
+  # Non-finite loss or gradients: 0 stops at once naming the step; N > 0 skips
+  # such a step's update up to N times in a run.
+  config.train.max_skipped_steps = 0
 
   config.mesh = (("data", -1),)
-  config.init_from = ml_collections.ConfigDict()
-  config.init_from.checkpoint = ""         # a COCO-instance K-Net (3.5).
-  config.init_from.strict = False
+  config.init_from = common.init_from()    # a COCO-instance K-Net (3.5).
 
-  parts = [p for p in arg.split(",") if p] if arg else []
-  if (any(p not in ("debug", "swin_b", "deformable") for p in parts)
-      or len(set(parts)) != len(parts)):
-    raise ValueError(f"Unknown config argument {arg!r}; expected '', 'debug', "
-                     f"'swin_b', 'deformable' or a combination such as "
-                     f"'swin_b,deformable,debug'.")
+  parts = common.parse_args(arg, file="configs/youtube_vis.py",
+                            choices=("swin_b", "deformable", "debug"))
   if "swin_b" in parts:
     apply_swin_b(config)
   if "deformable" in parts:

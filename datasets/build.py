@@ -12,14 +12,12 @@ r"""Builds a data set from Python (the `tfds build` CLI needs apache_beam).
       --manual_dir=/tmp/synthetic_tree --layout=video_knet
 """
 import importlib
-import os
-import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
 _DATASET = flags.DEFINE_enum("dataset", None, [
     "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",
@@ -39,11 +37,10 @@ def _config():
   """The config to build from: --config, or kitti_step.py's defaults."""
   config = flags.FLAGS.config
   if config is None:
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
     if _DATASET.value is None:
       raise app.UsageError("Pass --dataset or --config.")
     # configs/<dataset>.py holds each data set's recipe.
-    module = importlib.import_module(_DATASET.value)
+    module = importlib.import_module(f"video_knet_jax.configs.{_DATASET.value}")
     config = module.get_config()
   if _MANUAL_DIR.value:
     config.data.manual_dir = _MANUAL_DIR.value

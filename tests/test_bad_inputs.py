@@ -2,7 +2,7 @@
 
 Each case runs what an entry point runs (in-process, cheap) and checks that
 the error is a user error (exit status 2, no traceback, see
-video_knet_jax/entry_point.py), that its one line names the file or field and
+video_knet_jax/cli/entry_point.py), that its one line names the file or field and
 what was expected, and that nothing partial is left and nothing earlier is
 overwritten. A few cases run the real commands in child processes to show
 the line and the missing traceback end to end.
@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -20,10 +19,9 @@ from PIL import Image
 from tests.train_process import Child
 from video_knet_jax import atomic_files
 from video_knet_jax import checkpointing
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 
 def _line(error) -> str:
@@ -70,10 +68,10 @@ def _snapshot(root):
 
 # --------------------------------------------------------------- train.py
 def test_train_config_field_missing_from_the_config_file(tmp_path):
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
   del config.train["eval_every_steps"]
-  _expect(lambda: train_lib.train_and_evaluate(config, str(tmp_path / "w")),
+  _expect(lambda: loop.train_and_evaluate(config, str(tmp_path / "w")),
           "config field", "eval_every_steps")
 
 
@@ -91,14 +89,14 @@ def test_train_resume_with_a_config_of_another_model(tmp_path):
 
 
 def test_train_workdir_not_writable(tmp_path, monkeypatch):
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.train import loop  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
   blocked = str(tmp_path / "blocked" / "w")
   def refuse(path, *args, **kwargs):
     del args, kwargs
     raise PermissionError(errno.EACCES, "Permission denied", path)
   monkeypatch.setattr(os, "makedirs", refuse)
-  _expect(lambda: train_lib.train_and_evaluate(config, blocked), blocked,
+  _expect(lambda: loop.train_and_evaluate(config, blocked), blocked,
           "Permission denied")
 
 
@@ -121,9 +119,9 @@ def test_evaluate_truncated_checkpoint(tmp_path):
 
 
 def test_evaluate_checkpoint_of_another_model(tmp_path):
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.eval import driver  # pylint: disable=g-import-not-at-top
   config = synthetic_step.get_config("debug")
-  _expect(lambda: evaluate_lib.check_variables_fit(
+  _expect(lambda: driver.check_variables_fit(
       config, {"params": {"w": np.zeros(3)}, "batch_stats": {}}, "/some/ckpt"),
           "/some/ckpt", "does not fit the model of --config", "params/w")
 
@@ -338,6 +336,9 @@ def test_dataset_builder_bad_tree(tmp_path, damage, named):
      "--workdir must have a value"),
     (["evaluate.py", "--config=configs/no_such_config.py", "--workdir=W"],
      "No such file or directory: 'configs/no_such_config.py'"),
+    (["evaluate.py", "--config=configs/vspw.py:debug", "--workdir=W",
+      "--association=mask_iou"],
+     "--association=mask_iou: not supported by the semantic task"),
     (["-m", "video_knet_jax.convert", "import", "--config=configs/kitti_step.py:debug",
       "--torch=W/notes.pth", "--output=W/out"],
      "notes.pth: not a PyTorch checkpoint"),

@@ -1,16 +1,15 @@
 """The Cityscapes-STEP, Cityscapes-VPS and VIPSeg configs: paper numbers,
 ':debug' is the same recipe smaller, and the label space matches the facts."""
-import sys
 
 import pytest
 
 from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax.datasets import registry
 
-sys.path.insert(0, "configs")
-import cityscapes_step  # pylint: disable=wrong-import-position
-import cityscapes_vps  # pylint: disable=wrong-import-position
-import vipseg  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import cityscapes_step
+from video_knet_jax.configs import cityscapes_vps
+from video_knet_jax.configs import vipseg
+
 
 MODULES = [cityscapes_step, cityscapes_vps, vipseg]
 

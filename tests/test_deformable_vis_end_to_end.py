@@ -1,22 +1,22 @@
 """configs/youtube_vis.py:deformable,debug (the deformable pixel decoder neck) trains
-and evaluates through the YouTube-VIS path train.py and evaluate.py take (vis_lib).
+and evaluates through what train.py and evaluate.py run: the one loop
+(train/loop.py, with the driver's in-training evaluation) and the driver's
+evaluate_checkpoint (eval/driver.py).
 
 The heads are cut to one per-frame and two tracker stages to keep the compile
-cheap (the neck is what is new here; the full heads run in
-test_youtube_vis_end_to_end.py). The tiny-Swin variant is checked by a forward
-pass in tests/test_deformable_configs.py.
+cheap (the neck is what is new here; the instance task's full heads run in the
+task tests). The tiny-Swin variant is checked by a forward pass in
+tests/test_deformable_configs.py.
 """
 import os
-import sys
 
 import numpy as np
 import pytest
 
-from video_knet_jax import vis_lib
+from video_knet_jax.configs import youtube_vis
+from video_knet_jax.eval import driver
 from video_knet_jax.evaluation import ytvis_ap
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.train import loop
 
 
 @pytest.mark.slow
@@ -31,11 +31,16 @@ def test_deformable_debug_trains_and_evaluates(tmp_path):
   config.loss.stage_weights = (1.0,)
   config.model.tracker.num_stages = 2     # one clip-level stage + the per-frame one.
   config.train.num_steps = 1
-  config.train.batch_size = 8             # one clip per emulated device.
+  config.train.batch_size = 2
+  config.mesh = (("data", 2),)            # one clip per device (tests/task_configs.py).
   workdir = str(tmp_path / "workdir")
-  last = vis_lib.train_and_evaluate(config, workdir)
+  last = loop.train_and_evaluate(config, workdir,
+                                 evaluate_fn=driver.evaluate_in_training)
   assert np.isfinite(last["loss"]) and "tracker_s1_loss_mask" in last
-  metrics = vis_lib.evaluate(config, workdir)
+  metrics, output_dir = driver.evaluate_checkpoint(config, workdir,
+                                                   workdir=workdir)
   assert set(ytvis_ap.STAT_NAMES) <= set(metrics)
-  with open(os.path.join(workdir, vis_lib.RESULTS_DIR, "results.json")) as f:
+  assert output_dir == os.path.join(workdir, "eval_youtube_vis")
+  with open(os.path.join(output_dir, "results.json")) as f:
     assert f.read().startswith("[")
+  assert os.path.isfile(os.path.join(output_dir, driver.METRICS_FILE))

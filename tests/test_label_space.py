@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from video_knet_jax.datasets import facts as dataset_facts
 from video_knet_jax import common
-from video_knet_jax import evaluate_lib
-from video_knet_jax.data import input_pipeline
+from video_knet_jax.tasks import panoptic_eval
+from video_knet_jax.data import panoptic_clips
 from video_knet_jax.data import targets as targets_lib
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.inference import panoptic_merge
@@ -111,7 +111,7 @@ def _outputs(tg, config, rotate_things=False):
 def test_made_up_label_space_end_to_end(config):
   semantic, instance = _ground_truth()
   tg = targets_lib.frame_targets(tf.constant(semantic), tf.constant(instance),
-                                 input_pipeline.target_params(config))
+                                 panoptic_clips.target_params(config))
   tg = {k: v.numpy() for k, v in tg.items()}
 
   # Targets: model class = position in thing_ids; ids use the divisor 100.
@@ -160,13 +160,13 @@ def test_made_up_label_space_end_to_end(config):
   pred_ids = np.where(is_thing, seg + 1, 0)
 
   # Metrics built from the facts score the merged frame as perfect.
-  stq, vpq = evaluate_lib.make_metrics(FACTS)
-  divisor = evaluate_lib.LABEL_DIVISOR
+  stq, vpq = panoptic_eval.make_metrics(FACTS)
+  divisor = panoptic_eval.LABEL_DIVISOR
   gt = semantic.astype(np.int64) * divisor + np.where(
       np.isin(semantic, FACTS.thing_ids), instance, 0)
   pred = pred_sem.astype(np.int64) * divisor + pred_ids
   counts = segment_counts.count_pairs(gt[centres], pred[centres])
-  for _ in range(max(evaluate_lib.VPQ_WINDOWS)):   # a still video.
+  for _ in range(max(panoptic_eval.VPQ_WINDOWS)):   # a still video.
     stq.update_counts(counts, 0)
     vpq.update_counts(counts, 0)
   vpq.end_sequence(0)

@@ -2,23 +2,21 @@
 image K-Net pretraining -> Video K-Net finetuning through init_from (tiny)."""
 import json
 import os
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import cityscapes_step  # pylint: disable=wrong-import-position
-import cityscapes_vps  # pylint: disable=wrong-import-position
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
-import vipseg  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import cityscapes_step
+from video_knet_jax.configs import cityscapes_vps
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
+from video_knet_jax.configs import vipseg
 
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position
-from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
+from video_knet_jax.tasks import panoptic_eval  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 
@@ -33,10 +31,10 @@ def _tiny(module, tmp_path, steps=2):
 
 
 def _train_and_evaluate(config, workdir):
-  train_lib.train_and_evaluate(config, workdir)
+  train.train_and_evaluate(config, workdir)
   variables = checkpointing.load_train_variables(workdir)
   out = os.path.join(workdir, "eval")
-  metrics = evaluate_lib.evaluate_variables(config, variables, out,
+  metrics = panoptic_eval.evaluate_variables(config, variables, out,
                                             num_pictures=1)
   return metrics, out
 
@@ -84,9 +82,9 @@ def test_image_pretraining_then_video_finetuning(tmp_path):
   video.init_from.checkpoint = pre_dir
   model = video_knet.build_model(video)
   mesh = sharding.make_mesh(video.mesh)
-  state, _, _ = train_lib.create_train_state(video, model, mesh,
+  state, _, _ = train.create_train_state(video, model, mesh,
                                              jax.random.key(0))
-  state, report = train_lib.merge_init_from(
+  state, report = train.merge_init_from(
       state, checkpointing.load_variables_or_workdir(pre_dir), strict=False)
   assert not report["unexpected"] and not report["mismatched"]
   # Only the video-only layers (linking, embedding/track head) stay at init.
@@ -101,6 +99,6 @@ def test_image_pretraining_then_video_finetuning(tmp_path):
   video.train.num_steps = 1
   video.train.checkpoint_every_steps = 1
   video.train.batch_size = 8
-  train_lib.train_and_evaluate(video, str(tmp_path / "video"))
+  train.train_and_evaluate(video, str(tmp_path / "video"))
   assert checkpointing.TrainCheckpointer(
       str(tmp_path / "video"), save_every_steps=1).latest_step() == 1

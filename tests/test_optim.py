@@ -1,13 +1,11 @@
 """Optimizer recipe: schedule values, frozen params, backbone lr multiplier."""
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
 
 from video_knet_jax import optim  # pylint: disable=wrong-import-position
 

@@ -130,9 +130,9 @@ def test_a_failing_frame_leaves_a_valid_partial_tracks_json(fake_model, tmp_path
 
 
 def test_predict_and_evaluate_give_identical_maps(tmp_path, monkeypatch):
-  """The same generated frames through evaluate_lib (data set) and predict (PNG files)."""
+  """The same generated frames through panoptic_eval (data set) and predict (PNG files)."""
   from tests.data import conftest as data_conftest  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import evaluate_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.tasks import panoptic_eval  # pylint: disable=g-import-not-at-top
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
   config = data_conftest.load_config("synthetic_step", "debug")
@@ -141,7 +141,7 @@ def test_predict_and_evaluate_give_identical_maps(tmp_path, monkeypatch):
                                frames_per_sequence=4, height=60, width=180)
   config.data.eval_size = (96, 224)     # a larger canvas: both must pad to 64x192.
   monkeypatch.setattr(video_knet, "build_model", fake._FakeModel)
-  evaluate_lib.evaluate_variables(config, {}, str(tmp_path / "eval"), num_pictures=0)
+  panoptic_eval.evaluate_variables(config, {}, str(tmp_path / "eval"), num_pictures=0)
   evaluated = sorted(glob.glob(str(tmp_path / "eval" / "predictions" / "*" / "*.png")))
   assert len(evaluated) == 4
   sequence = os.path.basename(os.path.dirname(evaluated[0]))

@@ -1,15 +1,13 @@
 """The Swin-B debug recipe (fusion + update link) trains and evaluates on the synthetic set."""
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
 
-from video_knet_jax import evaluate_lib  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax.tasks import panoptic_eval  # pylint: disable=wrong-import-position
+from video_knet_jax import train  # pylint: disable=wrong-import-position
 
 
 def swin_debug_on_synthetic(data_dir: str):
@@ -34,14 +32,14 @@ def test_swin_b_debug_trains_and_evaluates(tmp_path):
   config = swin_debug_on_synthetic(str(tmp_path / "tfds"))
   assert config.model.backbone.name == "swin" and config.model.backbone.drop_path_rate == 0.3
   workdir = str(tmp_path / "run")
-  last = train_lib.train_and_evaluate(config, workdir)
+  last = train.train_and_evaluate(config, workdir)
   assert np.isfinite(last["loss"]) and last["grad_norm"] > 0
   from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
   variables = checkpointing.load_train_variables(workdir)
   assert "patch_embed" in variables["params"]["backbone"]
   fusion = variables["params"]["roi_head"]["mask_head"]["1"]
   assert "attention_previous_update_link" in fusion and "link_ffn_track" in fusion
-  metrics = evaluate_lib.evaluate_variables(config, variables, str(tmp_path / "eval"),
+  metrics = panoptic_eval.evaluate_variables(config, variables, str(tmp_path / "eval"),
                                             num_pictures=0)
   for key in ("STQ", "AQ", "SQ", "VPQ"):
     assert 0.0 <= metrics[key] <= 1.0 or np.isnan(metrics[key]), (key, metrics[key])

@@ -1,16 +1,14 @@
 """The sharded train step: equal to one device, and it learns."""
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import synthetic_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import synthetic_step
 
 from video_knet_jax import random_batch  # pylint: disable=wrong-import-position
 from video_knet_jax import sharding  # pylint: disable=wrong-import-position
-from video_knet_jax import train_lib  # pylint: disable=wrong-import-position
+from video_knet_jax import train  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 HEIGHT, WIDTH, BATCH = 64, 96, 8
@@ -29,10 +27,10 @@ def _tiny_config():
 
 def _run(config, mesh, batch, steps):
   model = video_knet.build_model(config)
-  state, tx, state_sharding = train_lib.create_train_state(
+  state, tx, state_sharding = train.create_train_state(
       config, model, mesh, jax.random.key(0))
-  step_fn = train_lib.jit_train_step(
-      train_lib.make_train_step(config, model, tx), state_sharding, mesh)
+  step_fn = train.jit_train_step(
+      train.make_train_step(config, model, tx), state_sharding, mesh)
   device_batch = sharding.put_batch(batch, mesh)
   losses = []
   for _ in range(steps):

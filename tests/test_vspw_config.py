@@ -1,13 +1,10 @@
 """configs/vspw.py: variants, ':debug' keeps the recipe's keys, the spec's numbers."""
-import os
-import sys
 
 import pytest
 
 from video_knet_jax.datasets import facts as facts_lib
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "configs"))
-import vspw  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import vspw
 
 
 def test_variants():

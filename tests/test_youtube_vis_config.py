@@ -1,12 +1,10 @@
 """configs/youtube_vis.py: the original's VIS numbers, ':debug' the same recipe smaller."""
-import sys
 
 import pytest
 
 from video_knet_jax.datasets import facts
 
-sys.path.insert(0, "configs")
-import youtube_vis  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 def test_original_vis_numbers_live_in_the_config():

@@ -11,7 +11,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def child_env(num_devices: int = 1, **extra) -> dict:
   """The test environment (CPU, compile cache) with `num_devices` devices."""
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+  # The collective timeout as tests/conftest.py sets it (loaded CI machines).
+  env["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={num_devices} "
+                      "--xla_cpu_collective_call_terminate_timeout_seconds=600")
   env["JAX_PLATFORMS"] = "cpu"
   env.update({k: str(v) for k, v in extra.items()})
   return env

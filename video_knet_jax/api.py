@@ -193,5 +193,7 @@ def load_model(config: Union[str, Any], checkpoint: str, *, step: Optional[int] 
   """`config` (ConfigDict or 'file.py[:arg]') + checkpoint (variables dir from
   `convert import`, training workdir, or 'random') -> `VideoModel`."""
   config = load_config(config)
+  from video_knet_jax import tasks  # pylint: disable=g-import-not-at-top
+  tasks.base.require(tasks.get(config), config, "predict", "predicting a video")
   return VideoModel(config, load_checked_variables(config, checkpoint, step),
                     association=association)

@@ -86,7 +86,7 @@ def run(config, height: int, width: int, batch: int, steps: int,
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train as train_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
 
   config.data.crop_size = (height, width)

@@ -26,7 +26,7 @@ import numpy as np
 
 from video_knet_jax import common
 from video_knet_jax import benchmark_parts
-from video_knet_jax import train_lib
+from video_knet_jax import train as train_lib
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.models import video_knet
 

@@ -33,7 +33,7 @@ from flax import traverse_util
 from video_knet_jax import common
 from video_knet_jax import random_batch
 from video_knet_jax import sharding
-from video_knet_jax import train_lib
+from video_knet_jax import train as train_lib
 from video_knet_jax.losses import matching
 from video_knet_jax.losses import resampling
 from video_knet_jax.losses import segmentation_loss

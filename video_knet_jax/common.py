@@ -1,7 +1,10 @@
-"""Named keys shared by the data pipeline, model, losses and evaluation.
+"""Named keys shared by the data pipeline, models, losses and evaluation.
 
 Every dict that crosses a module boundary uses these names, so a reader can
-grep one constant to find its producer and consumers.
+grep one constant to find its producer and consumers. One module for every
+task (video_knet_jax/tasks): panoptic (Video K-Net, image K-Net), semantic
+(semantic K-Net) and instance (KNetTrack); the model and loss modules
+re-export the keys they produce or read under their old names.
 """
 
 # ----------------------------------------------------------------------------
@@ -24,6 +27,13 @@ PANOPTIC = "panoptic"            # [.., H, W] int32 semantic * 1000 + instance (
 ORIGINAL_SIZE = "original_size"  # (H0, W0) of an eval frame before padding.
 FILE_NAME = "file_name"          # str, an eval frame's image path in its data set.
 
+# Instance task (clip-level, data/vis_clips.py): the clip's instances in M
+# slots, in order of first appearance (M = config.data.max_instances).
+TUBE_MASKS = "masks"             # [B, T, M, H, W] uint8 {0,1}.
+TUBE_PRESENT = "present"         # [B, T, M] bool, the instance is in frame t.
+TUBE_LABELS = "labels"           # [B, M] int32 class index (0..num_classes-1).
+TUBE_VALID = "valid"             # [B, M] bool, False for empty slots.
+
 # ----------------------------------------------------------------------------
 # Model output keys (`VideoKNet.apply(...)` returns a dict with these).
 # N = num_proposals + num_stuff kernels; h, w = stride-8 feature size.
@@ -37,6 +47,21 @@ CLS_LOGITS = "cls_logits"                # [B, N, C] last stage.
 KERNELS = "kernels"                      # [B, N, D] last-stage object kernels.
 TRACK_KERNELS = "track_kernels"          # [B, N, D] kernels after linking (== KERNELS without previous).
 TRACK_EMBEDDINGS = "track_embeddings"    # [B, P, E] association embeddings of the thing kernels.
+
+# Semantic K-Net (`SemanticKNet.apply`); K classes, logits at the head's
+# stride (8 for PSP, 4 for DeepLabv3+).
+BASE_LOGITS = "base_logits"      # [B, K, h, w] base head (conv_seg) logits.
+STAGE_LOGITS = "stage_logits"    # [S, B, K, h, w] logits after each update stage.
+SEG_LOGITS = "seg_logits"        # [B, K, h, w] last stage: the prediction.
+SEG_KERNELS = "seg_kernels"      # [B, K, C] last-stage class kernels (the state).
+AUX_LOGITS = "aux_logits"        # [B, K, H/8, W/8] FCN auxiliary logits (C4).
+
+# KNetTrack (`KNetTrack.apply`), frames of B clips of T flattened to B*T;
+# RPN_MASK_LOGITS and RPN_SEG_LOGITS as above.
+FRAME_MASK_LOGITS = "frame_mask_logits"  # [S, B*T, N, h, w] per-frame stages.
+FRAME_CLS_LOGITS = "frame_cls_logits"    # [S, B*T, N, C]
+CLIP_MASK_LOGITS = "clip_mask_logits"    # [S', B*T, N, h, w] tracker stages.
+CLIP_CLS_LOGITS = "clip_cls_logits"      # [S'-1, B, N, C] clip-level stages.
 
 # ----------------------------------------------------------------------------
 # Loss / metric names.

@@ -118,6 +118,8 @@ def run(config, checkpoint: str, fmt: str, output_dir: str, step=None) -> Dict[s
   if fmt not in FORMATS:
     raise ValueError(f"--format={fmt!r}; expected one of {FORMATS}.")
   config = api.load_config(config)
+  from video_knet_jax import tasks  # pylint: disable=g-import-not-at-top
+  tasks.base.require(tasks.get(config), config, "export", "export")
   variables = api.load_checked_variables(config, checkpoint, step)
   variables = jax.tree.map(lambda x: np.asarray(x, np.float32) if np.issubdtype(
       np.asarray(x).dtype, np.floating) else np.asarray(x), variables)

@@ -15,7 +15,11 @@ DATA_AXIS = "data"
 
 def make_mesh(mesh_spec: Sequence[tuple[str, int]] = ((DATA_AXIS, -1),),
               devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """Builds a mesh from `(name, size)` pairs; one size may be -1 (the rest)."""
+  """Builds a mesh from `(name, size)` pairs; one size may be -1 (the rest).
+
+  Sizes that multiply to fewer than the devices there are take the first
+  ones (one process only: with several, every device must be in the mesh).
+  """
   devices = list(jax.devices() if devices is None else devices)
   names = tuple(name for name, _ in mesh_spec)
   sizes = [int(size) for _, size in mesh_spec]
@@ -27,9 +31,13 @@ def make_mesh(mesh_spec: Sequence[tuple[str, int]] = ((DATA_AXIS, -1),),
       raise ValueError(f"config.mesh {mesh_spec}: {len(devices)} devices are "
                        f"not divisible by {known}.")
     sizes[sizes.index(-1)] = len(devices) // known
-  if int(np.prod(sizes)) != len(devices):
-    raise ValueError(f"config.mesh {mesh_spec} needs {int(np.prod(sizes))} "
-                     f"devices, found {len(devices)}.")
+  total = int(np.prod(sizes))
+  if total > len(devices) or (total < len(devices) and jax.process_count() > 1):
+    raise ValueError(f"config.mesh {mesh_spec} needs {total} devices, found "
+                     f"{len(devices)}" + (" (with several processes the mesh "
+                                          "must hold every device)"
+                                          if total < len(devices) else "") + ".")
+  devices = devices[:total]
   return Mesh(np.asarray(devices).reshape(sizes), names)
 
 

@@ -25,19 +25,18 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
                     file_format=data_prepare.FILE_FORMAT)
 
 
+def manual_dir(config):
+  """Where the builder reads from; writes the generated tree if asked to."""
+  synthetic = dict(config.data.get("synthetic") or {})
+  if not synthetic:
+    return config.data.manual_dir or None
+  spec = generate.YouTubeVisSpec.from_dict(synthetic)
+  return generate.write_tree(
+      data_prepare.data_dir_root(config) / "downloads" / "manual"
+      / spec.config_name(), spec)
+
+
 def ensure_dataset(config) -> tfds.core.DatasetBuilder:
-  """Generates / builds the set the first time; returns the prepared builder."""
-  data_prepare.hide_gpus_from_tf()
-  builder = make_builder(config)
-  if not builder.is_prepared():
-    synthetic = dict(config.data.get("synthetic") or {})
-    if synthetic:
-      spec = generate.YouTubeVisSpec.from_dict(synthetic)
-      manual_dir = generate.write_tree(
-          data_prepare.data_dir_root(config) / "downloads" / "manual"
-          / spec.config_name(), spec)
-    else:
-      manual_dir = config.data.manual_dir or None
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=None if manual_dir is None else os.fspath(manual_dir)))
-  return builder
+  """Generates / builds the set the first time; returns the prepared builder
+  (video_knet_jax.data.prepare.ensure_dataset, which every data set uses)."""
+  return data_prepare.ensure_dataset(config)

@@ -1,16 +1,9 @@
 """Configs and cheap variable trees for the conversion tests (no model.init)."""
-import os
-import sys
-
 import jax
 import numpy as np
 
-_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
-if _CONFIGS not in sys.path:
-  sys.path.insert(0, _CONFIGS)
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from video_knet_jax.convert import model_variables  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.convert import model_variables
 
 
 def config(arg: str = "", link_all_stages: bool = True):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.convert import model_fixtures
-import swin_recipes  # configs/ (on sys.path via model_fixtures)  # pylint: disable=g-bad-import-order
+from video_knet_jax.configs import swin_recipes
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import reference_keys
 

@@ -4,22 +4,15 @@ Full-size models by `jax.eval_shape` only: parameter counts equal the original
 lists' 'num_parameters', and the exported (key, shape, dtype) list, in order,
 equals shared/reference/original_state_dict_keys_{...}.json.
 """
-import os
-import sys
-
 import jax
 import numpy as np
 import pytest
 
+from video_knet_jax.configs import coco
+from video_knet_jax.configs import youtube_vis
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import model_variables
 from video_knet_jax.convert import reference_keys
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-# pylint: disable=g-import-not-at-top,wrong-import-position
-import coco
-import youtube_vis
-# pylint: enable=g-import-not-at-top,wrong-import-position
 
 
 def _exported_layout(config):

@@ -1,5 +1,4 @@
 """The VIPSeg R50 Video K-Net exports exactly the original's state_dict layout."""
-import sys
 
 import jax
 import numpy as np
@@ -8,8 +7,7 @@ from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import model_variables
 from video_knet_jax.convert import reference_keys
 
-sys.path.insert(0, "configs")
-import vipseg  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import vipseg
 
 
 def test_vipseg_r50_export_equals_reference_exactly():

@@ -1,6 +1,4 @@
 """Importing original KNetTrack and COCO-instance K-Net checkpoints into KNetTrack."""
-import os
-import sys
 
 import jax
 import numpy as np
@@ -13,8 +11,7 @@ from video_knet_jax.convert import model_variables
 from video_knet_jax.convert import sources
 from video_knet_jax.convert import torch_to_flax
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,11 @@ projections perturbed) go through the key table into Flax; all four outputs must
 agree, and the export gives back the torch state_dict in order. (Gradients of the
 deformable attention itself are checked in tests/models/test_ms_deform_attn.py.)
 """
-import os
-import sys
-
 import jax
 import numpy as np
 import pytest
 
+from video_knet_jax.configs import youtube_vis
 from video_knet_jax.convert import flax_to_torch
 from video_knet_jax.convert import torch_to_flax
 from video_knet_jax.models import necks
@@ -24,9 +22,6 @@ pytestmark = pytest.mark.torch
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from tests.convert.torch_reference import msdeform_pixel_decoder as torch_decoder
 from tests.convert.torch_reference import perturb
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 R50_CHANNELS = (256, 512, 1024, 2048)

@@ -5,8 +5,6 @@ names, plus an `fc` classifier as in torchvision files); the dilated backbone
 outputs must match PyTorch's, and a full ResNet-101 key set must load into
 the full-size model with only the heads left at initialisation.
 """
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,8 +19,7 @@ pytestmark = pytest.mark.torch
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from tests.convert.torch_reference import semantic_knet as torch_sem
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import vspw
+from video_knet_jax.configs import vspw
 
 
 def _imagenet_state(model, seed):

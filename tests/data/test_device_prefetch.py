@@ -3,7 +3,7 @@ import numpy as np
 
 from video_knet_jax import common
 from video_knet_jax import sharding
-from video_knet_jax.data import input_pipeline
+from video_knet_jax.data import panoptic_clips
 
 
 def _count_puts(monkeypatch):
@@ -14,7 +14,7 @@ def _count_puts(monkeypatch):
     calls.append(batch)
     return put_batch(batch, mesh)
 
-  monkeypatch.setattr(input_pipeline.sharding, "put_batch", counting_put)
+  monkeypatch.setattr(panoptic_clips.sharding, "put_batch", counting_put)
   return calls
 
 
@@ -23,12 +23,12 @@ def test_next_batch_is_on_its_way_before_the_step(tiny_config, monkeypatch):
   config = tiny_config.copy_and_resolve_references()
   calls = _count_puts(monkeypatch)
   config.data.device_prefetch = 0
-  plain = input_pipeline.make_train_iterator(config, mesh)
+  plain = panoptic_clips.make_train_iterator(config, mesh)
   first_plain = np.asarray(next(plain)[common.IMAGE])
   assert len(calls) == 1
   calls.clear()
   config.data.device_prefetch = 1
-  ahead = input_pipeline.make_train_iterator(config, mesh)
+  ahead = panoptic_clips.make_train_iterator(config, mesh)
   first_ahead = np.asarray(next(ahead)[common.IMAGE])
   assert len(calls) == 2          # batch 0 handed out, batch 1 in flight.
   np.testing.assert_array_equal(first_ahead, first_plain)   # same order.

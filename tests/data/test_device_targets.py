@@ -10,9 +10,9 @@ from tests.data.conftest import load_config
 from video_knet_jax import common
 from video_knet_jax import optim
 from video_knet_jax import sharding
-from video_knet_jax import train_lib
+from video_knet_jax import train
 from video_knet_jax.data import device_targets
-from video_knet_jax.data import input_pipeline
+from video_knet_jax.data import panoptic_clips
 from video_knet_jax.data import targets
 from video_knet_jax.models import video_knet
 
@@ -74,7 +74,7 @@ def test_pipeline_compact_labels_give_the_host_targets(tiny_config,
                                                        compact_config):
   mesh = sharding.make_mesh()
   take = lambda config: jax.device_get(next(
-      input_pipeline.make_train_iterator(config, mesh)))
+      panoptic_clips.make_train_iterator(config, mesh)))
   host, compact = take(tiny_config), take(compact_config)
   assert common.THING_MASKS not in compact
   assert compact[common.INSTANCE].dtype == np.int32
@@ -95,10 +95,10 @@ def test_train_step_accepts_compact_labels(compact_config):
   h, w = config.data.crop_size
   model = video_knet.build_model(config)
   variables = jax.eval_shape(
-      lambda r: train_lib.init_variables(model, config, r), jax.random.key(0))
+      lambda r: train.init_variables(model, config, r), jax.random.key(0))
   tx = optim.make_optimizer(config, variables["params"],
-                            train_lib.frozen_filter(config))
-  state = train_lib.TrainState(
+                            train.frozen_filter(config))
+  state = train.TrainState(
       step=jax.ShapeDtypeStruct((), np.int32), params=variables["params"],
       batch_stats=variables["batch_stats"],
       opt_state=jax.eval_shape(tx.init, variables["params"]))
@@ -111,7 +111,7 @@ def test_train_step_accepts_compact_labels(compact_config):
       common.SEQUENCE_ID: jax.ShapeDtypeStruct((b,), np.int32),
       common.FRAME_INDEX: jax.ShapeDtypeStruct((b, t), np.int32),
   }
-  step = train_lib.make_train_step(config, model, tx)
+  step = train.make_train_step(config, model, tx)
   _, measurements = jax.eval_shape(step, state, batch)
   assert measurements[common.LOSS_TOTAL].shape == ()
   with pytest.raises(KeyError, match="compact"):

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pytest
 
-from video_knet_jax.data import input_pipeline
+from video_knet_jax.data import panoptic_clips
 
 # (process_index, process_count, start_step) -> sha256 of 3 batches of 4 clips.
 # (Host 1 of 2 no longer has a stream of its own: see the test at the end.)
@@ -36,7 +36,7 @@ def batch_digest(batches) -> str:
 
 def host_batches(config, process_index, process_count, start_step):
   """3 batches of one host's 4 / process_count clips."""
-  ds = input_pipeline.make_train_dataset(
+  ds = panoptic_clips.make_train_dataset(
       config, batch_size=4 // process_count, start_step=start_step,
       process_index=process_index, process_count=process_count)
   return list(itertools.islice(ds.as_numpy_iterator(), 3))

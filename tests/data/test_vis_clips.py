@@ -1,14 +1,11 @@
 """YouTube-VIS training clips: one global stream, sliced per host, resumable."""
 import itertools
-import os
-import sys
 
 import numpy as np
 
 from video_knet_jax.data import vis_clips
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 def _examples():
@@ -29,8 +26,8 @@ def _examples():
 
 
 def _take(source, config, batch_size, **kw):
-  return list(itertools.islice(
-      vis_clips.batches(source, config, batch_size, seed=3, **kw), 3))
+  return list(itertools.islice(vis_clips.make_train_dataset(
+      config, batch_size=batch_size, source=source, **kw).as_numpy_iterator(), 3))
 
 
 def test_two_hosts_together_read_the_one_host_batches_and_resume():

@@ -1,6 +1,4 @@
 """The dataset-facts record and its lookup from a config."""
-import sys
-import os
 
 import pytest
 
@@ -8,9 +6,8 @@ from video_knet_jax.datasets import cityscapes_labels
 from video_knet_jax.datasets import facts as facts_lib
 from video_knet_jax.datasets.kitti_step import facts as kitti_facts
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-import synthetic_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import synthetic_step
 
 
 def _made_up(**overrides):

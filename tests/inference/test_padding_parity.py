@@ -8,7 +8,6 @@ padded by the predictor's own rule (the one `predict` and `evaluate.py`
 use). The raw outputs of two linked frames agree to 1e-4; a fixed larger
 canvas gives other outputs (so the check can fail).
 """
-import sys
 
 import jax
 import numpy as np
@@ -26,8 +25,7 @@ pytestmark = pytest.mark.torch
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
 from tests.convert.torch_reference import video_knet as torch_video_knet
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
 
 HEIGHT, WIDTH = 200, 632
 ORIGINAL_PADDED = (224, 640)   # ceil(200 / 32) * 32, ceil(632 / 32) * 32.

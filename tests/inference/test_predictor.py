@@ -1,5 +1,4 @@
 """VideoPredictor end to end: a fake model with hand-made objects, and the real debug model."""
-import sys
 
 import numpy as np
 import pytest
@@ -9,8 +8,7 @@ import jax.numpy as jnp
 from video_knet_jax import common
 from video_knet_jax.inference import predictor as pr
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=wrong-import-position
+from video_knet_jax.configs import kitti_step
 
 CAR_TRAIN_ID, ROAD_TRAIN_ID = 13, 0
 

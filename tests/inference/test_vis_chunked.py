@@ -1,6 +1,4 @@
 """The bounded (chunk-by-chunk) whole-video KNetTrack pass equals the one-call pass."""
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +11,7 @@ from video_knet_jax.inference import vis_bounded
 from video_knet_jax.inference import vis_inference
 from video_knet_jax.models import knet_track
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 def _tiny(tracker_stages):

@@ -1,7 +1,5 @@
 """Video Hungarian assignment on clip tubes (hand-computed) and the clip loss."""
 import math
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -10,8 +8,7 @@ import numpy as np
 
 from video_knet_jax.losses import clip_loss
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 L3 = math.log(3.0)   # sigmoid(L3) = 0.75, sigmoid(-L3) = 0.25.
 

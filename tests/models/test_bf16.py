@@ -1,13 +1,11 @@
 """bfloat16 compute: float32 params and outputs, close to the float32 forward on the same weights."""
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
 
 from tests.models import np_reference as ref  # pylint: disable=wrong-import-position
 from video_knet_jax import common  # pylint: disable=wrong-import-position

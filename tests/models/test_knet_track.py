@@ -1,6 +1,4 @@
 """KNetTrack: the R50 layout equals the original's, padded frames are inert."""
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +9,7 @@ from video_knet_jax.convert import model_variables
 from video_knet_jax.convert import reference_keys
 from video_knet_jax.models import knet_track
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 
 def _size(tree):

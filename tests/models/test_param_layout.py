@@ -7,15 +7,13 @@ and can be reused by the converter tests.
 """
 import numpy as np
 import math
-import sys
 
 import jax
 import jax.numpy as jnp
 import pytest
 from flax import traverse_util
 
-sys.path.insert(0, "configs")
-import kitti_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import kitti_step
 
 from video_knet_jax.convert import reference_keys  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position

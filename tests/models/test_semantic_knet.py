@@ -1,6 +1,4 @@
 """Semantic K-Net (VSPW): full-size parameter count, outputs, the kernel state."""
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -9,8 +7,7 @@ import pytest
 
 from video_knet_jax.models import semantic_knet
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import vspw  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import vspw
 
 # Full-size counts (R101-d8 V1c + base head + 3 semantic K-Net stages with the
 # fusion layers at the last + FCN auxiliary head, 124 classes). K-Net has no

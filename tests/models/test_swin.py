@@ -72,9 +72,7 @@ def test_swin_b_at_kitti_size_gives_strides_4_to_32():
 
 
 def test_frozen_stages_follow_mmdet_swin():
-  import sys  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, "configs")
-  import kitti_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.configs import kitti_step
   from video_knet_jax.models import backbones  # pylint: disable=g-import-not-at-top
   config = kitti_step.get_config("swin_b")
   assert not backbones.frozen_param_filter(config)("backbone/patch_embed/proj/kernel")  # -1.

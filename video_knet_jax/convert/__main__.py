@@ -22,7 +22,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from video_knet_jax import entry_point
+from video_knet_jax.cli import entry_point
 from video_knet_jax.convert import conversion
 from video_knet_jax.convert import sources
 from video_knet_jax.convert import torch_to_flax

@@ -52,7 +52,7 @@ def dump_outputs(model, variables, sequences: Iterable[tuple[int, Iterable[Mappi
     model, variables: the Flax model and its variables.
     sequences: (sequence_id, frames) with frame dicts holding IMAGE [H, W, 3]
       (normalised, padded to a multiple of 32) and FRAME_INDEX, as from
-      `input_pipeline.iterate_eval_sequences`.
+      `panoptic_clips.iterate_eval_sequences`.
     wanted: sequence_id -> frame indices to keep.
 
   Raises:
@@ -115,19 +115,19 @@ def frames_from_images(config, paths: Sequence[str]) -> Iterator[dict[str, Any]]
 
 def run(config, checkpoint: str, output: str, *, frames: Optional[str] = None,
         images: Optional[str] = None, split: Optional[str] = None,
-        include_images: bool = False) -> dict[str, np.ndarray]:
+        include_images: bool = False, step: Optional[int] = None) -> dict[str, np.ndarray]:
   """Dumps `frames` ('seq:frame,...' of `split`) or `images` (comma-separated files)."""
   if bool(frames) == bool(images):
     raise ValueError("Give exactly one of frames (data set) or images (files).")
   model = video_knet.build_model(config)
-  variables = model_variables.load_variables(config, checkpoint)
+  variables = model_variables.load_variables(config, checkpoint, step)
   if images:
     paths = [p for p in images.split(",") if p]
     sequences = [(0, frames_from_images(config, paths))]
     wanted = {0: set(range(len(paths)))}
   else:
-    from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
-    sequences = input_pipeline.iterate_eval_sequences(config, split)
+    from video_knet_jax.data import panoptic_clips  # pylint: disable=g-import-not-at-top
+    sequences = panoptic_clips.iterate_eval_sequences(config, split)
     wanted = parse_frames(frames)
   arrays = dump_outputs(model, variables, sequences, wanted, include_images=include_images)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

@@ -6,9 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from video_knet_jax import checkpointing
-from video_knet_jax.models import knet_track
-from video_knet_jax.models import semantic_knet
-from video_knet_jax.models import video_knet
+from video_knet_jax import tasks
 
 RANDOM = "random"
 # Variable shapes do not depend on the input size; the smallest valid frame
@@ -17,19 +15,14 @@ _INIT_SIZE = 64
 
 
 def build_model(config):
-  """The model of `config`: SemanticKNet (model.task='semantic'), KNetTrack
-  (model.family='knet_track') or Video K-Net."""
+  """The model of `config`'s task (config.task, video_knet_jax/tasks)."""
   return _model_and_input_shape(config)[0]
 
 
 def _model_and_input_shape(config):
   """The model of `config` and the smallest input it takes."""
-  model_config = config.model if "model" in config else config
-  if model_config.get("task", "") == semantic_knet.SEMANTIC:
-    return semantic_knet.build_model(config), (1, _INIT_SIZE, _INIT_SIZE, 3)
-  if model_config.get("family", "video_knet") == "knet_track":
-    return knet_track.build_model(config), (1, 1, _INIT_SIZE, _INIT_SIZE, 3)
-  return video_knet.build_model(config), (1, _INIT_SIZE, _INIT_SIZE, 3)
+  task = tasks.get(config)
+  return task.build_model(config), task.init_input_shape(_INIT_SIZE)
 
 
 def init_variables(config, seed: Optional[int] = None) -> dict[str, Any]:

@@ -33,6 +33,21 @@ class AugmentParams:
     return shapes.round_up(self.crop_size, self.size_divisor)
 
 
+def params_from_config(data, *, ignore_label: int,
+                       thing_train_ids: tuple[int, ...] = (),
+                       panoptic_divisor: int = 1000,
+                       require_shared_thing: bool = False) -> AugmentParams:
+  """`AugmentParams` from `config.data` and the label space's values."""
+  return AugmentParams(
+      base_size=tuple(data.base_size), scale_range=tuple(data.scale_range),
+      crop_size=tuple(data.crop_size), flip_prob=float(data.flip_prob),
+      size_divisor=int(data.size_divisor), mean=tuple(data.mean),
+      std=tuple(data.std), ignore_label=int(ignore_label),
+      thing_train_ids=tuple(thing_train_ids), panoptic_divisor=panoptic_divisor,
+      require_shared_thing=require_shared_thing,
+      crop_attempts=int(data.get("crop_attempts", 10)))
+
+
 def rescale_size(height: tf.Tensor, width: tf.Tensor, ratio: tf.Tensor,
                  base_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
   """mmcv keep-ratio rescale of (H, W) to `base_size * ratio`."""

@@ -1,6 +1,6 @@
 r"""Peak host memory and throughput of the training input pipeline.
 
-Runs `input_pipeline.make_train_dataset` (no model) on a generated
+Runs `panoptic_clips.make_train_dataset` (no model) on a generated
 STEP-format split, with the data block of a config (default: the KITTI-STEP
 recipe's batch and crop), and prints the process's peak RSS and clips/s.
 Build the data set first (a separate process, so its memory is not counted):
@@ -73,7 +73,7 @@ def _config():
 def main(argv):
   del argv
   sys.path.insert(0, os.getcwd())
-  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import panoptic_clips  # pylint: disable=g-import-not-at-top
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
   config = _config()
   if _BUILD_ONLY.value:
@@ -88,7 +88,7 @@ def main(argv):
   frames = builder.info.splits[config.data.train_split].num_examples
   size = (f"{_HEIGHT.value}x{_WIDTH.value}" if _GENERATED.value
           else f"{config.data.name}'s size")
-  ds = input_pipeline.make_train_dataset(config, batch_size=batch_size)
+  ds = panoptic_clips.make_train_dataset(config, batch_size=batch_size)
   it = ds.as_numpy_iterator()
   for _ in range(_WARMUP.value):
     next(it)

@@ -58,9 +58,10 @@ class FrameSource:
     return self.features[LABEL_FEATURE].decode_example(encoded)
 
 
-def open_data_source(builder: tfds.core.DatasetBuilder, split: str):
+def open_data_source(builder: tfds.core.DatasetBuilder, split: str,
+                     encoded=(IMAGE_FEATURE, LABEL_FEATURE)):
   """TFDS's random-access source of `split` (any TFDS split string): row ->
-  example dict, image and label left as encoded PNG bytes."""
+  example dict, the `encoded` features left as encoded PNG bytes."""
   file_format = builder.info.file_format
   if file_format != tfds.core.FileFormat.ARRAY_RECORD:
     raise ValueError(
@@ -68,8 +69,7 @@ def open_data_source(builder: tfds.core.DatasetBuilder, split: str):
         "random access needs ArrayRecord. Delete that directory and rebuild it "
         "(video_knet_jax.data.prepare builds ArrayRecord).")
   source = builder.as_data_source(
-      split=split, decoders={IMAGE_FEATURE: tfds.decode.SkipDecoding(),
-                             LABEL_FEATURE: tfds.decode.SkipDecoding()})
+      split=split, decoders={name: tfds.decode.SkipDecoding() for name in encoded})
   if not len(source):
     raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
   return source

@@ -6,8 +6,12 @@
   'synthetic_step' generated from `config.data.synthetic` into
                    `<data_dir>/downloads/manual/<config name>/`, then built by
                    the same KITTI-STEP builder, the first time.
+  'youtube_vis'    datasets/youtube_vis/prepare.py (the real tree, or
+                   generated from `config.data.synthetic`).
   others           Cityscapes-STEP/-VPS, VIPSeg, VSPW: datasets/registry.py
                    (real trees, or generated from `config.data.generated`).
+Every task's data goes through `ensure_dataset`, so every builder is
+prepared once (by process 0 of a multi-host run, the others waiting).
 `config.data.data_dir` ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets) holds
 the prepared data under `kitti_step/<config name>/<version>/`, as ArrayRecord
 files: training reads frames by index from them (data/frame_source.py).
@@ -27,6 +31,7 @@ from video_knet_jax.datasets.synthetic_step import spec as synthetic_spec
 
 KITTI_STEP = "kitti_step"
 SYNTHETIC_STEP = "synthetic_step"
+YOUTUBE_VIS = "youtube_vis"
 # Random access by example index (tfds as_data_source) needs ArrayRecord.
 FILE_FORMAT = tfds.core.FileFormat.ARRAY_RECORD
 
@@ -52,10 +57,13 @@ def make_builder(config) -> tfds.core.DatasetBuilder:
     return kitti_step_builder.Builder(config=step_config,
                                       data_dir=os.fspath(root),
                                       file_format=FILE_FORMAT)
+  if config.data.name == YOUTUBE_VIS:
+    from video_knet_jax.datasets.youtube_vis import prepare as ytvis_prepare  # pylint: disable=g-import-not-at-top
+    return ytvis_prepare.make_builder(config)
   if config.data.name in registry.DATASETS:
     return registry.make_builder(config, root, file_format=FILE_FORMAT)
   raise ValueError(f"config.data.name={config.data.name!r}; expected one of "
-                   f"{[KITTI_STEP, SYNTHETIC_STEP] + sorted(registry.DATASETS)}.")
+                   f"{[KITTI_STEP, SYNTHETIC_STEP, YOUTUBE_VIS] + sorted(registry.DATASETS)}.")
 
 
 def hide_gpus_from_tf() -> None:
@@ -89,6 +97,9 @@ def _prepare(config, builder) -> None:
     manual_dir = synthetic_generate.write_tree(
         data_dir_root(config) / "downloads" / "manual" / spec.config_name(),
         spec)
+  elif config.data.name == YOUTUBE_VIS:
+    from video_knet_jax.datasets.youtube_vis import prepare as ytvis_prepare  # pylint: disable=g-import-not-at-top
+    manual_dir = ytvis_prepare.manual_dir(config)
   elif config.data.name in registry.DATASETS:
     manual_dir = registry.manual_dir(config, data_dir_root(config))
   else:

@@ -11,9 +11,8 @@ semantic [B, 2, H, W] int32 (255 = ignored / padding).
 """
 import dataclasses
 import io
-from typing import Iterator
+from typing import Any, Iterator
 
-import jax
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -22,44 +21,35 @@ from PIL import Image as PILImage
 from video_knet_jax.datasets.vspw import label_codec
 from video_knet_jax import common
 from video_knet_jax.data import augment
+from video_knet_jax.data import clip_pipeline
 from video_knet_jax.data import clip_sampling
+from video_knet_jax.data import frame_source
+from video_knet_jax.data import prepare
 
 IMAGE, MASK = "image", "mask"
 
 
 def open_split(builder: tfds.core.DatasetBuilder, split: str):
   """(random-access source, sequence ids [N], frame indices [N]) of a split."""
-  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
-    raise ValueError(f"{builder.data_dir} is not stored as ArrayRecord; delete it and rebuild "
-                     "(video_knet_jax.data.prepare builds ArrayRecord).")
-  source = builder.as_data_source(split=split, decoders={IMAGE: tfds.decode.SkipDecoding(),
-                                                         MASK: tfds.decode.SkipDecoding()})
-  if not len(source):
-    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+  source = frame_source.open_data_source(builder, split, encoded=(IMAGE, MASK))
   seq = np.asarray([source[r]["sequence_id"] for r in range(len(source))], np.int32)
   frames = np.asarray([source[r]["frame_index"] for r in range(len(source))], np.int32)
   return source, seq, frames
 
 
 def augment_params(config) -> augment.AugmentParams:
-  d = config.data
-  return augment.AugmentParams(
-      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
-      crop_size=tuple(d.crop_size), flip_prob=d.flip_prob, size_divisor=d.size_divisor,
-      mean=tuple(d.mean), std=tuple(d.std), ignore_label=d.ignore_label, thing_train_ids=(),
-      panoptic_divisor=1000, require_shared_thing=False)
+  return augment.params_from_config(config.data, ignore_label=config.data.ignore_label)
 
 
-def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
-                       process_index: int | None = None,
-                       process_count: int | None = None) -> tf.data.Dataset:
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
+                       process_index: int = 0,
+                       process_count: int = 1) -> tf.data.Dataset:
   """An infinite dataset of training clips (this host's `batch_size` per step).
 
-  As in input_pipeline: one global clip stream over the whole split; host p
-  takes its contiguous slice of every global batch (defaults: JAX's process).
+  One global clip stream over the whole split; host p takes its slice of
+  every global batch (clip_pipeline).
   """
-  process_index = jax.process_index() if process_index is None else process_index
-  process_count = jax.process_count() if process_count is None else process_count
+  builder = prepare.ensure_dataset(config)
   source, seq, frames = open_split(builder, config.data.train_split)
   sampler = clip_sampling.ClipSampler(
       seq, frames, [np.zeros((0,), np.int32)] * len(seq), ref_offsets=config.data.ref_offsets,
@@ -67,10 +57,8 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
   params = augment_params(config)
   features = builder.info.features
 
-  def draw(k):   # k: this host's clip number.
-    clip = sampler.clip(clip_sampling.global_clip_index(
-        int(k), local_batch=batch_size, process_index=process_index,
-        process_count=process_count))
+  def draw(n):   # n: the global clip number.
+    clip = sampler.clip(int(n))
     return clip.rows, clip.aug_seed
 
   def read(rows):
@@ -78,8 +66,8 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
     return (np.asarray([ex[IMAGE] for ex in examples], object),
             np.asarray([ex[MASK] for ex in examples], object))
 
-  def make_clip(k):
-    rows, seed = tf.numpy_function(draw, [k], [tf.int64, tf.int32], stateful=False)
+  def make_clip(n):
+    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32], stateful=False)
     images, masks = tf.numpy_function(read, [rows], [tf.string, tf.string], stateful=False)
     frames_ = [features[IMAGE].decode_example(images[i]) for i in range(2)]
     labels = [tf.cast(label_codec.tf_raw_to_train_ids(
@@ -88,38 +76,42 @@ def make_train_dataset(config, builder, *, batch_size: int, start_step: int = 0,
         frames_, labels, [tf.zeros_like(l) for l in labels], tf.ensure_shape(seed, [2]), params)
     return {common.IMAGE: image, common.SEMANTIC: semantic}
 
-  start = start_step * batch_size
-  ds = tf.data.Dataset.range(start, 2**62 // process_count).map(
-      make_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+  return clip_pipeline.train_dataset(
+      make_clip, batch_size=batch_size, start_step=start_step,
+      process_index=process_index, process_count=process_count)
 
 
 @dataclasses.dataclass
 class EvalVideo:
-  """One video of the eval split, frames in order."""
+  """One video of the eval split, frames in order, decoded one at a time."""
   name: str
-  frame_names: list          # stems, e.g. '00000003'.
-  images: np.ndarray         # [T, H, W, 3] uint8.
-  raw_masks: np.ndarray      # [T, H, W] uint8 raw VSPW values.
+  rows: np.ndarray           # [T] rows of the split's data source.
+  source: Any                # the split's data source (encoded PNGs).
+
+  def __len__(self) -> int:
+    return len(self.rows)
+
+  def frames(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(frame name stem, image [H, W, 3] uint8, raw mask [H, W] uint8) per
+    frame: one frame in memory at a time, whatever the video's length."""
+    for row in self.rows:
+      ex = self.source[int(row)]
+      yield (_stem(ex["file_name"]),
+             np.asarray(PILImage.open(io.BytesIO(ex[IMAGE])).convert("RGB")),
+             np.asarray(PILImage.open(io.BytesIO(ex[MASK]))))
 
 
 def iterate_eval_videos(builder, split: str, max_videos: int | None = None
                         ) -> Iterator[EvalVideo]:
-  """Videos of `split` in split-file order (decoded with PIL, one video at a time)."""
+  """Videos of `split` in split-file order (decoded with PIL, frame by frame)."""
   source, seq, _ = open_split(builder, split)
   for n, video_id in enumerate(dict.fromkeys(seq.tolist())):
     if max_videos is not None and n >= max_videos:
       return
     rows = np.flatnonzero(seq == video_id)
-    examples = [source[int(r)] for r in rows]
-    yield EvalVideo(
-        name=examples[0]["video"].decode() if isinstance(examples[0]["video"], bytes)
-        else str(examples[0]["video"]),
-        frame_names=[_stem(ex["file_name"]) for ex in examples],
-        images=np.stack([np.asarray(PILImage.open(io.BytesIO(ex[IMAGE])).convert("RGB"))
-                         for ex in examples]),
-        raw_masks=np.stack([np.asarray(PILImage.open(io.BytesIO(ex[MASK])))
-                            for ex in examples]))
+    name = source[int(rows[0])]["video"]
+    yield EvalVideo(name=name.decode() if isinstance(name, bytes) else str(name),
+                    rows=rows, source=source)
 
 
 def _stem(file_name) -> str:

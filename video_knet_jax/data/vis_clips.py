@@ -13,15 +13,16 @@ the static canvas `config.data.canvas` (H, W). The clip's instances (crowd
 excluded) fill `max_instances` slots in order of first appearance; extra
 instances are dropped.
 """
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
-from video_knet_jax.data import clip_sampling
-from video_knet_jax.losses import clip_loss
+from video_knet_jax import common
+from video_knet_jax.data import clip_pipeline
 
-IMAGE = "image"
+IMAGE = "image"   # the image feature of a stored example.
 
 
 def video_spans(source) -> list[tuple[int, int, int]]:
@@ -100,8 +101,9 @@ def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarra
       masks[t, s, :size[0], :size[1]] = mk[:, ::-1] if flip else mk
       present[t, s] = True
   valid = np.arange(m) < len(slots)
-  return {IMAGE: image, clip_loss.MASKS: masks, clip_loss.PRESENT: present,
-          clip_loss.LABELS: labels, clip_loss.VALID: valid}
+  return {common.IMAGE: image, common.TUBE_MASKS: masks,
+          common.TUBE_PRESENT: present, common.TUBE_LABELS: labels,
+          common.TUBE_VALID: valid}
 
 
 def _has_instance(ex) -> bool:
@@ -122,26 +124,39 @@ def train_clip(source, spans, config, seed: int, n: int
   return make_clip(examples, config, rng)
 
 
-def batches(source, config, batch_size: int, seed: int, *, start_step: int = 0,
-            process_index: int = 0, process_count: int = 1
-            ) -> Iterator[dict[str, np.ndarray]]:
+def clip_signature(config) -> dict:
+  """Key -> (dtype, static shape) of one training clip."""
+  t, m = int(config.data.clip_length), int(config.data.max_instances)
+  canvas = tuple(config.data.canvas)
+  return {common.IMAGE: (tf.float32, (t, *canvas, 3)),
+          common.TUBE_MASKS: (tf.uint8, (t, m, *canvas)),
+          common.TUBE_PRESENT: (tf.bool, (t, m)),
+          common.TUBE_LABELS: (tf.int32, (m,)),
+          common.TUBE_VALID: (tf.bool, (m,))}
+
+
+def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
+                       process_index: int = 0, process_count: int = 1,
+                       source=None) -> tf.data.Dataset:
   """This host's batches of `batch_size` clips from step `start_step` on.
 
-  As in input_pipeline: one global clip stream, host p takes its contiguous
-  slice of every global batch (clip_sampling.global_clip_index).
+  One global clip stream (seed config.seed) over `source` (default: the
+  config's built train split); host p takes its slice of every global batch
+  (clip_pipeline). Clips are built in numpy (`train_clip`) inside tf.data's
+  parallel map.
   """
+  if source is None:
+    from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
+    source = prepare.ensure_dataset(config).as_data_source(
+        split=config.data.train_split)
   half = int(config.data.clip_length) // 2
   spans = [s for s in video_spans(source) if s[2] >= 2 * half + 1]
   if not spans:
     raise ValueError(f"No video has config.data.clip_length="
                      f"{config.data.clip_length} frames.")
-  k = start_step * batch_size
-  while True:
-    items = [train_clip(source, spans, config, seed,
-                        clip_sampling.global_clip_index(
-                            k + i, local_batch=batch_size,
-                            process_index=process_index,
-                            process_count=process_count))
-             for i in range(batch_size)]
-    k += batch_size
-    yield {key: np.stack([c[key] for c in items]) for key in items[0]}
+  make_clip = clip_pipeline.numpy_clip(
+      lambda n: train_clip(source, spans, config, config.seed, n),
+      clip_signature(config))
+  return clip_pipeline.train_dataset(
+      make_clip, batch_size=batch_size, start_step=start_step,
+      process_index=process_index, process_count=process_count)

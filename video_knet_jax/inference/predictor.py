@@ -67,7 +67,7 @@ def padded_size(image_hw: Tuple[int, int], canvas_hw: Optional[Tuple[int, int]],
   """The padded input size of an [H0, W0] frame.
 
   canvas_hw None (the original's rule): (H0, W0) rounded up to size_divisor.
-  Else the canvas (as `data.input_pipeline.eval_canvas_size`: rounded up to
+  Else the canvas (as `data.panoptic_clips.eval_canvas_size`: rounded up to
   size_divisor) if the image fits, else the image size rounded up.
   """
   if canvas_hw is None:
@@ -210,7 +210,7 @@ class VideoPredictor:
 
   def predict_eval_sequence(self, frames: Iterable[dict]) -> Iterator[FrameResult]:
     """Like `predict_sequence` for the frame dicts of
-    `data.input_pipeline.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
+    `data.panoptic_clips.iterate_eval_sequences` (IMAGE [Ph, Pw, 3] normalised
     and padded, ORIGINAL_SIZE (H0, W0), FRAME_INDEX used as the tracker's frame
     number, as the original's `fid`). The image is cropped to (H0, W0) and
     padded again by this predictor's rule, so evaluation pads as `predict`.

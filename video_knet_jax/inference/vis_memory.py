@@ -13,12 +13,10 @@ FRAME_CHUNK (default 0: the whole video in one call) sets
 the size the frames are resized to (the video stays 64x96).
 """
 import gc
-import os
 import resource
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "configs"))
-import youtube_vis  # pylint: disable=g-import-not-at-top,wrong-import-position
+from video_knet_jax.configs import youtube_vis
 
 from video_knet_jax.datasets.youtube_vis import generate  # pylint: disable=wrong-import-position
 from video_knet_jax import checkpointing  # pylint: disable=wrong-import-position

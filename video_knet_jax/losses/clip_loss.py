@@ -16,6 +16,7 @@ from typing import Any, Dict, NamedTuple, Tuple
 import jax
 import jax.numpy as jnp
 
+from video_knet_jax import common
 from video_knet_jax.losses import class_losses
 from video_knet_jax.losses import mask_losses
 from video_knet_jax.losses import matching
@@ -25,10 +26,11 @@ from video_knet_jax.models import knet_track
 
 Metrics = Dict[str, jax.Array]
 
-MASKS = "masks"
-PRESENT = "present"
-LABELS = "labels"
-VALID = "valid"
+# Batch keys of a clip's instances (shapes in common.py).
+MASKS = common.TUBE_MASKS
+PRESENT = common.TUBE_PRESENT
+LABELS = common.TUBE_LABELS
+VALID = common.TUBE_VALID
 
 
 class ClipTargets(NamedTuple):

@@ -25,19 +25,20 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from video_knet_jax import common
 from video_knet_jax.models import backbones
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
 from video_knet_jax.models import necks
 from video_knet_jax.models import video_knet
 
-# Keys of the KNetTrack output dict.
-RPN_MASK_LOGITS = "rpn_mask_logits"      # [B*T, P, h, w]
-RPN_SEG_LOGITS = "rpn_seg_logits"        # [B*T, C, h, w]
-FRAME_MASK_LOGITS = "frame_mask_logits"  # [S, B*T, N, h, w] per-frame stages.
-FRAME_CLS_LOGITS = "frame_cls_logits"    # [S, B*T, N, C]
-CLIP_MASK_LOGITS = "clip_mask_logits"    # [S', B*T, N, h, w] tracker stages.
-CLIP_CLS_LOGITS = "clip_cls_logits"      # [S'-1, B, N, C] clip-level stages.
+# Keys of the KNetTrack output dict (shapes in common.py).
+RPN_MASK_LOGITS = common.RPN_MASK_LOGITS      # [B*T, P, h, w]
+RPN_SEG_LOGITS = common.RPN_SEG_LOGITS        # [B*T, C, h, w]
+FRAME_MASK_LOGITS = common.FRAME_MASK_LOGITS
+FRAME_CLS_LOGITS = common.FRAME_CLS_LOGITS
+CLIP_MASK_LOGITS = common.CLIP_MASK_LOGITS
+CLIP_CLS_LOGITS = common.CLIP_CLS_LOGITS
 
 
 def clip_mean(values: jnp.ndarray, frame_weights: jnp.ndarray) -> jnp.ndarray:

@@ -1,6 +1,6 @@
 """Semantic K-Net for video semantic segmentation (VSPW; video_knet_extensions.md 4).
 
-`SemanticKNet(config.model)` (config.model.task = 'semantic') maps images
+`SemanticKNet(config.model)` (config.task = 'semantic') maps images
 [B, H, W, 3] and optionally the previous frame's class kernels to a dict:
 
   C2..C5 = ResNet-101-d8 (deep stem, dilations 1,1,2,4, output stride 8)
@@ -21,18 +21,19 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from video_knet_jax import common
 from video_knet_jax.models import decode_heads
 from video_knet_jax.models import resnet
 from video_knet_jax.models import semantic_update_head as suh
 from video_knet_jax.models import video_knet
 
 SEMANTIC = "semantic"
-# Output keys (logits at the head's stride: 8 for PSP, 4 for DeepLabv3+).
-BASE_LOGITS = "base_logits"      # [B, K, h, w] base head (conv_seg) logits.
-STAGE_LOGITS = "stage_logits"    # [S, B, K, h, w] logits after each update stage.
-SEG_LOGITS = "seg_logits"        # [B, K, h, w] last stage: the prediction.
-SEG_KERNELS = "seg_kernels"      # [B, K, C] last-stage class kernels (the state).
-AUX_LOGITS = "aux_logits"        # [B, K, H/8, W/8] FCN auxiliary logits (C4).
+# Output keys (shapes in common.py).
+BASE_LOGITS = common.BASE_LOGITS
+STAGE_LOGITS = common.STAGE_LOGITS
+SEG_LOGITS = common.SEG_LOGITS
+SEG_KERNELS = common.SEG_KERNELS
+AUX_LOGITS = common.AUX_LOGITS
 
 
 class SemanticKNet(nn.Module):
@@ -97,9 +98,6 @@ class SemanticKNet(nn.Module):
 def build_model(config) -> SemanticKNet:
   """`SemanticKNet` from the full config (or `config.model`)."""
   model_config = config.model if "model" in config else config
-  if model_config.get("task", "") != SEMANTIC:
-    raise ValueError(f"config.model.task={model_config.get('task')!r}; SemanticKNet needs "
-                     f"{SEMANTIC!r}.")
   if isinstance(model_config, ml_collections.ConfigDict):
     model_config = ml_collections.FrozenConfigDict(model_config)
   return SemanticKNet(config=model_config)

@@ -1,4 +1,4 @@
-"""Online VSPW evaluation of semantic K-Net: mIoU, mVC_8, mVC_16, VSPW-format predictions.
+"""The semantic task's evaluation (VSPW): mIoU, mVC_8, mVC_16, VSPW-format predictions.
 
 Each video runs frame by frame; the class kernels of frame t-1 are an
 explicit value passed into frame t (reset at the first frame, which runs
@@ -8,7 +8,8 @@ scoring (`evaluation/score_folders.score_vspw`): one confusion matrix over all
 frames for mIoU (raw 0 and 255 ignored) and the VSPW toolkit's mVC on the raw
 masks. Writes predictions/<video>/<frame>.png (train ids 0..123, the format
 score_vspw reads), overlays/<video>/<frame>.png + <video>.gif for the first
-`config.eval.num_gif_videos` videos, and metrics.json.
+`config.eval.num_gif_videos` videos; the evaluation driver (eval/driver.py)
+writes metrics.json and swaps the files in atomically.
 """
 import os
 from typing import Any, Dict, Optional
@@ -20,9 +21,7 @@ from PIL import Image as PILImage
 
 from video_knet_jax.datasets import facts as facts_lib
 from video_knet_jax.datasets.vspw import label_codec
-from video_knet_jax import atomic_files
 from video_knet_jax import shapes
-from video_knet_jax import sharding
 from video_knet_jax.data import prepare
 from video_knet_jax.data import semantic_clips
 from video_knet_jax.evaluation import miou as miou_lib
@@ -69,77 +68,67 @@ def _normalise_and_pad(image: np.ndarray, config) -> np.ndarray:
   return np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)))[None]
 
 
-def evaluate_variables(config, variables, output_dir: Optional[str], split: Optional[str] = None,
-                       max_videos: Optional[int] = None) -> Dict[str, Any]:
-  """Runs every video of the eval split online; returns and writes the metrics.
+def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str, Any]:
+  """Runs every video of `options.split` (default config.data.eval_split; the
+  first `options.max_sequences`) online, one frame in memory at a time.
 
-  `output_dir=None` writes nothing (the processes other than 0 of a multi-host run).
+  Writes predictions (and overlays of the first `config.eval.num_gif_videos`
+  videos) under `output_dir` unless `options.in_training`; `output_dir=None`
+  writes nothing (the processes other than 0 of a multi-host run). The
+  driver (eval/driver.py) writes metrics.json.
   """
   facts = facts_lib.facts_for_config(config)
   model = semantic_knet.build_model(config)
   predict = make_predict_fn(model, config)
   builder = prepare.ensure_dataset(config)
-  split = split or config.data.eval_split
+  split = options.split or config.data.eval_split
   miou = miou_lib.MeanIoU(facts.num_classes)
   vc = video_consistency.VideoConsistency(tuple(config.eval.vc_windows))
   palette = np.asarray(facts.colors, np.uint8)
+  writes = output_dir is not None and not options.in_training
   num_frames = 0
-  for v, video in enumerate(semantic_clips.iterate_eval_videos(builder, split, max_videos)):
+  for v, video in enumerate(semantic_clips.iterate_eval_videos(
+      builder, split, options.max_sequences)):
     previous = None
-    pred_dir = output_dir and os.path.join(output_dir, "predictions", video.name)
+    pred_dir = os.path.join(output_dir, "predictions", video.name) if writes else None
     if pred_dir:
       os.makedirs(pred_dir, exist_ok=True)
     overlays = []
-    for t, image in enumerate(video.images):
+    for frame_name, image, raw in video.frames():
       h, w = image.shape[:2]
       ids, previous = predict(variables, _normalise_and_pad(image, config), previous)
       pred = np.asarray(ids)[:h, :w].astype(np.uint8)
-      raw = video.raw_masks[t]
-      name = f"{video.name}/{video.frame_names[t]}"
+      name = f"{video.name}/{frame_name}"
       miou.update(label_codec.raw_to_train_ids(raw), pred, name=name)
       vc.update(raw, pred, video.name, name=name)
       if pred_dir:
-        PILImage.fromarray(pred, mode="L").save(
-            os.path.join(pred_dir, f"{video.frame_names[t]}.png"))
-      if output_dir and v < config.eval.num_gif_videos:
-        overlays.append(visualize.overlay(image, pred, np.zeros_like(pred, np.int32),
-                                          palette=palette))
+        PILImage.fromarray(pred, mode="L").save(os.path.join(pred_dir, f"{frame_name}.png"))
+      if writes and v < config.eval.num_gif_videos:
+        overlays.append((frame_name, visualize.overlay(
+            image, pred, np.zeros_like(pred, np.int32), palette=palette)))
       num_frames += 1
     vc.end_video(video.name)
     if overlays:
-      _write_overlays(os.path.join(output_dir, "overlays"), video, overlays)
+      _write_overlays(os.path.join(output_dir, "overlays"), video.name, overlays)
   metrics = miou.result()
   metrics.update(vc.result())
   metrics["num_frames"] = num_frames
   metrics["fusion"] = bool(config.model.temporal.fusion)
-  if output_dir:
-    atomic_files.write_json(os.path.join(output_dir, "metrics.json"), metrics,
-                            indent=1)
   return metrics
 
 
-def _write_overlays(root, video, overlays) -> None:
-  os.makedirs(os.path.join(root, video.name), exist_ok=True)
-  frames = [PILImage.fromarray(o) for o in overlays]
-  for name, frame in zip(video.frame_names, frames):
-    frame.save(os.path.join(root, video.name, f"{name}.png"))
-  frames[0].save(os.path.join(root, f"{video.name}.gif"), save_all=True,
+def _write_overlays(root, video_name, overlays) -> None:
+  """overlays: [(frame name, [H, W, 3] uint8)] -> PNGs and an animated GIF."""
+  os.makedirs(os.path.join(root, video_name), exist_ok=True)
+  frames = [PILImage.fromarray(o) for _, o in overlays]
+  for (name, _), frame in zip(overlays, frames):
+    frame.save(os.path.join(root, video_name, f"{name}.png"))
+  frames[0].save(os.path.join(root, f"{video_name}.gif"), save_all=True,
                  append_images=frames[1:], duration=200, loop=0)
 
 
 def format_table(metrics: Dict[str, Any]) -> str:
   windows = sorted(int(k.split("_")[1]) for k in metrics if k.startswith("mVC_"))
-  return "  ".join([f"mIoU {100 * metrics['mIoU']:.2f}"] +
-                   [f"mVC{n} {100 * metrics[f'mVC_{n}']:.2f}" for n in windows])
-
-
-def evaluate_during_training(config, variables, workdir: str) -> Dict[str, Any]:
-  """train.py's end-of-training evaluation: WORKDIR/eval, printed as a table.
-
-  Every process scores (a host copy of the variables); process 0 writes.
-  """
-  variables = sharding.host_copy(variables)
-  output_dir = os.path.join(workdir, "eval") if jax.process_index() == 0 else None
-  metrics = evaluate_variables(config, variables, output_dir)
-  print(f"eval ({metrics['num_frames']} frames): {format_table(metrics)}", flush=True)
-  return metrics
+  scores = [f"mIoU {100 * metrics['mIoU']:.2f}"] + [
+      f"mVC{n} {100 * metrics[f'mVC_{n}']:.2f}" for n in windows]
+  return f"{metrics['num_frames']} frames: " + "  ".join(scores)

@@ -9,7 +9,7 @@ from video_knet_jax.datasets.synthetic_step import generate
 from video_knet_jax.datasets.synthetic_step import spec as spec_lib
 from video_knet_jax import common
 from video_knet_jax import sharding
-from video_knet_jax.data import input_pipeline
+from video_knet_jax.data import panoptic_clips
 from video_knet_jax.data import prepare
 
 STUFF_IDS = [c for c in range(19) if c not in (11, 13)]
@@ -26,11 +26,11 @@ def mesh():
 
 @pytest.fixture(scope="module")
 def batches(tiny_config, mesh):
-  return _take(input_pipeline.make_train_iterator(tiny_config, mesh), 3)
+  return _take(panoptic_clips.make_train_iterator(tiny_config, mesh), 3)
 
 
 def test_batch_keys_shapes_and_sharding(tiny_config, mesh):
-  batch = next(input_pipeline.make_train_iterator(tiny_config, mesh))
+  batch = next(panoptic_clips.make_train_iterator(tiny_config, mesh))
   b, t, m, s, h, w = 8, 2, 8, 17, 64, 192
   expected = {
       common.IMAGE: ((b, t, h, w, 3), np.float32),
@@ -83,8 +83,8 @@ def test_targets_are_consistent_with_the_semantic_map(batches):
 
 
 def test_deterministic_and_resumable(tiny_config, mesh, batches):
-  again = _take(input_pipeline.make_train_iterator(tiny_config, mesh), 3)
-  resumed = _take(input_pipeline.make_train_iterator(
+  again = _take(panoptic_clips.make_train_iterator(tiny_config, mesh), 3)
+  resumed = _take(panoptic_clips.make_train_iterator(
       tiny_config, mesh, start_step=2), 1)
   for key in batches[0]:
     for a, b in zip(batches, again):
@@ -92,15 +92,15 @@ def test_deterministic_and_resumable(tiny_config, mesh, batches):
     np.testing.assert_array_equal(resumed[0][key], batches[2][key])
   other = tiny_config.copy_and_resolve_references()
   other.seed = 1
-  moved = _take(input_pipeline.make_train_iterator(other, mesh), 1)
+  moved = _take(panoptic_clips.make_train_iterator(other, mesh), 1)
   assert not np.array_equal(moved[0][common.IMAGE], batches[0][common.IMAGE])
 
 
 def test_hosts_read_slices_of_the_one_host_batches(tiny_config):
   """The 2 hosts' batches hold different clips (global clip numbers) and,
   concatenated in host order, are the batch one host reads."""
-  one = input_pipeline.make_train_dataset(tiny_config, batch_size=8)
-  hosts = [input_pipeline.make_train_dataset(
+  one = panoptic_clips.make_train_dataset(tiny_config, batch_size=8)
+  hosts = [panoptic_clips.make_train_dataset(
       tiny_config, batch_size=4, process_index=p, process_count=2)
            for p in range(2)]
   for step, (whole, *parts) in enumerate(itertools.islice(
@@ -113,14 +113,14 @@ def test_hosts_read_slices_of_the_one_host_batches(tiny_config):
       np.testing.assert_array_equal(
           np.concatenate([parts[0][key], parts[1][key]]), whole[key], key)
   with pytest.raises(ValueError, match="divisible by the 3 processes"):
-    next(input_pipeline.make_train_iterator(
+    next(panoptic_clips.make_train_iterator(
         tiny_config, sharding.make_mesh(), process_index=0, process_count=3))
 
 
 def test_eval_sequences_in_order_with_ground_truth(tiny_config):
   spec = spec_lib.SyntheticSpec.from_dict(tiny_config.data.synthetic)
   sequences = [(seq, list(frames)) for seq, frames
-               in input_pipeline.iterate_eval_sequences(tiny_config, "val")]
+               in panoptic_clips.iterate_eval_sequences(tiny_config, "val")]
   assert [seq for seq, _ in sequences] == [spec.first_val_sequence]
   frames = sequences[0][1]
   images, semantic, instance = generate.render_sequence(spec, spec.first_val_sequence)
@@ -139,7 +139,7 @@ def test_eval_sequences_in_order_with_ground_truth(tiny_config):
 def test_eval_frames_read_too_late_raise(tiny_config):
   config = tiny_config.copy_and_resolve_references()
   config.data.eval_split = "train"
-  sequences = list(input_pipeline.iterate_eval_sequences(config))
+  sequences = list(panoptic_clips.iterate_eval_sequences(config))
   assert [seq for seq, _ in sequences] == [0, 1]
   for seq, frames in sequences:   # never a silently empty sequence.
     with pytest.raises(RuntimeError, match=f"sequence {seq}"):
@@ -149,7 +149,7 @@ def test_eval_frames_read_too_late_raise(tiny_config):
 def test_eval_canvas_pads_and_rejects_large_frames(tiny_config):
   config = tiny_config.copy_and_resolve_references()
   config.data.eval_size = (70, 200)      # padded to (96, 224).
-  seq, frames = next(input_pipeline.iterate_eval_sequences(config, "val"))
+  seq, frames = next(panoptic_clips.iterate_eval_sequences(config, "val"))
   f = next(frames)
   assert f[common.IMAGE].shape == (96, 224, 3)
   assert f[common.PADDING_MASK][64:].all() and f[common.PADDING_MASK][:, 192:].all()
@@ -157,7 +157,7 @@ def test_eval_canvas_pads_and_rejects_large_frames(tiny_config):
   assert (f[common.IMAGE][64:] == 0).all()
   config.data.eval_size = (32, 192)
   with pytest.raises(ValueError, match="config.data.eval_size"):
-    next(next(input_pipeline.iterate_eval_sequences(config, "val"))[1])
+    next(next(panoptic_clips.iterate_eval_sequences(config, "val"))[1])
 
 
 def test_prepare_builds_once_in_the_configured_dir(tiny_config):

@@ -9,7 +9,7 @@ a function of (config.seed, n), so `start_step` resumes exactly where an
 uninterrupted run would be.
 Evaluation: frames of each sequence in order, normalised and padded.
 """
-import collections
+import itertools
 from typing import Any, Iterator
 
 import jax
@@ -22,6 +22,7 @@ from video_knet_jax import common
 from video_knet_jax import shapes
 from video_knet_jax import sharding
 from video_knet_jax.data import augment
+from video_knet_jax.data import clip_pipeline
 from video_knet_jax.data import clip_sampling
 from video_knet_jax.data import device_targets
 from video_knet_jax.data import frame_source
@@ -33,17 +34,12 @@ prepare.hide_gpus_from_tf()
 
 
 def augment_params(config) -> augment.AugmentParams:
-  d = config.data
   facts = dataset_facts.facts_for_config(config)
-  return augment.AugmentParams(
-      base_size=tuple(d.base_size), scale_range=tuple(d.scale_range),
-      crop_size=tuple(d.crop_size), flip_prob=float(d.flip_prob),
-      size_divisor=int(d.size_divisor), mean=tuple(d.mean), std=tuple(d.std),
-      ignore_label=facts.void_label,
+  return augment.params_from_config(
+      config.data, ignore_label=facts.void_label,
       thing_train_ids=tuple(facts.thing_ids),
       panoptic_divisor=facts.label_divisor,
-      require_shared_thing=bool(d.get("require_shared_thing", True)),
-      crop_attempts=int(d.get("crop_attempts", 10)))
+      require_shared_thing=bool(config.data.get("require_shared_thing", True)))
 
 
 def target_params(config) -> targets.TargetParams:
@@ -90,10 +86,10 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   """This host's infinite dataset of numpy-ready batches of `batch_size` clips.
 
   Every host samples from the whole train split with the same sampler; host
-  `process_index` of `process_count` takes rows [p * b, (p + 1) * b) of each
-  global batch of `process_count * batch_size` clips
-  (clip_sampling.global_clip_index). Frames are read from disk per clip
-  (frame_source): a host holds only the split's per-frame metadata in memory.
+  `process_index` of `process_count` takes its slice of each global batch of
+  `process_count * batch_size` clips (clip_pipeline). Frames are read from
+  disk per clip (frame_source): a host holds only the split's per-frame
+  metadata in memory.
   """
   builder = prepare.ensure_dataset(config)
   source = frame_source.load_frame_source(builder, config.data.train_split)
@@ -108,32 +104,21 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
       seed=config.seed)
   num_frames = 1 + num_refs
 
-  def draw(k):   # numpy, counter-based: clip n is the same in any order.
-    clip = sampler.clip(clip_sampling.global_clip_index(
-        int(k), local_batch=batch_size, process_index=process_index,
-        process_count=process_count))
+  def draw(n):   # numpy, counter-based: clip n is the same in any order.
+    clip = sampler.clip(int(n))
     return clip.rows, clip.aug_seed
 
-  def sample(k):
-    rows, seed = tf.numpy_function(draw, [k], [tf.int64, tf.int32],
-                                   stateful=False)
-    return tf.ensure_shape(rows, [num_frames]), tf.ensure_shape(seed, [2])
-
   clip_fn = make_clip_fn(source, num_frames, config)
-  # k: this host's clip number; draw() maps it to the global one.
-  ds = tf.data.Dataset.range(start_step * batch_size,
-                             np.iinfo(np.int64).max // (2 * process_count))
-  ds = ds.map(lambda k: clip_fn(*sample(k)),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  options = tf.data.Options()
-  options.deterministic = True
-  options.threading.max_intra_op_parallelism = 1   # leave cores to XLA.
-  # No autotuning (AUTOTUNE then means one call per core): the iterator's
-  # destructor waits for the autotuner's thread, which sleeps up to 60 s
-  # between optimisations, so train.py used to hang 4-63 s after its last step.
-  options.autotune.enabled = False
-  return ds.with_options(options).prefetch(2)
+
+  def make_clip(n):
+    rows, seed = tf.numpy_function(draw, [n], [tf.int64, tf.int32],
+                                   stateful=False)
+    return clip_fn(tf.ensure_shape(rows, [num_frames]),
+                   tf.ensure_shape(seed, [2]))
+
+  return clip_pipeline.train_dataset(
+      make_clip, batch_size=batch_size, start_step=start_step,
+      process_index=process_index, process_count=process_count)
 
 
 def make_train_iterator(config, mesh, *, start_step: int = 0,
@@ -148,21 +133,13 @@ def make_train_iterator(config, mesh, *, start_step: int = 0,
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   sharding.check_batch_size(config.train.batch_size, mesh)
-  if config.train.batch_size % process_count:
-    raise ValueError(f"config.train.batch_size={config.train.batch_size} must "
-                     f"be divisible by the {process_count} processes.")
   ds = make_train_dataset(
-      config, batch_size=config.train.batch_size // process_count,
+      config, batch_size=clip_pipeline.local_batch_size(
+          config.train.batch_size, process_count),
       start_step=start_step, process_index=process_index,
       process_count=process_count)
-  # Device prefetch: the next batches' transfers are issued (asynchronously)
-  # before the current one is handed out, so they overlap the train step.
-  ahead = int(config.data.get("device_prefetch", 1))
-  queue = collections.deque()
-  for batch in ds.as_numpy_iterator():
-    queue.append(sharding.put_batch(batch, mesh))
-    if len(queue) > ahead:
-      yield queue.popleft()
+  return clip_pipeline.device_batches(
+      ds, mesh, ahead=int(config.data.get("device_prefetch", 1)))
 
 
 def eval_canvas_size(config) -> tuple[int, int]:
@@ -217,75 +194,36 @@ def iterate_eval_sequences(config, split: str | None = None
   ds = tf.data.Dataset.range(len(source))
   ds = ds.map(prepare_frame, num_parallel_calls=tf.data.AUTOTUNE,
               deterministic=True).prefetch(2)
-  stream = _Peekable(ds.as_numpy_iterator())
   canvas = eval_canvas_size(config)
   seen = set()
-  while stream.peek() is not None:
-    seq = int(stream.peek()["sequence_id"])
+  for seq, examples in itertools.groupby(ds.as_numpy_iterator(),
+                                         lambda ex: int(ex["sequence_id"])):
     if seq in seen:
       raise ValueError(f"Split {split!r}: frames of sequence {seq} are not "
                        "contiguous; rebuild the data set (disable_shuffling).")
     seen.add(seq)
-    frames = _SequenceFrames(stream, seq, canvas, split)
-    yield seq, frames
-    frames.close()
+    moved_on = []
+    yield seq, _sequence_frames(examples, seq, canvas, split, moved_on)
+    moved_on.append(True)   # groupby skips what was not read of `seq`.
 
 
-class _Peekable:
-  """An iterator with one element of look-ahead (None at the end)."""
-
-  def __init__(self, iterator):
-    self._it, self._next = iterator, None
-    self._advance()
-
-  def _advance(self):
-    self._next = next(self._it, None)
-
-  def peek(self):
-    return self._next
-
-  def pop(self):
-    value = self._next
-    self._advance()
-    return value
-
-
-class _SequenceFrames:
-  """The frames of one sequence; reading them after moving on is an error
-  (not a silently empty sequence)."""
-
-  def __init__(self, stream, sequence_id, canvas, split):
-    self._stream, self._seq = stream, sequence_id
-    self._canvas, self._split = canvas, split
-    self._previous, self._closed = -1, False
-
-  def __iter__(self):
-    return self
-
-  def close(self):
-    """Skips what is left of this sequence; later reads raise."""
-    while not self._closed and self._has_next():
-      self._stream.pop()
-    self._closed = True
-
-  def _has_next(self):
-    ex = self._stream.peek()
-    return ex is not None and int(ex["sequence_id"]) == self._seq
-
-  def __next__(self):
-    if self._closed:
-      raise RuntimeError(
-          f"Frames of sequence {self._seq} were read after the next sequence "
-          "was requested; consume each sequence's frames first.")
-    if not self._has_next():
-      raise StopIteration
-    ex = self._stream.pop()
+def _sequence_frames(examples, seq, canvas, split, moved_on):
+  """The eval frames of one sequence, in order; reading them after the next
+  sequence was asked for is an error (not a silently empty sequence)."""
+  previous = -1
+  for ex in examples:
+    if moved_on:
+      break
     frame = int(ex["frame_index"])
-    if frame <= self._previous:
-      raise ValueError(f"Split {self._split!r}: frame {frame} of sequence "
-                       f"{self._seq} follows frame {self._previous}.")
-    self._previous = frame
-    return _eval_frame(ex, self._canvas)
+    if frame <= previous:
+      raise ValueError(f"Split {split!r}: frame {frame} of sequence {seq} "
+                       f"follows frame {previous}.")
+    previous = frame
+    yield _eval_frame(ex, canvas)
+  if moved_on:
+    raise RuntimeError(
+        f"Frames of sequence {seq} were read after the next sequence was "
+        "requested; consume each sequence's frames first.")
 
 
 def _eval_frame(ex, canvas):

@@ -1,8 +1,8 @@
-"""vis_lib.picture: a bounded strip of frames with the top tracks painted on."""
+"""instance_eval.picture: a bounded strip of frames with the top tracks painted on."""
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from video_knet_jax import vis_lib
+from video_knet_jax.tasks import instance_eval
 
 
 def _rle(mask):
@@ -18,7 +18,7 @@ def test_picture_shows_at_most_max_frames_evenly_spaced():
   mask[2:4, 1:3] = True
   segs = [None] * t
   segs[9] = _rle(mask)                         # the track is on the last frame only.
-  out = vis_lib.picture(frames, [{"score": 0.9, "segmentations": segs}],
+  out = instance_eval.picture(frames, [{"score": 0.9, "segmentations": segs}],
                         max_frames=8)
   assert out.shape == (h, 8 * w, 3)
   shown = out[0, ::w, 0]                       # the marks of the shown frames.
@@ -26,5 +26,5 @@ def test_picture_shows_at_most_max_frames_evenly_spaced():
   painted = out[:, 7 * w:].any(-1)
   np.testing.assert_array_equal(painted[1:], mask[1:])
   assert not out[:, :7 * w][2:4].any()         # no paint where the track is absent.
-  short = vis_lib.picture(frames[:3], [], max_frames=8)
+  short = instance_eval.picture(frames[:3], [], max_frames=8)
   assert short.shape == (h, 3 * w, 3)

@@ -1,13 +1,14 @@
-"""Online video evaluation: predict every frame of every sequence, score it.
+"""The panoptic task's evaluation: predict every frame of every sequence, score it.
 
 For each sequence of the eval split the predictor runs frame by frame
 (kernels and tracker state carried as explicit values); each prediction is
 scored by streaming STQ and VPQ accumulators, written in the KITTI-STEP
-submission format, and a few frames are drawn as overlay pictures plus an
-animated GIF of the first sequence.
+(or COCO-panoptic-style) submission format, and a few frames are drawn as
+overlay pictures plus an animated GIF of the first sequence. The evaluation
+driver (eval/driver.py) loads, checks and writes atomically around it.
 """
+import collections
 import os
-import shutil
 import time
 from typing import Any
 
@@ -16,7 +17,6 @@ from absl import logging
 from PIL import Image
 
 from video_knet_jax.datasets import facts as dataset_facts
-from video_knet_jax import atomic_files
 from video_knet_jax import common
 from video_knet_jax.evaluation import segment_counts
 from video_knet_jax.evaluation import stq as stq_lib
@@ -29,7 +29,6 @@ from video_knet_jax.inference import visualize
 # Wide enough for any track id a long video produces.
 LABEL_DIVISOR = 2**16
 VPQ_WINDOWS = (1, 2, 3, 4)
-METRICS_FILE = "metrics.json"
 
 
 def _reencode_gt(gt_panoptic: np.ndarray, pipeline_divisor: int) -> np.ndarray:
@@ -57,47 +56,63 @@ def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
   return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
+def evaluate(config, variables, output_dir: str | None, options) -> dict:
+  """The task's evaluation (tasks/base.py): STQ / VPQ, with the submission
+  files and pictures unless `options.in_training`. Association: the option,
+  else the embedding tracker (mask IoU for the image K-Net, which has none)."""
+  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
+  association = options.association or (
+      "embedding" if video_knet.is_temporal(config.model) else "mask_iou")
+  return evaluate_variables(
+      config, variables, output_dir, split=options.split,
+      association=association, write_predictions=not options.in_training,
+      num_pictures=0 if options.in_training else 4,
+      max_sequences=options.max_sequences)
+
+
+def _with_frames(predict, frames):
+  """(frame, result) pairs of `predict(frames)` (results in frame order),
+  holding only the frames the predictor has read ahead (at most two)."""
+  read = collections.deque()
+
+  def reading():
+    for frame in frames:
+      read.append(frame)
+      yield frame
+
+  for result in predict(reading()):
+    yield read.popleft(), result
+
+
 def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                        split: str | None = None,
                        association: str = "embedding",
                        write_predictions: bool = True,
                        num_pictures: int = 4,
                        max_sequences: int | None = None) -> dict:
-  """Scores `variables` on the eval split; writes metrics.json and files.
+  """Scores `variables` on the eval split; writes predictions and pictures.
 
   `output_dir=None` computes the metrics and writes nothing (the processes
-  other than 0 of a multi-host run).
+  other than 0 of a multi-host run). The driver (eval/driver.py) passes a
+  staging directory and swaps its contents in when this returns.
   """
-  from video_knet_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.data import panoptic_clips  # pylint: disable=g-import-not-at-top
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
 
   prepare.ensure_dataset(config)
-  writes = output_dir is not None
-  if writes:
-    os.makedirs(output_dir, exist_ok=True)
-  else:
-    # Nothing below is created: no predictions, pictures or metrics file.
+  if output_dir is None:
+    # Nothing below is created: no predictions, pictures or GIF.
     write_predictions, num_pictures, output_dir = False, 0, os.devnull
   model = video_knet.build_model(config)
-  if not video_knet.is_temporal(config.model):
-    association = "mask_iou"   # the image K-Net has no embeddings.
   predictor = predictor_lib.VideoPredictor(model, variables, config,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)
   things = facts.thing_ids
   stq, vpq = make_metrics(facts)
 
-  # Folders are filled under '.partial' names and swapped in when complete,
-  # metrics.json is written last: a kill never leaves a complete-looking result.
-  final_dirs = {name: os.path.join(output_dir, name)
-                for name in ("predictions", "pictures")}
-  partial_dirs = {name: f"{path}{atomic_files.PARTIAL}-{os.getpid()}"
-                  for name, path in final_dirs.items()}
-  for path in partial_dirs.values() if writes else ():
-    shutil.rmtree(path, ignore_errors=True)
-  prediction_dir = partial_dirs["predictions"]
-  picture_dir = partial_dirs["pictures"]
+  prediction_dir = os.path.join(output_dir, "predictions")
+  picture_dir = os.path.join(output_dir, "pictures")
   # Data sets labelled every `gap` frames (Cityscapes-VPS: 5) are run through
   # every frame but scored, and submitted, on the labelled ones only.
   gap = int(config.data.get("labelled_frame_gap", 1))
@@ -109,12 +124,10 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
   gif_frames = []
   num_frames, start = 0, time.time()
   for seq_index, (sequence_id, frames) in enumerate(
-      input_pipeline.iterate_eval_sequences(config, split)):
+      panoptic_clips.iterate_eval_sequences(config, split)):
     if max_sequences is not None and seq_index >= max_sequences:
       break
-    frames = list(frames)
-    results = predictor.predict_eval_sequence(frames)
-    for frame, result in zip(frames, results):
+    for frame, result in _with_frames(predictor.predict_eval_sequence, frames):
       frame_index = int(frame[common.FRAME_INDEX])
       if submission is not None and (frame_index + 1) % gap == 0:
         submission.add(frame[common.FILE_NAME], sequence_id, result.semantic,
@@ -157,11 +170,9 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                  sequence_id, num_frames, num_frames / max(elapsed, 1e-9))
 
   if gif_frames and num_pictures:
-    gif_path = os.path.join(output_dir, "sequence.gif")
-    gif_frames[0].save(gif_path + atomic_files.PARTIAL, format="GIF",
+    gif_frames[0].save(os.path.join(output_dir, "sequence.gif"), format="GIF",
                        save_all=True, append_images=gif_frames[1:],
                        duration=200, loop=0)
-    os.replace(gif_path + atomic_files.PARTIAL, gif_path)
   if submission is not None:
     submission.close()
   metrics = summarize(stq.result(), vpq.result())
@@ -170,39 +181,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
       metrics[f"VPQ_span{(n - 1) * gap}"] = metrics[f"VPQ_k{n}"]
   metrics["num_frames"] = num_frames
   metrics["association"] = association
-  if writes:
-    for name, path in partial_dirs.items():
-      if os.path.isdir(path):
-        atomic_files.replace_directory(path, final_dirs[name])
-    atomic_files.write_json(os.path.join(output_dir, METRICS_FILE), metrics,
-                            indent=2, default=_json_default)
   return metrics
-
-
-def check_variables_fit(config, variables: Any, source: str) -> None:
-  """Raises CheckpointMismatchError naming `source` unless `variables` has the
-  paths and shapes of `config`'s model."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
-  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
-  model = video_knet.build_model(config)
-  abstract = jax.eval_shape(
-      lambda rng: train_lib.init_variables(model, config, rng),
-      jax.random.key(0))
-  mismatch = checkpointing.describe_mismatch(
-      abstract, {"params": variables.get("params", {}),
-                 "batch_stats": variables.get("batch_stats", {})})
-  if mismatch:
-    raise checkpointing.CheckpointMismatchError(
-        f"{source}: the checkpoint does not fit the model of --config "
-        f"({mismatch}).")
-
-
-def _json_default(x):
-  if isinstance(x, (np.floating, np.integer)):
-    return x.item()
-  raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
 def summarize(stq_result: dict, vpq_result: dict) -> dict:
@@ -223,25 +202,6 @@ def format_table(metrics: dict) -> str:
                                 if k.startswith("VPQ_k")] + ["VPQ", "PQ"]
   header = " | ".join(f"{k:>7}" for k in keys)
   values = " | ".join(f"{100 * metrics[k]:7.2f}" for k in keys)
-  return f"{header}\n{'-' * len(header)}\n{values}"
-
-
-def evaluate_during_training(config, state, workdir: str, step: int) -> dict:
-  """Periodic evaluation from the train loop (metrics only, no pictures).
-
-  Every process scores the whole eval split (the same numbers, and no host
-  waits in a collective for another's evaluation); only process 0 writes.
-  """
-  import jax  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
-  variables = sharding.host_copy({"params": state.params,
-                                  "batch_stats": state.batch_stats})
-  output_dir = (os.path.join(workdir, "eval", f"step_{step}")
-                if jax.process_index() == 0 else None)
-  metrics = evaluate_variables(config, variables, output_dir,
-                               write_predictions=False, num_pictures=0)
-  logging.info("eval at step %d (%s):\n%s", step,
-               f"written to {output_dir}" if output_dir else
-               f"process {jax.process_index()}: scored, not written",
-               format_table(metrics))
-  return {k: v for k, v in metrics.items() if isinstance(v, float)}
+  scored = (f"{metrics['association']} association, {metrics['num_frames']} "
+            "frames\n" if "association" in metrics else "")
+  return f"{scored}{header}\n{'-' * len(header)}\n{values}"

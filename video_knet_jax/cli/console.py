@@ -8,7 +8,7 @@ import os
 import runpy
 import sys
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # video_knet_jax/
 
 
 def _find(kind: str, name: str) -> str:

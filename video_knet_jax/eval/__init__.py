@@ -1,0 +1,1 @@
+"""The one evaluation driver every task uses (driver.py)."""
