@@ -27,13 +27,21 @@ outputs: 37,536,852 parameters (`expected_panoptic_layout`, tested). Its data
 numbers here follow the sibling `mstrain_3x_coco_panoptic_inst_anno.py`
 (the same ms-3x resize, RepeatDataset x3, 12 epochs, steps 9 and 11).
 
-Status (issue 28): the models build and export the original layouts, and the
-COCO builders exist (datasets/coco/); training and evaluation through
-train.py / evaluate.py are wired in the issue's second phase.
+Tasks: the instance recipes are the `image_instance` task
+(video_knet_jax/tasks/image_instance.py: ms-3x augmentation of
+data/coco_augment.py, mask AP through pycocotools); the panoptic recipe is the
+`panoptic` task with the image K-Net (as configs/cityscapes_step.py), COCO
+panoptic frames through the panoptic clip pipeline (its keep-ratio resize of
+base_size (800, 1333) x scale_range (0.8, 1.0) stands in for the ms-3x short
+side drawn from 640..800) and the project's PQ at the images' own size
+(`apply_panoptic_pipeline`). Their checkpoints start YouTube-VIS (instance) and
+VIPSeg (panoptic) through `config.init_from` (docs/RECIPES.md).
 """
 import ml_collections
 
+from video_knet_jax.configs import common
 from video_knet_jax.configs import deformable_recipes
+from video_knet_jax.configs import kitti_step
 from video_knet_jax.configs import swin_recipes
 
 NUM_THING_CLASSES = 80
@@ -102,6 +110,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # video_knet_jax/tasks/: image_instance.py, or panoptic.py's image K-Net.
+  config.task = "panoptic" if panoptic else "image_instance"
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "coco_panoptic" if panoptic else "coco"   # datasets/coco/.
@@ -177,14 +187,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.log_every_steps = 50
   config.train.checkpoint_every_steps = 1000
   config.train.keep_checkpoints = 3
+  config.train.eval_every_steps = 0        # evaluate.py scores the checkpoint.
+  config.train.max_skipped_steps = 0       # a non-finite step stops the run.
+  config.data.device_prefetch = 1
 
   config.mesh = (("data", -1),)
-  config.init_from = ml_collections.ConfigDict()
   # ImageNet weights: torchvision ResNet-50, or for Swin-B the official
   # swin_base_patch4_window7_224_22k.pth (convert/sources.py SWIN_IMAGENET).
-  config.init_from.checkpoint = ""
-  config.init_from.strict = False
+  config.init_from = common.init_from()
 
+  if panoptic:
+    apply_panoptic_pipeline(config)
   if recipe in ("deformable", "swin_b,deformable"):
     deformable_recipes.apply_deformable_neck(config)
   if recipe == "swin_b,deformable":
@@ -225,6 +238,51 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   config.optim.lr = 1e-3
   config.optim.decay_epochs = ()
   config.optim.warmup_steps = 5
+  if config.task == "panoptic":
+    d = config.data
+    d.base_size = d.crop_size = (64, 96)
+    d.scale_range = (0.75, 1.0)
+    d.eval_size = (64, 96)
+    d.max_instances = 4
+    d.shuffle_buffer = 16
+
+
+def apply_panoptic_pipeline(config: ml_collections.ConfigDict) -> None:
+  """The panoptic task's fields (the clip pipeline, panoptic merge, mask-IoU
+  association) for the COCO panoptic image K-Net.
+
+  Fields the panoptic recipes share come from kitti_step.recipe_for (what is
+  already set here is kept); then single images (no reference frame), the
+  keep-ratio resize of (800, 1333) x [0.8, 1.0] with a crop no image exceeds,
+  the label space of the COCO panoptic facts and its evaluation at each
+  image's own size (padded to 32, one compile per padded size).
+  """
+  from video_knet_jax.datasets.coco import facts as coco_facts  # pylint: disable=g-import-not-at-top
+  base = kitti_step.recipe_for("coco_panoptic", coco_facts.COCO_PANOPTIC)
+  for section in ("data", "model", "loss", "inference", "tracker"):
+    if section not in config:
+      config[section] = ml_collections.ConfigDict()
+    _fill_missing(config[section], base[section])
+  d = config.data
+  d.thing_train_ids = tuple(coco_facts.COCO_PANOPTIC.thing_ids)
+  d.num_refs = 0
+  d.require_shared_thing = False
+  d.base_size = (800, 1333)
+  d.scale_range = (0.8, 1.0)               # short side 640..800.
+  d.crop_size = (1344, 1344)               # no crop: every resized image fits.
+  d.eval_size = (1344, 1344)
+  config.loss.rpn_seg_type = "focal"       # sigmoid focal semantic loss.
+  config.inference.fixed_canvas = False
+
+
+def _fill_missing(target: ml_collections.ConfigDict,
+                  source: ml_collections.ConfigDict) -> None:
+  for key, value in source.items():
+    if key not in target:
+      target[key] = value
+    elif isinstance(value, ml_collections.ConfigDict) and isinstance(
+        target[key], ml_collections.ConfigDict):
+      _fill_missing(target[key], value)
 
 
 def expected_panoptic_layout(instance_layout):

@@ -60,7 +60,10 @@ def _last_covering(covers: jax.Array, values: jax.Array,
   order. covers: [B, R, H, W] bool; values: [B, R] int -> [B, H, W].
   """
   rows = jnp.arange(covers.shape[1])[None, :, None, None]
-  last = jnp.max(jnp.where(covers, rows, -1), axis=1)  # [B, H, W]
+  # initial=-1: R = 0 rows (no stuff classes, COCO instances) covers nothing.
+  last = jnp.max(jnp.where(covers, rows, -1), axis=1, initial=-1)  # [B, H, W]
+  if covers.shape[1] == 0:
+    return jnp.full(last.shape, fill, values.dtype)
   picked = jnp.take_along_axis(values, jnp.maximum(last, 0).reshape(
       last.shape[0], -1), axis=1).reshape(last.shape)
   return jnp.where(last >= 0, picked, fill)
