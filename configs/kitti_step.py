@@ -50,6 +50,13 @@ def get_model_config() -> ml_collections.ConfigDict:
   m.temporal.link_all_stages = False        # True: original layout (dead stage-0/1 layers).
   m.temporal.embed_channels = 256
   m.temporal.track_num_fcs = 2
+  # Ablation switches (docs/RECIPES.md, "KITTI-STEP ablations"); defaults = the release.
+  m.temporal.embedding = "kernels"          # or 'roi_align', 'mask_emb', 'kernels+mask_emb'.
+  m.temporal.link_stage = -1                # stage (1..num_stages) linking/fusing; -1 = last.
+  m.temporal.fusion_update = True           # False: fusion without update ('link_atten').
+  m.temporal.roi_embed = ml_collections.ConfigDict(dict(   # embedding='roi_align' only.
+      num_convs=4, num_groups=32, num_fcs=1, fc_channels=1024, output_size=7,
+      sampling_ratio=2))
   m.dtype = "float32"                       # compute dtype: 'float32', 'bfloat16' or 'auto'
                                             # (bf16 on GPU/TPU, fp32 on CPU); params stay fp32.
   return m
@@ -119,6 +126,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.loss.track_aux_pos_margin = 0.0
   config.loss.track_aux_neg_margin = 0.1
   config.loss.track_aux_neg_pos_ub = 3
+  # Ablation switches (docs/RECIPES.md); defaults = the release.
+  config.loss.key_frame_only = False       # True: no segmentation losses on the reference.
+  config.loss.association_sampling = "gt"  # 'qdtrack': IoU-sampled pairs (QDTrack's sampler).
+  config.loss.qdtrack = ml_collections.ConfigDict(dict(
+      pos_iou_thr=0.7, neg_iou_thr=0.5, neg_pos_ub=3))
 
   # ---------------------------------------------------------- inference
   config.inference = ml_collections.ConfigDict()
@@ -134,6 +146,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # (keep ratio) to fit this (H, W); () = as they are, as the original tests
   # KITTI-STEP (no Resize in its test pipeline).
   config.inference.test_scale = ()
+  # Panoptic merge: 'joint' (the release), 'thing_first' or 'stuff_first' (the
+  # original's merge_stuff_thing_* with its iou_thr and stuff_max_area).
+  config.inference.merge = "joint"
+  config.inference.merge_iou_thr = 0.5
+  config.inference.stuff_max_area = 4096
 
   config.tracker = ml_collections.ConfigDict()
   config.tracker.init_score_thr = 0.35
@@ -149,6 +166,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.tracker.max_tracks = 64           # static tracker memory size.
   config.tracker.mask_iou_thr = 0.5        # mask-IoU association baseline (ablation).
   config.tracker.skip_empty_frames = True  # frames without things leave the memory as is (original).
+  config.tracker.match_metric = "bisoftmax"  # or 'softmax', 'cosine' (the original's options).
 
   # ---------------------------------------------------------- optimiser
   config.optim = common.knet_adamw(decay_epochs=(9, 11))
@@ -222,6 +240,7 @@ def apply_debug(config: ml_collections.ConfigDict) -> None:
   m.update_head.num_heads = 4
   m.update_head.ffn_channels = 64
   m.temporal.embed_channels = 32
+  m.temporal.roi_embed.update(num_groups=4, fc_channels=64)
   config.data.base_size = (64, 192)
   config.data.crop_size = (64, 192)
   config.data.eval_size = (64, 192)

@@ -26,7 +26,7 @@ _LONGEST_FIRST = (
     "test_loop.py", "test_driver.py", "test_new_datasets_end_to_end.py",
     "test_coco_end_to_end.py", "test_deformable_vis_end_to_end.py",
     "test_swin_train.py", "test_step.py", "test_export.py", "test_predict.py",
-    "test_api.py")
+    "test_api.py", "test_recipes.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -47,6 +47,9 @@ CLS_LOGITS = "cls_logits"                # [B, N, C] last stage.
 KERNELS = "kernels"                      # [B, N, D] last-stage object kernels.
 TRACK_KERNELS = "track_kernels"          # [B, N, D] kernels after linking (== KERNELS without previous).
 TRACK_EMBEDDINGS = "track_embeddings"    # [B, P, E] association embeddings of the thing kernels.
+# Mask-based embeddings (config.model.temporal.embedding != 'kernels'), training only:
+MASK_TRACK_EMBEDDINGS = "mask_track_embeddings"  # [B, M, E] of the GT masks ([B, P, M, E]
+                                                 # 'kernels+mask_emb': proposal x GT mask).
 
 # Semantic K-Net (`SemanticKNet.apply`); K classes, logits at the head's
 # stride (8 for PSP, 4 for DeepLabv3+).

@@ -123,12 +123,14 @@ def test_unsupported_options_are_refused_before_any_work(
   assert not os.path.exists(tmp_path / "tfds")
 
 
-def test_the_image_knet_offers_only_mask_iou_association(tmp_path):
+def test_the_image_knet_offers_both_associations(tmp_path):
+  # Its raw kernels go to the learned tracker (the paper's "toy" row).
   from video_knet_jax.configs import cityscapes_step  # pylint: disable=g-import-not-at-top
   config = cityscapes_step.get_config("debug")
-  with pytest.raises(entry_point.UserError, match=r"offers \['mask_iou'\]"):
+  with pytest.raises(entry_point.UserError,
+                     match=r"offers \['embedding', 'mask_iou'\]"):
     driver.evaluate_checkpoint(config, str(tmp_path),
-                               options=driver.EvalOptions(association="embedding"))
+                               options=driver.EvalOptions(association="bogus"))
 
 
 @pytest.mark.parametrize("task", ["semantic", "instance"])

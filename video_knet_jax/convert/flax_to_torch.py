@@ -80,21 +80,22 @@ def flax_to_torch(variables: Mapping[str, Any], *, fill_dead_links: bool = True,
 
 
 def _fill_dead_links(state: dict[str, np.ndarray]) -> list[str]:
-  """Copies the last stage's linking tensors into stages that lack them."""
+  """Copies the linking stage's linking tensors into stages that lack them
+  (the last stage's; config.model.temporal.link_stage may move them)."""
   stages = sorted({int(m.group(1)) for k in state
                    if (m := re.match(r"^roi_head\.mask_head\.(\d+)\.", k))})
   link_by_stage: dict[int, dict[str, np.ndarray]] = collections.defaultdict(dict)
   for k, v in state.items():
     if m := _STAGE_LINK.match(k):
       link_by_stage[int(m.group(1))][m.group(2)] = v
-  if not stages or stages[-1] not in link_by_stage:
-    return []
-  last = link_by_stage[stages[-1]]
+  if not stages or len(link_by_stage) != 1:
+    return []                     # none, or already in every stage.
+  (source,) = link_by_stage
   filled = []
-  for s in stages[:-1]:
-    if s in link_by_stage:
+  for s in stages:
+    if s == source:
       continue
-    for rest, value in last.items():
+    for rest, value in link_by_stage[source].items():
       key = f"roi_head.mask_head.{s}.{rest}"
       state[key] = value.copy()
       filled.append(key)

@@ -155,6 +155,9 @@ MODULE_TABLE: tuple[tuple[str, Kind], ...] = (
     (r"embed_fcs\." + _FC_NORM, Kind.NORM),
     (r"fc_embed", Kind.LINEAR),
     (r"track_head\.(?:fcs\.\d+|fc_embed)", Kind.LINEAR),
+    # QDTrack's embed head of the RoI-Align ablation (ConvModule: conv + gn).
+    (r"track_head\.convs\.\d+\.conv", Kind.CONV),
+    (r"track_head\.convs\.\d+\.gn", Kind.NORM),
 )
 
 # ---- Semantic K-Net (VSPW; video_knet_extensions.md 4.2-4.3): mmseg EncoderDecoder names.

@@ -90,8 +90,21 @@ def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]
           before = previous.get(parent)
           children.insert(children.index(before) + 1 if before else 0, part)
         previous[parent] = part
-  return {parent: {c: r for r, c in enumerate(children)}
-          for parent, children in merged.items()}
+  order = {parent: {c: r for r, c in enumerate(children)}
+           for parent, children in merged.items()}
+  for parent, children in _ORDER_HINTS.items():
+    for part, rank in children.items():
+      order.setdefault(parent, {}).setdefault(part, rank)
+  return order
+
+
+# Children that no reference list holds, ranked among those that one does:
+# QDTrack's embed head (the RoI-Align ablation) registers `convs` before `fcs`
+# and `fc_embed` (`knet/video/track_heads.py` QuasiDenseMaskEmbedHead.__init__),
+# each mmcv ConvModule its conv before its norm, a norm its weight before its bias.
+_ORDER_HINTS = {("track_head",): {"convs": -1},
+                ("track_head", "convs", "#"): {"conv": 0, "gn": 1},
+                ("track_head", "convs", "#", "gn"): {"weight": 0, "bias": 1}}
 
 
 def registration_sort_key(key: str, reference: tuple[str, ...] = ORDER_SOURCES):

@@ -93,6 +93,11 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
   params = coco_augment.CocoAugmentParams.from_config(config.data)
   max_instances = int(config.data.max_instances)
   canvas = tuple(config.data.canvas)
+  shapes = {common.IMAGE: (*canvas, 3), common.PADDING_MASK: canvas,
+            common.THING_MASKS: (max_instances, *canvas),
+            common.THING_CLASSES: (max_instances,),
+            common.THING_VALID: (max_instances,),
+            common.STUFF_MASKS: (0, *canvas), common.STUFF_VALID: (0,)}
 
   def make_clip(n):
     image, masks, labels, seed = tf.numpy_function(
@@ -104,12 +109,13 @@ def make_train_dataset(config, *, batch_size: int, start_step: int = 0,
                                      params)
     clip = targets(out["masks"], tf.ensure_shape(labels, [None]), out["keep"],
                    max_instances)
-    clip[common.IMAGE] = tf.ensure_shape(out["image"], (*canvas, 3))
+    clip[common.IMAGE] = out["image"]
     clip[common.PADDING_MASK] = tf.logical_not(out["valid"])
     clip[common.STUFF_MASKS] = tf.zeros((0, *canvas), tf.uint8)
     clip[common.STUFF_VALID] = tf.zeros((0,), tf.bool)
     # One frame: the image K-Net's loss reads frame 0 of a T = 1 clip.
-    return {k: v[None] for k, v in clip.items()}
+    return {k: tf.ensure_shape(v[None], (1, *shapes[k]))
+            for k, v in clip.items()}
 
   return clip_pipeline.train_dataset(
       make_clip, batch_size=batch_size, start_step=start_step,

@@ -26,6 +26,16 @@ by the rule above; we additionally mark it as a duplicate explicitly
 Static shapes everywhere: S = k + num_stuff segments, maps at the padded input
 size; the real image size is a traced value (one compilation for all KITTI
 frame sizes) and pixels outside it are void.
+
+`MergeSettings.merge` also offers the original's two sequential merges
+(`merge_stuff_thing_thing_first` / `_stuff_first`, `kernel_iter_head.py`):
+masks binarised at prob > mask_thr; things in descending score order, skipped
+below instance_score_thr, if empty, or if more than iou_thr of the mask is
+already taken, and otherwise paint their untaken pixels; stuff in descending
+score order paints its untaken pixels if at least stuff_max_area of them are
+left. 'thing_first' walks the things, then the stuff; 'stuff_first' the other
+way round. Each step depends on the map so far, so it is a `lax.scan` over the
+S candidates; segment s is the s-th candidate of the walk.
 """
 import dataclasses
 from typing import Sequence, Tuple
@@ -52,6 +62,12 @@ class MergeSettings:
   mask_upsample_stride: int     # stride-8 logits -> stride-2 before the sigmoid.
   train_ids: Tuple[int, ...]    # model class index -> dataset trainId.
   void_label: int = VOID_TRAIN_ID  # semantic map value of void pixels.
+  merge: str = "joint"          # 'joint', 'thing_first' or 'stuff_first'.
+  iou_thr: float = 0.5          # sequential merges: max taken fraction of a thing.
+  stuff_max_area: int = 4096    # sequential merges: min untaken pixels of a stuff.
+
+
+MERGES = ("joint", "thing_first", "stuff_first")
 
 
 def class_to_train_id(num_classes: int,
@@ -82,7 +98,16 @@ def merge_settings_from_config(config) -> MergeSettings:
       mask_thr=float(config.inference.mask_thr),
       mask_upsample_stride=int(config.model.update_head.mask_upsample_stride),
       train_ids=facts.model_to_semantic,
-      void_label=facts.void_label)
+      void_label=facts.void_label,
+      merge=_checked_merge(str(config.inference.get("merge", "joint"))),
+      iou_thr=float(config.inference.get("merge_iou_thr", 0.5)),
+      stuff_max_area=int(config.inference.get("stuff_max_area", 4096)))
+
+
+def _checked_merge(merge: str) -> str:
+  if merge not in MERGES:
+    raise ValueError(f"config.inference.merge={merge!r}; expected one of {MERGES}.")
+  return merge
 
 
 @flax.struct.dataclass
@@ -172,6 +197,8 @@ def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
   height, width = padded_hw
   valid = ((jnp.arange(height)[:, None] < image_hw[0])
            & (jnp.arange(width)[None, :] < image_hw[1]))            # [H, W]
+  if settings.merge != "joint":
+    return _sequential_merge(prob, valid, cand_score, cand_kernel, cand_class, k, settings)
   winner = dense_ops.argmax_first(cand_score[:, None, None] * prob)  # [H, W], = jnp.argmax(axis=0)
   area = jnp.zeros((num_cand,), jnp.int32).at[winner].add(valid.astype(jnp.int32))
   orig = jnp.sum((prob >= settings.mask_thr) & valid[None], axis=(1, 2), dtype=jnp.int32)
@@ -205,3 +232,42 @@ def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
       segment_kernel=cand_kernel[order],
       segment_kept=kept[order],
       segment_area=area[order])
+
+
+def _sequential_merge(prob, valid, cand_score, cand_kernel, cand_class, num_thing_cand: int,
+                      settings: MergeSettings) -> PanopticResult:
+  """The original's thing-first / stuff-first merge (module doc) of S candidates:
+  the first num_thing_cand are things, then stuff, each group sorted by score."""
+  num_cand = cand_score.shape[0]
+  cand_is_thing = jnp.arange(num_cand) < num_thing_cand
+  binary = (prob > settings.mask_thr) & valid[None]                  # [S, H, W]
+  order = jnp.arange(num_cand)
+  if settings.merge == "stuff_first":
+    order = jnp.roll(order, num_cand - num_thing_cand)               # stuff, then things.
+
+  def paint(segment_map, step):
+    position, cand = step
+    mask = binary[cand]
+    area = jnp.sum(mask, dtype=jnp.int32)
+    new = mask & (segment_map < 0)
+    new_area = jnp.sum(new, dtype=jnp.int32)
+    taken = (area - new_area).astype(jnp.float32) / jnp.maximum(area, 1).astype(jnp.float32)
+    thing_ok = ((cand_score[cand] >= settings.instance_score_thr) & (area > 0)
+                & (taken <= settings.iou_thr) & (new_area > 0))
+    stuff_ok = new_area >= max(int(settings.stuff_max_area), 1)
+    keep = jnp.where(cand_is_thing[cand], thing_ok, stuff_ok)
+    return jnp.where(keep & new, position, segment_map), (keep, new_area)
+
+  empty = jnp.full(valid.shape, VOID_SEGMENT, jnp.int32)
+  segment_map, (kept, area) = jax.lax.scan(
+      paint, empty, (jnp.arange(num_cand, dtype=jnp.int32), order))
+  train_ids = jnp.asarray(settings.train_ids, jnp.int32)
+  seg_class = cand_class[order]
+  seg_train_id = train_ids[seg_class]
+  semantic = jnp.where(segment_map >= 0, seg_train_id[jnp.maximum(segment_map, 0)],
+                       settings.void_label)
+  return PanopticResult(
+      semantic=semantic.astype(jnp.int32), segment_map=segment_map,
+      segment_class=seg_class, segment_train_id=seg_train_id,
+      segment_is_thing=cand_is_thing[order], segment_score=cand_score[order],
+      segment_kernel=cand_kernel[order], segment_kept=kept, segment_area=area)

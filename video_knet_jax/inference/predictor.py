@@ -12,6 +12,15 @@ is a traced value and jax.jit keeps one compiled function per padded size
 config.inference.fixed_canvas every frame is padded to config.data.eval_size
 instead (one static shape, e.g. for an exported model).
 
+Association embeddings follow the config: the kernel embedding's
+TRACK_EMBEDDINGS (the release); a mask-based `config.model.temporal.embedding`
+embeds each kept thing segment's mask after the merge (`VideoKNet.embed_masks`,
+no semantic filter on its box, as the original's RoI / Mask-Emb detectors);
+an image K-Net (`temporal.enabled=False`) hands its raw thing kernels to the
+tracker, the paper's "toy" row (`knet_quansi_dense_embed_fc_toy_exp.py`).
+`config.tracker.match_metric` and `config.inference.merge` pick the tracker's
+score and the panoptic merge.
+
 Outputs per frame: `semantic` [H0, W0] int32 trainId (255 = void), `ids`
 [H0, W0] int32 track id (0 = none: stuff, void, untracked things) and
 `panoptic` = semantic * 1000 + ids (void = 255000), the `common.PANOPTIC`
@@ -31,6 +40,7 @@ from video_knet_jax.inference import boxes as boxes_lib
 from video_knet_jax.inference import mask_iou_tracker
 from video_knet_jax.inference import panoptic_merge
 from video_knet_jax.inference import tracker as tracker_lib
+from video_knet_jax.models import video_knet
 
 LABEL_DIVISOR = 1000  # panoptic = semantic * LABEL_DIVISOR + track id.
 ASSOCIATIONS = ("embedding", "mask_iou")
@@ -107,7 +117,11 @@ class VideoPredictor:
     self.num_segments = (
         panoptic_merge.num_thing_candidates(config.model.num_proposals, self.merge_settings)
         + config.model.num_stuff_classes)
-    self.embed_dim = int(config.model.temporal.embed_channels)
+    temporal = config.model.temporal.get("enabled", True)
+    self.embedding = config.model.temporal.get("embedding", "kernels") if temporal else "toy"
+    # The toy row tracks with the raw kernels (D wide), the others with E-wide embeddings.
+    self.embed_dim = int(config.model.temporal.embed_channels if temporal
+                         else config.model.feat_channels)
     self.mean = np.asarray(config.data.mean, np.float32)
     self.std = np.asarray(config.data.std, np.float32)
     self.canvas = config_canvas(config)
@@ -146,20 +160,38 @@ class VideoPredictor:
   def _frame_fn(self, variables, image, image_hw, previous_kernels, tracker_state,
                 frame_index):
     """Jitted: padded image [1, H, W, 3] -> padded maps [H, W], kernels, tracker state."""
-    outputs = self.model.apply(variables, image, previous_kernels=previous_kernels,
-                               train=False)
+    if self.embedding == "toy":
+      previous_kernels = None   # an image K-Net runs each frame on its own.
+    mask_embedding = self.association == "embedding" and self.embedding not in ("kernels", "toy")
+    if mask_embedding:
+      outputs, feats = self.model.apply(variables, image, previous_kernels=previous_kernels,
+                                        method=video_knet.VideoKNet.forward_with_features)
+    else:
+      outputs = self.model.apply(variables, image, previous_kernels=previous_kernels,
+                                 train=False)
     padded_hw = image.shape[1:3]
     pan = panoptic_merge.panoptic_merge(
         outputs[common.MASK_LOGITS][0], outputs[common.CLS_LOGITS][0], image_hw,
         padded_hw, self.merge_settings)
     det_valid = pan.segment_kept & pan.segment_is_thing                    # [S]
     if self.association == "embedding":
-      thing_filter = boxes_lib.semantic_thing_filter(
+      thing_filter = None if mask_embedding else boxes_lib.semantic_thing_filter(
           outputs[common.RPN_SEG_LOGITS][0], padded_hw,
           self.merge_settings.num_thing_classes)
       det_boxes = boxes_lib.segment_boxes(pan.segment_map, self.num_segments, thing_filter)
-      embeddings = outputs[common.TRACK_EMBEDDINGS][0]                     # [P, E]
-      det_embeds = embeddings[jnp.clip(pan.segment_kernel, 0, embeddings.shape[0] - 1)]
+      num_p = self.config.model.num_proposals
+      kernel_of_segment = jnp.clip(pan.segment_kernel, 0, num_p - 1)
+      if self.embedding == "kernels":
+        det_embeds = outputs[common.TRACK_EMBEDDINGS][0][kernel_of_segment]   # [S, E]
+      elif self.embedding == "toy":
+        det_embeds = outputs[common.KERNELS][0][kernel_of_segment]            # [S, D]
+      else:
+        segment_masks = ((pan.segment_map[None] == jnp.arange(self.num_segments)[:, None, None])
+                         & det_valid[:, None, None])                           # [S, H, W]
+        det_embeds = self.model.apply(
+            variables, *feats, segment_masks[None],
+            outputs[common.TRACK_KERNELS][:, kernel_of_segment],
+            method=video_knet.VideoKNet.embed_masks)[0]
       tracker_state, seg_ids = tracker_lib.tracker_step(
           tracker_state, det_embeds, pan.segment_class, pan.segment_score, det_boxes,
           det_valid, frame_index)
@@ -239,6 +271,8 @@ class VideoPredictor:
                          f"{canvas}: frames of one video must share a canvas.")
       semantic, ids, previous_kernels, tracker_state, segments = self.step_with_scores(
           image, (h0, w0), previous_kernels, tracker_state, frame_index)
+      if self.embedding == "toy":
+        previous_kernels = None   # one compiled step for every frame of an image K-Net.
       # Dispatch is asynchronous: fetch the previous frame while this one runs.
       if pending is not None:
         yield fetch_result(*pending)

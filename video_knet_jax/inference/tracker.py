@@ -10,7 +10,9 @@ sequence and `tracker_step` jits once. Per frame:
    `nms_backdrop_iou_thr` (score < obj_score_thr) or `nms_class_iou_thr`.
 2. If any tracklet is alive: S = E_det @ E_mem^T over tracklets + backdrops;
    bisoftmax (softmax over memory + softmax over detections) / 2, times class
-   equality (`with_cats`). Greedy in score order: best memory entry; if
+   equality (`with_cats`). `match_metric` 'softmax' keeps the softmax over
+   memory only, 'cosine' scores the cosine similarity instead (the original's
+   other two options). Greedy in score order: best memory entry; if
    conf > match_score_thr and it is a tracklet: det score > obj_score_thr
    takes its id (the column is zeroed for later detections), otherwise
    conf > nms_conf_thr marks the detection suppressed (-2). A backdrop match
@@ -61,6 +63,10 @@ class TrackerSettings:
   # The original never calls the tracker on a frame without thing segments,
   # so such a frame neither ages tracklets nor replaces the backdrops.
   skip_empty_frames: bool = True
+  match_metric: str = "bisoftmax"   # or 'softmax', 'cosine'.
+
+
+MATCH_METRICS = ("bisoftmax", "softmax", "cosine")
 
 
 def tracker_settings_from_config(config) -> TrackerSettings:
@@ -75,10 +81,14 @@ def tracker_settings_from_config(config) -> TrackerSettings:
       nms_backdrop_iou_thr=float(t.nms_backdrop_iou_thr),
       nms_class_iou_thr=float(t.nms_class_iou_thr), with_cats=bool(t.with_cats),
       max_tracks=int(t.max_tracks),
-      skip_empty_frames=bool(t.skip_empty_frames))
+      skip_empty_frames=bool(t.skip_empty_frames),
+      match_metric=str(t.get("match_metric", "bisoftmax")))
   if settings.max_tracks < 1 or settings.memo_backdrop_frames < 0:
     raise ValueError("config.tracker.max_tracks must be >= 1 and "
                      "config.tracker.memo_backdrop_frames >= 0.")
+  if settings.match_metric not in MATCH_METRICS:
+    raise ValueError(f"config.tracker.match_metric={settings.match_metric!r}; expected one "
+                     f"of {MATCH_METRICS}.")
   return settings
 
 
@@ -124,6 +134,27 @@ def _masked_softmax(logits, mask, axis):
   peak = jnp.where(jnp.isfinite(peak), peak, 0.0)
   e = jnp.where(mask, jnp.exp(logits - peak), 0.0)
   return e / jnp.maximum(jnp.sum(e, axis=axis, keepdims=True), 1e-30)
+
+
+def match_score_matrix(det_embeds: jax.Array, mem_embeds: jax.Array, pair_ok: jax.Array,
+                       metric: str = "bisoftmax") -> jax.Array:
+  """[K, E] detections x [M, E] memory -> [K, M] matching scores (0 where not pair_ok).
+
+  'bisoftmax': (softmax over the memory + softmax over the detections) / 2 of
+  the dot products; 'softmax': the softmax over the memory alone; 'cosine':
+  the cosine similarity. Softmaxes run over the pair_ok entries only.
+  """
+  if metric == "cosine":
+    unit = lambda x: x / jnp.maximum(jnp.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    scores = jnp.matmul(unit(det_embeds), unit(mem_embeds).T,
+                        precision=jax.lax.Precision.HIGHEST)
+    return jnp.where(pair_ok, scores, 0.0)
+  sim = jnp.matmul(det_embeds, mem_embeds.T, precision=jax.lax.Precision.HIGHEST)
+  if metric == "softmax":
+    return _masked_softmax(sim, pair_ok, 1)
+  if metric != "bisoftmax":
+    raise ValueError(f"match_metric={metric!r}; expected one of {MATCH_METRICS}.")
+  return (_masked_softmax(sim, pair_ok, 1) + _masked_softmax(sim, pair_ok, 0)) / 2
 
 
 def _check_inputs(state, embeds, labels, scores, boxes, valid):
@@ -185,8 +216,7 @@ def tracker_step(state: TrackerState, embeds: jax.Array, labels: jax.Array,
   mem_valid = jnp.concatenate([state.active, state.backdrop_valid.reshape(-1)])
   mem_ids = jnp.concatenate([state.ids, jnp.full((f * k,), _NO_MATCH, jnp.int32)])
   pair_ok = det_ok[:, None] & mem_valid[None, :]                          # [K, M]
-  sim = jnp.matmul(s_embeds, mem_embeds.T, precision=jax.lax.Precision.HIGHEST)
-  match_scores = (_masked_softmax(sim, pair_ok, 1) + _masked_softmax(sim, pair_ok, 0)) / 2
+  match_scores = match_score_matrix(s_embeds, mem_embeds, pair_ok, cfg.match_metric)
   if cfg.with_cats:
     match_scores *= (s_labels[:, None] == mem_labels[None, :])
   # The original matches only when at least one tracklet is alive.

@@ -320,3 +320,19 @@ def frame_losses(outputs: Dict[str, jax.Array], targets: Dict[str, Any],
 
   total = sum(v for k, v in metrics.items() if "loss" in k)
   return total, metrics, pick(num_stages)
+
+
+def track_assignment(outputs: Dict[str, jax.Array], targets: Dict[str, Any],
+                     config) -> matching.Assignment:
+  """The third result of `frame_losses` alone (no losses): the final stage's
+  own thing masks / classes matched to the frame's GT, for tracking. Used on a
+  reference frame without segmentation losses (config.loss.key_frame_only)."""
+  m = config.model
+  tg = prepare_targets(targets, config.loss.mask_assign_stride)
+  _check_shapes(outputs, tg, config)
+  last_masks = resampling.upsample_logits(outputs[common.STAGE_MASK_LOGITS][-1],
+                                          m.update_head.mask_upsample_stride)
+  last_cls = outputs[common.STAGE_CLS_LOGITS][-1].astype(jnp.float32)
+  cost = _cost(last_masks[:, :m.num_proposals],
+               last_cls[:, :m.num_proposals, :m.num_thing_classes], tg, config)
+  return matching.solve(cost, tg.thing_valid)

@@ -13,7 +13,7 @@ matched to GTs with the same instance id.
     negatives are kept; mean over kept entries.
 Both are per image, then averaged over the batch. Unweighted here.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -99,12 +99,15 @@ def l2_similarity_loss(cos: jax.Array, targets: jax.Array, valid: jax.Array,
 
 
 def track_pair_targets(key_pred_to_gt: jax.Array, ref_pred_to_gt: jax.Array,
-                       key_ids: jax.Array,
-                       ref_ids: jax.Array) -> Tuple[jax.Array, jax.Array]:
+                       key_ids: jax.Array, ref_ids: jax.Array,
+                       ref_negative: Optional[jax.Array] = None
+                       ) -> Tuple[jax.Array, jax.Array]:
   """One image's (targets, valid), both [P_key, P_ref] bool.
 
   key_pred_to_gt/ref_pred_to_gt: [P] matched GT index or -1;
-  key_ids/ref_ids: [M] instance ids of the frames' GTs.
+  key_ids/ref_ids: [M] instance ids of the frames' GTs;
+  ref_negative: [P] bool, reference proposals that join the columns as
+  negatives (QDTrack sampling; None: positives only, the release).
   """
   key_pos = key_pred_to_gt >= 0
   ref_pos = ref_pred_to_gt >= 0
@@ -112,6 +115,8 @@ def track_pair_targets(key_pred_to_gt: jax.Array, ref_pred_to_gt: jax.Array,
   ref_inst = ref_ids[jnp.maximum(ref_pred_to_gt, 0)]
   valid = key_pos[:, None] & ref_pos[None, :]
   targets = valid & (key_inst[:, None] == ref_inst[None, :])
+  if ref_negative is not None:
+    valid |= key_pos[:, None] & ref_negative[None, :]
   return targets, valid
 
 
@@ -125,7 +130,8 @@ def tracking_losses(key_embeddings: jax.Array, ref_embeddings: jax.Array,
                     key_pred_to_gt: jax.Array, ref_pred_to_gt: jax.Array,
                     key_ids: jax.Array, ref_ids: jax.Array, *,
                     pos_margin: float, neg_margin: float,
-                    neg_pos_ub: int) -> Tuple[jax.Array, jax.Array]:
+                    neg_pos_ub: int, ref_negatives: Optional[jax.Array] = None
+                    ) -> Tuple[jax.Array, jax.Array]:
   """Batch-mean (loss_track, loss_track_aux), both unweighted.
 
   Args:
@@ -134,9 +140,14 @@ def tracking_losses(key_embeddings: jax.Array, ref_embeddings: jax.Array,
     key_pred_to_gt, ref_pred_to_gt: [B, P] final-stage post-assignment.
     key_ids, ref_ids: [B, M] GT instance ids.
     pos_margin, neg_margin, neg_pos_ub: L2Loss settings.
+    ref_negatives: [B, P] bool sampled reference negatives (QDTrack
+      sampling), or None.
   """
-  def one(ke, re, ka, ra, ki, ri):
-    targets, valid = track_pair_targets(ka, ra, ki, ri)
+  if ref_negatives is None:
+    ref_negatives = jnp.zeros(ref_pred_to_gt.shape, bool)
+
+  def one(ke, re, ka, ra, ki, ri, rn):
+    targets, valid = track_pair_targets(ka, ra, ki, ri, rn)
     ke = ke.astype(jnp.float32)
     re = re.astype(jnp.float32)
     dists = ke @ re.T
@@ -146,5 +157,5 @@ def tracking_losses(key_embeddings: jax.Array, ref_embeddings: jax.Array,
                                neg_margin=neg_margin, neg_pos_ub=neg_pos_ub))
 
   track, aux = jax.vmap(one)(key_embeddings, ref_embeddings, key_pred_to_gt,
-                             ref_pred_to_gt, key_ids, ref_ids)
+                             ref_pred_to_gt, key_ids, ref_ids, ref_negatives)
   return jnp.mean(track), jnp.mean(aux)

@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from video_knet_jax.models import containers
@@ -54,3 +55,75 @@ class TrackHead(nn.Module):
     x = containers.ModuleList(layers=[fc] * self.num_fcs, activation=nn.relu, name="fcs")(x)
     return nn.Dense(self.embed_channels, kernel_init=conv_module.normal_init(0.01),
                     dtype=self.dtype, name="fc_embed")(x)
+
+
+class QDTrackEmbedHead(nn.Module):
+  """QDTrack's `QuasiDenseEmbedHead` on RoI features (the RoI-Align ablation).
+
+  convs.{i} (3x3 conv without bias, GroupNorm, ReLU) -> flatten -> fcs.{i}
+  (Linear + ReLU) -> fc_embed. The original gives no config for this
+  ablation; the defaults are the head's own (`knet/video/track_heads.py`
+  `QuasiDenseMaskEmbedHead`: 4 convs, 1 fc of 1024, 7 x 7 RoIs) with QDTrack's
+  GN(32).
+
+  Attributes:
+    num_convs, conv_channels, num_groups: the conv branch.
+    num_fcs, fc_channels: the fc branch.
+    embed_channels: E.
+    dtype: compute dtype.
+  """
+  num_convs: int = 4
+  conv_channels: int = 256
+  num_groups: int = 32
+  num_fcs: int = 1
+  fc_channels: int = 1024
+  embed_channels: int = 256
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, rois):  # [K, r, r, C] -> [K, E]
+    conv = functools.partial(
+        conv_module.ConvModule, self.conv_channels, 3, num_groups=self.num_groups,
+        kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
+        dtype=self.dtype)
+    x = containers.ModuleList(layers=[conv] * self.num_convs, name="convs")(rois)
+    # torch flattens [K, C, r, r]: channel-major, so fcs.0 keeps the torch layout.
+    x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+    fc = functools.partial(nn.Dense, self.fc_channels,
+                           kernel_init=nn.initializers.xavier_uniform(), dtype=self.dtype)
+    x = containers.ModuleList(layers=[fc] * self.num_fcs, activation=nn.relu, name="fcs")(x)
+    return nn.Dense(self.embed_channels, kernel_init=conv_module.normal_init(0.01),
+                    dtype=self.dtype, name="fc_embed")(x)
+
+
+def mask_mean_pool(feats: jnp.ndarray, masks: jnp.ndarray) -> jnp.ndarray:
+  """The Mask-Emb ablation's input (`knet/video/knet_quansi_dense.py` `_track_forward`).
+
+  feats [B, h, w, D] (the rpn `x_feats`), masks [B, K, H, W] (nonzero =
+  inside) -> [B, K, D]: each mask is resized bilinearly to (h, w),
+  binarised (> 0, the original's `sigmoid > 0.5`) and the features are summed
+  under it and divided by (area + 1).
+  """
+  binary = downsample_binary(masks != 0, feats.shape[1:3]).astype(feats.dtype)
+  pooled = jnp.einsum("bkhw,bhwc->bkc", binary, feats)
+  return pooled / (binary.sum(axis=(2, 3))[..., None] + 1)
+
+
+def downsample_binary(masks: jnp.ndarray, size) -> jnp.ndarray:
+  """(bilinear resize (align_corners=False) of bool masks [..., H, W] to `size`) > 0.
+
+  For an integer factor f a bilinear output pixel reads input pixels
+  floor and ceil of f * i + (f - 1) / 2 with positive weights, so the result
+  is their OR: two strided slices instead of a dense resize.
+  """
+  *lead, height, width = masks.shape
+  h, w = size
+  if height % h or width % w:
+    small = jax.image.resize(masks.astype(jnp.float32), (*lead, h, w), "bilinear",
+                             antialias=False)
+    return small > 0
+  def axis_or(x, axis, n):
+    f = x.shape[axis] // n
+    x = x.reshape(*x.shape[:axis], n, f, *x.shape[axis + 1:])
+    return (jnp.take(x, (f - 1) // 2, axis=axis + 1) | jnp.take(x, f // 2, axis=axis + 1))
+  return axis_or(axis_or(masks, masks.ndim - 2, h), masks.ndim - 1, w)

@@ -45,6 +45,8 @@ class KernelUpdateHead(nn.Module):
     with_link: build the kernel-linking layers (3.5).
     link_type: 'ffn' (R50 configs) or 'update' (Swin configs); see `temporal`.
     with_fusion: build the kernel-fusion layers (3.6).
+    fusion_update: fusion updates the previous kernels with the assembled
+      features first (True, `update_dynamic_cov`); False: `link_atten`.
     dtype: compute dtype.
   """
   num_classes: int = 19
@@ -56,6 +58,7 @@ class KernelUpdateHead(nn.Module):
   with_link: bool = False
   link_type: str = "ffn"
   with_fusion: bool = False
+  fusion_update: bool = True
   with_cls: bool = True
   dtype: Any = jnp.float32
 
@@ -101,11 +104,11 @@ class KernelUpdateHead(nn.Module):
                        dtype=self.dtype)
 
     if self.with_fusion:
+      fuse = functools.partial(temporal.fuse_kernels, update=self.fusion_update, **temporal_kw)
       if previous_kernels is not None:
-        kernels = temporal.fuse_kernels(kernels, previous_kernels.astype(self.dtype),
-                                        assembled, **temporal_kw)
+        kernels = fuse(kernels, previous_kernels.astype(self.dtype), assembled)
       elif self.is_initializing():  # create the layers; the result is unused.
-        temporal.fuse_kernels(kernels, kernels, assembled, **temporal_kw)
+        fuse(kernels, kernels, assembled)
 
     obj = kernel_updator.KernelUpdator(d, d, kernel_init=XAVIER, dtype=self.dtype,
                                        name="kernel_update_conv")(assembled, kernels)
@@ -161,39 +164,49 @@ TRACK = "track"                # [B, N, D] linked last-stage kernels.
 
 
 class KernelIterHead(nn.Module):
-  """`roi_head.mask_head`: stages '0'..'S-1'; only the last sees previous kernels.
+  """`roi_head.mask_head`: stages '0'..'S-1'; one stage sees previous kernels.
 
   Attributes:
     num_stages: S.
     stage: `KernelUpdateHead` factory (a partial; name and with_* are set here).
-    link, fusion: enable the temporal layers at the last stage.
-    link_all_stages: also build them (unused) in earlier stages, the original
+    link, fusion: enable the temporal layers at the linking stage.
+    link_all_stages: also build them (unused) in the other stages, the original
       layout, so that the params match the torch state_dict key set.
+    link_stage: 0-based stage where the previous frame's kernels enter (fusion
+      and linking); -1 = the last (the original; the paper's stage ablation
+      moves it). TRACK is that stage's linked kernels.
   """
   num_stages: int = 3
   stage: Callable[..., KernelUpdateHead] = KernelUpdateHead
   link: bool = True
   fusion: bool = False
   link_all_stages: bool = False
+  link_stage: int = -1
 
   @nn.compact
   def __call__(self, x_feats, kernels, mask_logits, previous_kernels=None
                ) -> Dict[str, jnp.ndarray]:
+    link_stage = self.link_stage % self.num_stages
+    if not -self.num_stages <= self.link_stage < self.num_stages:
+      raise ValueError(f"Linking stage {self.link_stage} does not exist in {self.num_stages} "
+                       "stages (config.model.temporal.link_stage).")
     stage_masks, stage_cls = [], []
-    track = kernels
+    track = None
     for s in range(self.num_stages):
-      last = s == self.num_stages - 1
-      has_temporal = last or self.link_all_stages
+      linking = s == link_stage
+      has_temporal = linking or self.link_all_stages
       head = self.stage(name=str(s), with_link=self.link and has_temporal,
                               with_fusion=self.fusion and has_temporal)
       # Without temporal layers (link and fusion off) previous kernels have no effect.
-      uses_previous = last and (self.link or self.fusion)
-      cls, mask_logits, kernels, track = head(
+      uses_previous = linking and (self.link or self.fusion)
+      cls, mask_logits, kernels, stage_track = head(
           x_feats, kernels, mask_logits, previous_kernels if uses_previous else None)
+      if linking and self.link:
+        track = stage_track
       stage_masks.append(mask_logits)
       stage_cls.append(cls)
     return {STAGE_MASKS: jnp.stack(stage_masks), STAGE_CLS: jnp.stack(stage_cls),
-            OBJ: kernels, TRACK: track}
+            OBJ: kernels, TRACK: kernels if track is None else track}
 
 
 class RoIHead(nn.Module):

@@ -40,7 +40,7 @@ def link_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, *, num_heads: int,
 
 def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.ndarray, *,
                  num_heads: int, ffn_channels: int, dtype: Any = jnp.float32,
-                 updator_rows: Optional[int] = None) -> jnp.ndarray:
+                 updator_rows: Optional[int] = None, update: bool = True) -> jnp.ndarray:
   """Kernel fusion (`previous_link='update_dynamic_cov'`): previous kernels reshape the current.
 
   kernels, previous, assembled (the current frame's mask-pooled features):
@@ -48,7 +48,13 @@ def fuse_kernels(kernels: jnp.ndarray, previous: jnp.ndarray, assembled: jnp.nda
     K_p' = KernelUpdator(assembled, K_prev)
     c = LN(K + MHA(q=K, k=v=K_p')); K_fused = LN(c + FFN(c))
   `updator_rows`: the updator's row width (semantic K-Net splits 512 into 256).
+  `update=False`: fusion without the update (`previous_link='link_atten'`, the
+  paper's "without update" ablation): K_p' = K_prev, no
+  `attention_previous_update_link` layer.
   """
+  if not update:
+    return _attend_then_ffn(kernels, previous, suffix="_link", num_heads=num_heads,
+                            ffn_channels=ffn_channels, dtype=dtype)
   return _update_attend_then_ffn(kernels, previous, assembled, suffix="_link",
                                  num_heads=num_heads, ffn_channels=ffn_channels, dtype=dtype,
                                  updator_rows=updator_rows)

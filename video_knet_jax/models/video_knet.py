@@ -15,6 +15,15 @@ optionally the previous frame's kernels to a dict keyed by the constants of
 instead: no linking, no fusion, no embedding/track head and no
 TRACK_EMBEDDINGS output (TRACK_KERNELS == KERNELS).
 
+`config.model.temporal.embedding` picks the association embedding (the
+paper's appearance-embedding ablation): 'kernels' (the released model, above),
+'roi_align' (QDTrack's embed head on RoI-Align features of a box around each
+mask), 'mask_emb' (the track head on x_feats mean-pooled under each mask) or
+'kernels+mask_emb' (the track head on fc_embed(embed_fcs(track kernel)) plus
+that mean-pooled feature). The mask-based ones embed given masks, not
+proposals: GT masks in training (`clip_forward(..., thing_masks=)`, output
+MASK_TRACK_EMBEDDINGS), the predicted segments at test (`embed_masks`).
+
 Masks stay at stride 8; `resize.upsample_masks` brings them to stride 2 for
 the losses. The parameter tree mirrors the torch state_dict
 (notes/param_naming.md), so one key table converts checkpoints.
@@ -33,9 +42,11 @@ from video_knet_jax.models import embedding_head
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
 from video_knet_jax.models import necks
+from video_knet_jax.models import roi_align
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 SIZE_DIVISOR = 32
+EMBEDDINGS = ("kernels", "roi_align", "mask_emb", "kernels+mask_emb")
 
 
 def compute_dtype(model_config) -> Any:
@@ -79,17 +90,31 @@ class VideoKNet(nn.Module):
         kernel_update_head.KernelUpdateHead, num_classes=self.num_classes,
         num_heads=u.num_heads, ffn_channels=u.ffn_channels, num_cls_fcs=u.num_cls_fcs,
         num_mask_fcs=u.num_mask_fcs, mask_thr=u.mask_thr,
-        link_type=t.get("link_type", "ffn"), dtype=dtype)
+        link_type=t.get("link_type", "ffn"), fusion_update=t.get("fusion_update", True),
+        dtype=dtype)
     self.temporal = is_temporal(c)
+    self.embedding = embedding_kind(c)
+    self.uses_kernels = self.embedding in ("kernels", "kernels+mask_emb")
+    # As in the original, the linking layers follow temporal.link alone: with a
+    # mask-based embedding their output (TRACK_KERNELS) feeds nothing.
     self.roi_head = kernel_update_head.RoIHead(mask_head=functools.partial(
         kernel_update_head.KernelIterHead, num_stages=c.num_stages, stage=stage,
         link=self.temporal and t.link, fusion=self.temporal and t.fusion,
-        link_all_stages=t.link_all_stages))
+        link_all_stages=t.link_all_stages, link_stage=link_stage_index(c)))
     if self.temporal:  # the image K-Net has no tracking embedding.
-      self.embed_fcs = embedding_head.make_embed_fcs(d, dtype)
-      self.fc_embed = embedding_head.make_fc_embed(d, dtype)
-      self.track_head = embedding_head.TrackHead(
-          fc_channels=d, embed_channels=t.embed_channels, num_fcs=t.track_num_fcs, dtype=dtype)
+      if self.uses_kernels:
+        self.embed_fcs = embedding_head.make_embed_fcs(d, dtype)
+        self.fc_embed = embedding_head.make_fc_embed(d, dtype)
+      if self.embedding == "roi_align":
+        r = t.roi_embed
+        self.track_head = embedding_head.QDTrackEmbedHead(
+            num_convs=r.num_convs, conv_channels=d, num_groups=r.num_groups,
+            num_fcs=r.num_fcs, fc_channels=r.fc_channels, embed_channels=t.embed_channels,
+            dtype=dtype)
+      else:
+        self.track_head = embedding_head.TrackHead(
+            fc_channels=d, embed_channels=t.embed_channels, num_fcs=t.track_num_fcs,
+            dtype=dtype)
 
   def extract_feats(self, images: jnp.ndarray, train: bool = False) -> Sequence[jnp.ndarray]:
     """images [B, H, W, 3] -> FPN levels P2..P5, each [B, H/s, W/s, D]."""
@@ -106,8 +131,18 @@ class VideoKNet(nn.Module):
     return self.neck(levels)
 
   def heads(self, feats: Sequence[jnp.ndarray],
-            previous_kernels: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
-    """FPN levels (+ previous frame's KERNELS [B, N, D]) -> the output dict."""
+            previous_kernels: Optional[jnp.ndarray] = None,
+            embed_masks: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
+    """FPN levels (+ previous frame's KERNELS [B, N, D]) -> the output dict.
+
+    embed_masks [B, M, H, W] (GT thing masks at the input size): with a
+    mask-based embedding, MASK_TRACK_EMBEDDINGS [B, M, E] embeds them
+    ([B, P, M, E] for 'kernels+mask_emb': every proposal with every mask).
+    """
+    return self._heads(feats, previous_kernels, embed_masks)[0]
+
+  def _heads(self, feats, previous_kernels=None, embed_masks=None):
+    """`heads`, plus the rpn x_feats [B, h, w, D]."""
     rpn = self.rpn_head(feats)
     if previous_kernels is not None and not self.temporal:
       raise ValueError("previous_kernels given to an image K-Net "
@@ -128,18 +163,61 @@ class VideoKNet(nn.Module):
         common.KERNELS: roi[kernel_update_head.OBJ],
         common.TRACK_KERNELS: track,
     }
-    if self.temporal:
-      num_p = self.config.num_proposals
-      out[common.TRACK_EMBEDDINGS] = self.track_head(
-          self.fc_embed(self.embed_fcs(track[:, :num_p])))
-    return {k: v.astype(jnp.float32) for k, v in out.items()}
+    things = track[:, :self.config.num_proposals]
+    if self.temporal and self.embedding == "kernels":
+      out[common.TRACK_EMBEDDINGS] = self.track_head(self.fc_embed(self.embed_fcs(things)))
+    elif self.temporal:
+      if embed_masks is None and self.is_initializing():   # create the layers.
+        embed_masks = jnp.zeros((things.shape[0], 1) + feats[0].shape[1:3])
+      if embed_masks is not None:
+        out[common.MASK_TRACK_EMBEDDINGS] = self.embed_masks(
+            feats, rpn[kernel_head.X_FEATS], embed_masks, things, pairwise=True)
+    return {k: v.astype(jnp.float32) for k, v in out.items()}, rpn[kernel_head.X_FEATS]
+
+  def embed_masks(self, feats: Sequence[jnp.ndarray], x_feats: jnp.ndarray,
+                  masks: jnp.ndarray, kernels: Optional[jnp.ndarray] = None, *,
+                  pairwise: bool = False) -> jnp.ndarray:
+    """Mask-based association embeddings (`config.model.temporal.embedding`).
+
+    feats: FPN levels P2..P5 [B, H/s, W/s, D]; x_feats [B, h, w, D];
+    masks [B, K, H', W'] (nonzero = inside; H', W' the input size for
+    'roi_align', whose boxes are in its pixels); kernels: track kernels of the
+    things, [B, K, D] aligned with the masks or, `pairwise`, [B, P, D].
+    Returns [B, K, E] float32 ([B, P, K, E] pairwise 'kernels+mask_emb').
+    """
+    b, k = masks.shape[:2]
+    if self.embedding == "roi_align":
+      r = self.config.temporal.roi_embed
+      height = masks.shape[2]
+      strides = [height // f.shape[1] for f in feats]
+      boxes = jax.vmap(roi_align.mask_boxes)(masks)                       # [B, K, 4]
+      rois = jax.vmap(lambda levels, bx: roi_align.multi_level_roi_align(
+          levels, strides, bx, r.output_size, r.sampling_ratio))(list(feats), boxes)
+      out = self.track_head(rois.reshape(b * k, *rois.shape[2:]).astype(x_feats.dtype))
+      return out.reshape(b, k, -1).astype(jnp.float32)
+    pooled = embedding_head.mask_mean_pool(x_feats, masks)               # [B, K, D]
+    if self.embedding == "mask_emb":
+      return self.track_head(pooled).astype(jnp.float32)
+    kernel_part = self.fc_embed(self.embed_fcs(kernels))                 # [B, K|P, D]
+    if pairwise:
+      return self.track_head(kernel_part[:, :, None] + pooled[:, None]).astype(jnp.float32)
+    return self.track_head(kernel_part + pooled).astype(jnp.float32)
 
   def __call__(self, images: jnp.ndarray, previous_kernels: Optional[jnp.ndarray] = None, *,
                train: bool = False) -> Dict[str, jnp.ndarray]:
     """images [B, H, W, 3] -> dict of `common` model outputs (see module doc)."""
     return self.heads(self.extract_feats(images, train), previous_kernels)
 
-  def clip_forward(self, images: jnp.ndarray, *, train: bool = False
+  def forward_with_features(self, images: jnp.ndarray,
+                            previous_kernels: Optional[jnp.ndarray] = None):
+    """Inference with a mask-based embedding: (`__call__`'s dict, (FPN levels,
+    x_feats)) so that `embed_masks` can embed the merged segments after."""
+    feats = self.extract_feats(images, False)
+    out, x_feats = self._heads(feats, previous_kernels)
+    return out, (feats, x_feats)
+
+  def clip_forward(self, images: jnp.ndarray, *, train: bool = False,
+                   thing_masks: Optional[jnp.ndarray] = None
                    ) -> List[Dict[str, jnp.ndarray]]:
     """Training clip [B, T, H, W, 3] (T index 0 = key, 1.. = references) -> T output dicts.
 
@@ -147,6 +225,8 @@ class VideoKNet(nn.Module):
     the heads together without previous kernels; the key frame then gets the
     first reference's KERNELS as previous kernels (not detached: the
     linking/fusion gradients reach the reference branch, as in training).
+    thing_masks [B, T, M, H, W] (the batch's GT): embedded per frame by a
+    mask-based embedding (see `heads`); ignored by the kernel embedding.
     Returns [key, ref1, ref2, ...].
     """
     if not self.temporal:
@@ -159,10 +239,15 @@ class VideoKNet(nn.Module):
       raise ValueError(f"clip_forward needs a key and >= 1 reference frame, got T={t}.")
     feats = self.extract_feats(images.reshape(b * t, *images.shape[2:]), train)
     feats = [f.reshape(b, t, *f.shape[1:]) for f in feats]
-    ref_out = self.heads([f[:, 1:].reshape(b * (t - 1), *f.shape[2:]) for f in feats])
+    masks = [None, None]
+    if thing_masks is not None and self.embedding != "kernels":
+      masks = [thing_masks[:, 0], thing_masks[:, 1:].reshape(b * (t - 1), *thing_masks.shape[2:])]
+    ref_out = self.heads([f[:, 1:].reshape(b * (t - 1), *f.shape[2:]) for f in feats],
+                         embed_masks=masks[1])
     refs = [{k: _take_frame(k, v, b, t - 1, i) for k, v in ref_out.items()}
             for i in range(t - 1)]
-    key = self.heads([f[:, 0] for f in feats], previous_kernels=refs[0][common.KERNELS])
+    key = self.heads([f[:, 0] for f in feats], previous_kernels=refs[0][common.KERNELS],
+                     embed_masks=masks[0])
     return [key, *refs]
 
 
@@ -172,6 +257,34 @@ def _take_frame(key: str, value: jnp.ndarray, b: int, t: int, i: int) -> jnp.nda
   shape = value.shape
   value = value.reshape(*shape[:axis], b, t, *shape[axis + 1:])
   return jnp.take(value, i, axis=axis + 1)
+
+
+def embedding_kind(model_config) -> str:
+  """`config.model.temporal.embedding` (default 'kernels'), checked."""
+  kind = model_config.temporal.get("embedding", "kernels")
+  if kind not in EMBEDDINGS:
+    raise ValueError(f"config.model.temporal.embedding={kind!r}; expected one of {EMBEDDINGS}.")
+  return kind
+
+
+def link_stage_index(model_config) -> int:
+  """`config.model.temporal.link_stage` (1-based, the paper's numbering; -1 =
+  the last stage, the default) as a 0-based stage index (-1 = last)."""
+  stage = int(model_config.temporal.get("link_stage", -1))
+  if stage == -1:
+    return -1
+  if not 1 <= stage <= model_config.num_stages:
+    raise ValueError(f"config.model.temporal.link_stage={stage}; expected -1 (last) or "
+                     f"1..{model_config.num_stages} (config.model.num_stages).")
+  return stage - 1
+
+
+def clip_inputs(config, batch) -> Dict[str, Any]:
+  """Keyword arguments of `clip_forward` a training batch adds: its GT thing
+  masks, for a mask-based embedding (none for the released model)."""
+  if not is_temporal(config.model) or embedding_kind(config.model) == "kernels":
+    return {}
+  return {"thing_masks": batch[common.THING_MASKS]}
 
 
 def is_temporal(model_config) -> bool:

@@ -139,13 +139,15 @@ def train_frames_from_split(config, builder):
 
 
 def apply_for_training(model, variables: dict, inputs, *, rng, train_bn: bool,
-                       method: Callable | None = None) -> tuple[Any, Any]:
+                       method: Callable | None = None,
+                       **model_kwargs) -> tuple[Any, Any]:
   """`model.apply` in training mode -> (outputs, batch_stats after the step).
 
   BatchNorm statistics are updated only when the backbone trains them
-  (`train_bn`, i.e. not `norm_eval`); `rng` feeds dropout and drop path.
+  (`train_bn`, i.e. not `norm_eval`); `rng` feeds dropout and drop path;
+  `model_kwargs` go to the model (e.g. GT masks of a mask embedding).
   """
-  kwargs = dict(train=True, rngs={"dropout": rng})
+  kwargs = dict(train=True, rngs={"dropout": rng}, **model_kwargs)
   if method is not None:
     kwargs["method"] = method
   if train_bn:

@@ -2,7 +2,8 @@
 
 With `config.model.temporal.enabled=False` the same task trains and
 evaluates the original's image K-Net (single frames, no linking or
-embeddings; its evaluation associates by mask IoU). Data: STEP-format
+embeddings; its evaluation feeds its raw thing kernels to the learned
+tracker, the paper's "toy" row, or associates by mask IoU). Data: STEP-format
 (KITTI-STEP, Cityscapes-STEP/-VPS, VIPSeg, generated sets) through
 `data/panoptic_clips.py`; evaluation: `tasks/panoptic_eval.py` (STQ, VPQ,
 KITTI-STEP / COCO-panoptic submission files, pictures).
@@ -29,10 +30,10 @@ frozen_filter = backbones.frozen_param_filter
 
 
 def capabilities(config) -> base.Capabilities:
-  """Video K-Net: both associations; the image K-Net has no embeddings."""
-  temporal = video_knet.is_temporal(config.model)
+  """Both associations: the learned tracker on the embeddings (an image
+  K-Net hands it its raw kernels, the paper's "toy" row) or mask IoU."""
   return base.Capabilities(
-      associations=(EMBEDDING, MASK_IOU) if temporal else (MASK_IOU,),
+      associations=(EMBEDDING, MASK_IOU),
       dump_frames=True, predict=True, export=True)
 
 
@@ -76,7 +77,8 @@ def loss_fn(config, model):
     outputs, new_stats = base.apply_for_training(
         model, {"params": params, "batch_stats": batch_stats}, images, rng=rng,
         train_bn=train_bn,
-        method=video_knet.VideoKNet.clip_forward if temporal else None)
+        method=video_knet.VideoKNet.clip_forward if temporal else None,
+        **video_knet.clip_inputs(config, batch))   # GT masks of a mask embedding.
     if temporal:
       total, parts = video_loss.video_knet_loss(outputs, batch, config)
     else:

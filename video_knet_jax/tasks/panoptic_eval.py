@@ -59,10 +59,8 @@ def _denormalize(image: np.ndarray, config, hw) -> np.ndarray:
 def evaluate(config, variables, output_dir: str | None, options) -> dict:
   """The task's evaluation (tasks/base.py): STQ / VPQ, with the submission
   files and pictures unless `options.in_training`. Association: the option,
-  else the embedding tracker (mask IoU for the image K-Net, which has none)."""
-  from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
-  association = options.association or (
-      "embedding" if video_knet.is_temporal(config.model) else "mask_iou")
+  else the embedding tracker (an image K-Net's raw kernels: the toy row)."""
+  association = options.association or "embedding"
   return evaluate_variables(
       config, variables, output_dir, split=options.split,
       association=association, write_predictions=not options.in_training,
@@ -104,7 +102,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
   if output_dir is None:
     # Nothing below is created: no predictions, pictures or GIF.
     write_predictions, num_pictures, output_dir = False, 0, os.devnull
-  model = video_knet.build_model(config)
+  model = video_knet.build_model(config)   # an image K-Net tracks its raw kernels (toy row).
   predictor = predictor_lib.VideoPredictor(model, variables, config,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)

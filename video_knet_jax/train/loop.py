@@ -116,7 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   from video_knet_jax.data import prepare  # pylint: disable=g-import-not-at-top
 
   task = tasks.get(config)
-  eval_every = int(config.train.get("eval_every_steps", 0))
+  eval_every = int(config.train.eval_every_steps)  # a named error if missing.
   if eval_every < 0:
     raise ValueError(f"config.train.eval_every_steps={eval_every} must be >= 0 "
                      "(0: no evaluation during training).")

@@ -2,7 +2,9 @@
 
 `previous_type='ffn'` (R50) or `'update'` (Swin) tracking link; `fusion=True`
 adds the Swin configs' kernel fusion (`previous_link='update_dynamic_cov'`),
-extensions section 2.2.
+extensions section 2.2; `fusion='link_atten'` the fusion without the update
+(`knet/video/kernel_update_head.py` `previous_link == "link_atten"`: no
+`attention_previous_update_link`, the previous kernels are the memory as they are).
 """
 import torch
 from torch import nn
@@ -119,7 +121,8 @@ class VideoKernelUpdateHead(nn.Module):
       self.link_ffn_track = FFN(c, ffn)
       self.link_ffn_norm_track = nn.LayerNorm(c)
     if fusion:
-      self.attention_previous_update_link = KernelUpdator(c)
+      if fusion != "link_atten":
+        self.attention_previous_update_link = KernelUpdator(c)
       self.attention_previous_link = MultiheadAttention(c, heads)
       self.attention_previous_norm_link = nn.LayerNorm(c)
       self.link_ffn_link = FFN(c, ffn)
@@ -149,7 +152,13 @@ class VideoKernelUpdateHead(nn.Module):
     hard = (mask_preds.sigmoid() > self.mask_thr).float()
     x_feat = torch.einsum("bnhw,bchw->bnc", hard, x)
     proposal_feat = proposal_feat.reshape(b, n, c, -1).permute(0, 1, 3, 2)   # [B,N,1,C]
-    if self.fusion and previous_obj_feats is not None:   # fused kernels replace the input.
+    if self.fusion == "link_atten" and previous_obj_feats is not None:
+      q = proposal_feat.reshape(b, n, c).permute(1, 0, 2)
+      kv = previous_obj_feats.reshape(b, n, c).permute(1, 0, 2)
+      t = self.attention_previous_norm_link(self.attention_previous_link(q, kv, kv))
+      t = t.permute(1, 0, 2).reshape(b, n, 1, c)
+      proposal_feat = self.link_ffn_norm_link(self.link_ffn_link(t))
+    elif self.fusion and previous_obj_feats is not None:   # fused kernels replace the input.
       proposal_feat = self._update_attend_ffn("_link", proposal_feat, previous_obj_feats, x_feat)
     obj = self.kernel_update_conv(x_feat, proposal_feat)
     obj = obj.reshape(b, n, -1).permute(1, 0, 2)                             # [N,B,C]

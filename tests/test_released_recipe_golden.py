@@ -1,0 +1,32 @@
+"""The released recipe computes what it computed before the ablation switches
+(issue 26): outputs, loss parts, exported state_dict and online predictions of
+a tiny fixed-seed model equal `tests/golden/released_recipe.npz` (written by
+`python -m tests.golden_recipe` at commit 777bb3c, before any switch existed)."""
+import numpy as np
+import pytest
+
+from tests import golden_recipe
+
+
+@pytest.fixture(scope="module")
+def recomputed():
+  return golden_recipe.compute()
+
+
+def test_same_arrays_as_before_the_switches(recomputed):
+  golden = np.load(golden_recipe.GOLDEN)
+  assert sorted(recomputed) == sorted(golden.files)   # no loss part, output or key added.
+  np.testing.assert_array_equal(recomputed["export_order"], golden["export_order"])
+
+
+@pytest.mark.parametrize("group", ["out", "loss", "export", "predict"])
+def test_values_equal_the_golden_record(recomputed, group):
+  golden = np.load(golden_recipe.GOLDEN)
+  names = [k for k in golden.files if k.startswith(group + "/")]
+  assert names
+  for name in names:
+    if group == "predict":   # integer maps: exact.
+      np.testing.assert_array_equal(recomputed[name], golden[name], err_msg=name)
+    else:
+      np.testing.assert_allclose(recomputed[name], golden[name], rtol=1e-5, atol=1e-5,
+                                 err_msg=name)
