@@ -70,11 +70,12 @@ def _pattern(parts: Iterable[str]) -> tuple[str, ...]:
 def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]]:
   """For each parent (digits as '#'), the order its named children were registered.
 
-  Several lists merge: a name first seen in a later list goes right after the
-  name that precedes it in that list (first if none), so a list whose new
-  modules sit around known ones (the deformable neck's `input_convs`,
-  `encoder`, ... before `lateral_convs`) keeps its own order, and every
-  earlier list's order is kept (one model never mixes families).
+  Several lists merge: a name first seen in a later list ranks after the
+  earlier lists' names under the same parent (one model never mixes
+  families), except in the lists of `_IN_PLACE`, whose new names go right
+  after the name that precedes them in that list (first if none): the
+  deformable neck's `input_convs`, `encoder`, ... come before the FPN's
+  `lateral_convs` it shares.
   """
   merged: dict[tuple[str, ...], list[str]] = {}
   for name in names:
@@ -88,7 +89,10 @@ def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]
         children = merged.setdefault(parent, [])
         if part not in children:
           before = previous.get(parent)
-          children.insert(children.index(before) + 1 if before else 0, part)
+          if name not in _IN_PLACE:
+            children.append(part)
+          else:
+            children.insert(children.index(before) + 1 if before else 0, part)
         previous[parent] = part
   order = {parent: {c: r for r, c in enumerate(children)}
            for parent, children in merged.items()}
@@ -97,6 +101,9 @@ def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]
       order.setdefault(parent, {}).setdefault(part, rank)
   return order
 
+
+# Lists whose new children keep their place among known ones (see _child_order).
+_IN_PLACE = (VIS_R50_DEFORMABLE_YTVIS,)
 
 # Children that no reference list holds, ranked among those that one does:
 # QDTrack's embed head (the RoI-Align ablation) registers `convs` before `fcs`
