@@ -124,6 +124,10 @@ def _trace_other_task(debug) -> bool:
                               process_count=1).element_spec
     batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype.as_numpy_dtype)
              for k, v in spec.items()}
+    # The task's data-free batches (benchmarks, lowering tests) match its data's.
+    random = task.random_train_batch(config, 1)
+    assert {k: (v.shape, v.dtype) for k, v in random.items()} == {
+        k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in batch.items()}
     tx = task.make_optimizer(config, variables["params"])
     state = jax.eval_shape(lambda v: train_lib.TrainState(
         step=jnp.zeros((), jnp.int32), params=v["params"], batch_stats=v["batch_stats"],

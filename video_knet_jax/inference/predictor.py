@@ -141,6 +141,30 @@ class VideoPredictor:
     return mask_iou_tracker.init_mask_iou_state(self.tracker_settings, self.num_segments,
                                                 padded_hw)
 
+  def frame_arguments(self, padded_hw: Tuple[int, int]) -> tuple:
+    """ShapeDtypeStructs of the jitted frame's arguments (`frame_fn`) for a
+    padded [H, W] frame in the steady state (previous kernels given):
+    (variables, image [1, H, W, 3], image_hw [2], kernels, tracker state,
+    frame index). Lowering and benchmarks use them."""
+    abstract = lambda tree: jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
+    variables = abstract(self.variables)
+    image = jax.ShapeDtypeStruct((1, *padded_hw, 3), jnp.float32)
+    kernels = jax.eval_shape(
+        lambda v, x: self.model.apply(v, x, train=False)[common.KERNELS],
+        variables, image)
+    return (variables, image, jax.ShapeDtypeStruct((2,), jnp.int32), kernels,
+            abstract(self.init_tracker_state(padded_hw)),
+            jax.ShapeDtypeStruct((), jnp.int32))
+
+  @property
+  def frame_fn(self):
+    """The jitted frame (model + linking + panoptic merge + tracker):
+    (variables, image, image_hw, previous kernels, tracker state, frame
+    index) -> (semantic [H, W], ids [H, W], kernels, tracker state,
+    (segment ids, segment scores))."""
+    return self._step
+
   def preprocess(self, frame: np.ndarray) -> Tuple[np.ndarray, Tuple[int, int]]:
     """[H0, W0, 3] uint8 RGB -> ([1, H, W, 3] float32 normalised, zero padded; (H0, W0))."""
     frame = np.asarray(frame)

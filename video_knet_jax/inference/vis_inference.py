@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 from video_knet_jax import shapes
 from video_knet_jax.inference import vis_bounded
@@ -78,6 +77,9 @@ def _resize(x: np.ndarray, size) -> np.ndarray:
 def predict_video(predict_fn, variables, frames: np.ndarray, video_id: int,
                   config) -> list[dict[str, Any]]:
   """Results entries of one video (frames [T, H, W, 3] uint8, original size)."""
+  # Here, not at the top: the device benchmark runs the model part of this
+  # module where pycocotools is not installed.
+  from pycocotools import mask as mask_utils  # pylint: disable=g-import-not-at-top
   t, height, width = frames.shape[:3]
   h, w = resized_size(height, width, config)
   stride = int(config.model.update_head.mask_upsample_stride)

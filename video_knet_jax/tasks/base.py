@@ -27,7 +27,14 @@ A task module (a sibling of this file) defines these names:
   default_output_name(options)            WORKDIR/<this> when --output_dir is absent
 
 and, where its capabilities say so, `dump_raw_outputs(config, source,
-output, *, frames, split, step)`.
+output, *, frames, split, step)`. For benchmarks and the GPU/TPU lowering
+tests (no data set built) a task also defines
+
+  random_train_batch(config, batch_size, seed=0)
+                                          numpy training clips of random
+                                          content, with the keys, shapes and
+                                          dtypes of `train_batches`' batches
+                                          (the input size from the config)
 """
 import dataclasses
 import importlib

@@ -9,6 +9,7 @@ large-scale jitter); evaluation: tasks/image_instance_eval.py (pycocotools'
 mask AP and the COCO results file). configs/coco.py sets it.
 """
 import jax.numpy as jnp
+import numpy as np
 
 from video_knet_jax import common
 from video_knet_jax import optim
@@ -56,6 +57,33 @@ def loss_fn(config, model):
     return total, (parts, new_stats)
 
   return loss
+
+
+def random_train_batch(config, batch_size: int, seed: int = 0) -> dict:
+  """Random images of the canvas with up to 3 box-shaped instances each, in
+  the keys, shapes and dtypes of data/coco_instance_clips.py's batches."""
+  rng = np.random.default_rng(seed)
+  height, width = (int(s) for s in config.data.canvas)
+  m = int(config.data.max_instances)
+  shape = (batch_size, 1)
+  batch = {
+      common.IMAGE: rng.normal(size=shape + (height, width, 3)).astype(np.float32),
+      common.PADDING_MASK: np.zeros(shape + (height, width), bool),
+      common.THING_MASKS: np.zeros(shape + (m, height, width), np.uint8),
+      common.THING_CLASSES: np.zeros(shape + (m,), np.int32),
+      common.THING_VALID: np.zeros(shape + (m,), bool),
+      common.STUFF_MASKS: np.zeros(shape + (0, height, width), np.uint8),
+      common.STUFF_VALID: np.zeros(shape + (0,), bool),
+  }
+  for b in range(batch_size):
+    for i in range(min(3, m)):
+      h, w = int(rng.integers(2, height // 2)), int(rng.integers(2, width // 2))
+      y, x = int(rng.integers(0, height - h)), int(rng.integers(0, width - w))
+      batch[common.THING_MASKS][b, 0, i, y:y + h, x:x + w] = 1
+      batch[common.THING_CLASSES][b, 0, i] = rng.integers(
+          config.model.num_thing_classes)
+      batch[common.THING_VALID][b, 0, i] = True
+  return batch
 
 
 # config.train.num_train_frames from the built train split when -1.

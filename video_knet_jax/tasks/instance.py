@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from video_knet_jax import common
 from video_knet_jax import optim
+from video_knet_jax import random_batch
 from video_knet_jax.losses import clip_loss
 from video_knet_jax.models import backbones
 from video_knet_jax.models import knet_track
@@ -58,6 +59,7 @@ def loss_fn(config, model):
   return loss
 
 
+random_train_batch = random_batch.random_vis_clip_batch
 # config.train.num_train_frames from the built train split when -1.
 complete_config = base.train_frames_from_split
 

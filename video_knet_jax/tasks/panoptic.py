@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from video_knet_jax import common
 from video_knet_jax import optim
+from video_knet_jax import random_batch
 from video_knet_jax import shapes
 from video_knet_jax.data import device_targets
 from video_knet_jax.losses import image_loss
@@ -86,6 +87,17 @@ def loss_fn(config, model):
     return total, (parts, new_stats)
 
   return loss
+
+
+def random_train_batch(config, batch_size: int, seed: int = 0) -> dict:
+  """Random training clips of the crop size, as the data pipeline ships them
+  (compact label maps with `config.data.targets_on_device`)."""
+  height, width = (int(s) for s in config.data.crop_size)
+  batch = random_batch.random_clip_batch(config, batch_size, height, width, seed=seed)
+  if config.data.get("targets_on_device", False):   # the step builds the targets.
+    divisor = device_targets.target_params(config).panoptic_divisor
+    batch = random_batch.compact_labels(batch, divisor)
+  return batch
 
 
 complete_config = base.unchanged_config

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from video_knet_jax import common
+from video_knet_jax import random_batch
 from video_knet_jax.losses import semantic_loss
 from video_knet_jax.models import backbones
 from video_knet_jax.models import semantic_knet
@@ -81,6 +82,7 @@ def loss_fn(config, model):
   return loss
 
 
+random_train_batch = random_batch.random_semantic_clip_batch
 complete_config = base.unchanged_config
 train_batches = base.lazy("video_knet_jax.data.semantic_clips", "make_train_dataset")
 # mIoU / mVC, VSPW-format predictions and overlays.

@@ -11,6 +11,10 @@ from video_knet_jax import tasks
 from video_knet_jax.train.state import TrainState
 from video_knet_jax.train.state import create_train_state
 from video_knet_jax.train.state import merge_init_from
+from video_knet_jax.train.state import StateSpec
+from video_knet_jax.train.state import train_state_spec
+from video_knet_jax.train.step import BuiltStep
+from video_knet_jax.train.step import build_train_step
 from video_knet_jax.train.step import jit_train_step
 from video_knet_jax.train.step import make_train_step
 
@@ -31,6 +35,6 @@ def frozen_filter(config):
   return tasks.get(config).frozen_filter(config)
 
 
-__all__ = ["TrainState", "create_train_state", "merge_init_from",
-           "jit_train_step", "make_train_step", "init_variables",
+__all__ = ["TrainState", "StateSpec", "train_state_spec", "create_train_state", "merge_init_from",
+           "BuiltStep", "build_train_step", "jit_train_step", "make_train_step", "init_variables",
            "frozen_filter", "train_and_evaluate"]

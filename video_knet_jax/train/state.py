@@ -4,9 +4,10 @@ Parameters, batch statistics and optimizer state are replicated over the
 mesh; the state is built by `jax.jit` with explicit out_shardings from the
 shapes `jax.eval_shape` gives, so no host round trip is made.
 """
+import dataclasses
 import functools
 import json
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -26,13 +27,25 @@ class TrainState:
   opt_state: Any
 
 
-def create_train_state(config, model, mesh, rng, task=None
-                       ) -> tuple[TrainState, optax.GradientTransformation, Any]:
-  """Initialises replicated state on the mesh (no host round trip).
+@dataclasses.dataclass(frozen=True)
+class StateSpec:
+  """A task's train state on the mesh, before any of it is computed.
 
-  Returns (state, optimizer, state sharding); `task` defaults to the config's.
+  init(rng) -> the step-0 state (jitted, laid out as `sharding`); tx: the
+  optimizer, built outside any trace; abstract: the state's shapes and
+  dtypes (what a compile-only run or a lowering needs).
   """
+  init: Callable[[jax.Array], TrainState]
+  tx: optax.GradientTransformation
+  sharding: Any
+  abstract: TrainState
+
+
+def train_state_spec(config, model, mesh, task=None) -> StateSpec:
+  """The state's initialiser, optimizer, sharding and shapes, without
+  initialising (`task` defaults to the config's)."""
   task = task or tasks.get(config)
+  rng = jax.random.key(0)     # only its shape and dtype are used here.
   abstract_vars = jax.eval_shape(
       functools.partial(task.init_variables, model, config), rng)
   tx = task.make_optimizer(config, abstract_vars["params"])
@@ -44,11 +57,20 @@ def create_train_state(config, model, mesh, rng, task=None
                       batch_stats=variables.get("batch_stats", {}),
                       opt_state=tx.init(variables["params"]))
 
-  abstract_state = jax.eval_shape(init_state, rng)
-  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh),
-                                abstract_state)
-  state = jax.jit(init_state, out_shardings=state_sharding)(rng)
-  return state, tx, state_sharding
+  abstract = jax.eval_shape(init_state, rng)
+  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), abstract)
+  return StateSpec(init=jax.jit(init_state, out_shardings=state_sharding),
+                   tx=tx, sharding=state_sharding, abstract=abstract)
+
+
+def create_train_state(config, model, mesh, rng, task=None
+                       ) -> tuple[TrainState, optax.GradientTransformation, Any]:
+  """Initialises replicated state on the mesh (no host round trip).
+
+  Returns (state, optimizer, state sharding); `task` defaults to the config's.
+  """
+  spec = train_state_spec(config, model, mesh, task)
+  return spec.init(rng), spec.tx, spec.sharding
 
 
 def abstract_state(state: TrainState) -> TrainState:

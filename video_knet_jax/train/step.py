@@ -7,7 +7,8 @@ parameters excluded), param_norm and learning_rate, and `skipped` when
 Dropout keys are the seed folded with the number of steps taken, so a
 resumed run draws the keys an unbroken one would.
 """
-from typing import Callable
+import types
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ from flax import traverse_util
 from video_knet_jax import common
 from video_knet_jax import sharding
 from video_knet_jax import tasks
+from video_knet_jax.train import state as state_lib
 
 
 def make_train_step(config, model, tx, task=None) -> Callable:
@@ -75,3 +77,21 @@ def jit_train_step(train_step, state_sharding, mesh):
       in_shardings=(state_sharding, sharding.batch_sharding(mesh)),
       out_shardings=(state_sharding, sharding.replicated(mesh)),
       donate_argnums=(0,))
+
+
+class BuiltStep(NamedTuple):
+  task: types.ModuleType
+  model: Any
+  state: state_lib.StateSpec   # init, optimizer, sharding, shapes.
+  step: Callable               # jitted (state, batch) -> (state, measurements).
+
+
+def build_train_step(config, mesh, task=None) -> BuiltStep:
+  """The config's task, model, state spec and jitted train step on `mesh`,
+  as the loop builds them, with nothing initialised (benchmarks, lowering)."""
+  task = task or tasks.get(config)
+  model = task.build_model(config)
+  spec = state_lib.train_state_spec(config, model, mesh, task)
+  step = jit_train_step(make_train_step(config, model, spec.tx, task),
+                        spec.sharding, mesh)
+  return BuiltStep(task=task, model=model, state=spec, step=step)
