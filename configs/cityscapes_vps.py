@@ -14,19 +14,30 @@ online through all 30 frames of each val video and scores the 6 labelled ones
   python evaluate.py --config=configs/cityscapes_vps.py --workdir=DIR
   # tiny, on a generated Cityscapes-VPS-format set (no download):
   python train.py --config=configs/cityscapes_vps.py:debug --workdir=/tmp/cvps_dbg
+
+`:swin_b` is the paper's Swin-B row. The original has no config for it
+either: this is the KITTI-STEP Swin-B model and schedule
+(`configs/kitti_step.py:swin_b`, its `..._joint_update` recipe: Swin-B,
+kernel fusion, "update" link, 16 clips per step) with Cityscapes-VPS's
+classes and data settings above. `:swin_b,debug` is a tiny Swin on the
+generated set.
 """
 from video_knet_jax.configs import kitti_step
+from video_knet_jax.configs import swin_recipes
 from video_knet_jax.datasets.cityscapes_vps import facts as vps_facts
 
 FACTS = vps_facts.CITYSCAPES_VPS
 
 
 def get_config(arg: str = ""):
-  """Returns the Cityscapes-VPS R50 recipe; `arg='debug'` trains a tiny model
-  on a generated set in the Cityscapes-VPS layout."""
+  """Returns the Cityscapes-VPS R50 recipe (`arg='swin_b'`: Swin-B); `debug`
+  trains a tiny model on a generated set in the Cityscapes-VPS layout."""
   # manual_dir: data/cityscapes_vps/ (docs/DATA.md). 8 things (trainIds
   # 11..18 -> model 0..7), 11 stuff.
+  size, debug = swin_recipes.parse_arg(arg, sizes=("swin_b",), file="configs/cityscapes_vps.py")
   config = kitti_step.recipe_for("cityscapes_vps", FACTS)
+  if size:
+    kitti_step.apply_swin_recipe(config, size)
   d = config.data
   # Range resize long in [1024, 4096], short in [512, 2048] = (1024, 2048)
   # x [0.5, 2.0]; crop 1024x1024 shared by the clip; flip 0.5; pad /32.
@@ -50,7 +61,7 @@ def get_config(arg: str = ""):
   config.train.dataset_repeats = 8
   config.train.num_train_frames = FACTS.split_frames["train"]
 
-  if arg == "debug":
+  if debug:
     kitti_step.apply_generated_debug(config)
     d.generated = dict(seed=0, num_train=2, num_val=1, num_test=1,
                        height=64, width=128)
@@ -60,6 +71,6 @@ def get_config(arg: str = ""):
     d.eval_size = (64, 128)
     d.max_instances = 16
     config.train.num_train_frames = 12
-  elif arg:
-    raise ValueError(f"Unknown config argument {arg!r}; expected '' or 'debug'.")
+    if size:
+      swin_recipes.apply_swin_debug(config)
   return config

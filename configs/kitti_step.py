@@ -9,13 +9,16 @@ Numbers follow the original R50 KITTI-STEP config (see docs and
   python train.py --config=configs/kitti_step.py:swin_b,debug --workdir=DIR   # tiny Swin
 
 Arguments are comma-separated: an optional backbone (`swin_b`, `swin_l`; the
-original's `..._joint_update` Swin recipes, see configs/swin_recipes.py) and
-optionally `debug`.
+original's `..._joint_update` Swin recipes, see configs/swin_recipes.py; or
+`swin_l_short_track_fc`, its Swin-L `..._update_conv_short_track_fc` recipe),
+optionally `trainval` (train on train + val for the test server, then
+`evaluate.py --split=test`) and optionally `debug`.
 """
 import ml_collections
 
 from video_knet_jax.configs import common
 from video_knet_jax.configs import swin_recipes
+from video_knet_jax.datasets.kitti_step import facts as facts_lib
 
 # KITTI-STEP label space: Cityscapes trainIds, things = person (11), car (13).
 NUM_CLASSES = 19
@@ -191,14 +194,32 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # Start from converted weights (image K-Net -> Video K-Net, ImageNet -> K-Net).
   config.init_from = common.init_from()
 
-  size, debug = swin_recipes.parse_arg(arg)
-  if size:
+  parts = common.parse_args(
+      arg, file="configs/kitti_step.py",
+      choices=("debug", "trainval", *swin_recipes.SWIN, *SWIN_VARIANTS),
+      exclusive=[(*swin_recipes.SWIN, *SWIN_VARIANTS)])
+  size = next((p for p in parts if p not in ("debug", "trainval")), None)
+  debug = "debug" in parts
+  if "trainval" in parts:
+    apply_trainval(config)
+  if size in SWIN_VARIANTS:
+    SWIN_VARIANTS[size](config)
+  elif size:
     apply_swin_recipe(config, size)
   if debug:
     apply_debug(config)
     if size:
       swin_recipes.apply_swin_debug(config)
   return config
+
+
+def apply_trainval(config: ml_collections.ConfigDict) -> None:
+  """The test-server entry as the original's README makes it: train on train
+  + val (8,008 frames; the schedule's epochs over both), then
+  `evaluate.py --split=test` writes the submission."""
+  config.data.train_split = "train+val"
+  config.train.num_train_frames = (facts_lib.KITTI_STEP.split_frames["train"]
+                                   + facts_lib.KITTI_STEP.split_frames["val"])
 
 
 def recipe_for(name: str, facts) -> ml_collections.ConfigDict:
@@ -224,6 +245,21 @@ def apply_swin_recipe(config: ml_collections.ConfigDict, size: str) -> None:
   # README: Swin-B trained on 16 GPUs, samples_per_gpu=1; the Swin-L GPU count is
   # not stated (assumed the same). Optimiser and schedule equal the R50 recipe's.
   config.train.batch_size = 16
+
+
+def apply_swin_l_short_track_fc(config: ml_collections.ConfigDict) -> None:
+  """The original's other Swin-L KITTI-STEP recipe,
+  `video_knet_s3_swinl_rpn_1x_kitti_step_sigmoid_stride2_mask_embed_link_ffn_update_conv_short_track_fc.py`:
+  kernel fusion ("update_conv": previous_link='update_dynamic_cov') with the
+  R50's ffn link (previous_type='ffn') and a one-fc embedding head (num_fcs=1,
+  "short_track_fc"); everything else as `swin_l`. No paper row."""
+  apply_swin_recipe(config, "swin_l")
+  config.model.temporal.link_type = "ffn"
+  config.model.temporal.track_num_fcs = 1
+
+
+# Named KITTI-STEP Swin recipes beyond `swin_b` / `swin_l` (config arguments).
+SWIN_VARIANTS = {"swin_l_short_track_fc": apply_swin_l_short_track_fc}
 
 
 def apply_debug(config: ml_collections.ConfigDict) -> None:

@@ -8,8 +8,9 @@ out_indices 0..3, frozen_stages -1, with_cp False)`, AdamW on everything
 besides the backbone lr multiplier), and for the KITTI-STEP `..._joint_update`
 recipes kernel fusion plus the "update" tracking link (section 2).
 
-Used as `configs/kitti_step.py:swin_b`, `:swin_l` (and `:swin_b,debug`); the image
-K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
+Used as `configs/kitti_step.py:swin_b`, `:swin_l`, `:swin_l_short_track_fc` (and
+`:swin_b,debug`), `configs/cityscapes_vps.py:swin_b` and `configs/vipseg.py:swin_b`;
+the image K-Net form (`apply_image_knet_swin`) is for `configs/cityscapes_step.py:swin_b`.
 """
 import ml_collections
 
@@ -22,12 +23,19 @@ SWIN = {
 }
 
 
-def parse_arg(arg: str) -> tuple[str | None, bool]:
-  """A config argument like 'swin_b,debug' -> (Swin size or None, debug)."""
-  parts = common.parse_args(arg, file="the config", choices=("debug", *SWIN),
-                           exclusive=[tuple(SWIN)])
-  sizes = [p for p in parts if p in SWIN]
-  return (sizes[0] if sizes else None), "debug" in parts
+def parse_arg(arg: str, sizes=tuple(SWIN), variants=(),
+              file: str = "the config") -> tuple[str | None, bool]:
+  """A config argument like 'swin_b,debug' -> (Swin size or None, debug).
+
+  `sizes` are the Swin sizes a config accepts; `variants` are its named
+  recipes beyond them (returned in the size's place); `file` names the config
+  in the error.
+  """
+  names = (*sizes, *variants)
+  parts = common.parse_args(arg, file=file, choices=("debug", *names),
+                            exclusive=[names])
+  chosen = [p for p in parts if p in names]
+  return (chosen[0] if chosen else None), "debug" in parts
 
 
 def apply_swin_backbone(config: ml_collections.ConfigDict, size: str) -> None:

@@ -76,7 +76,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.size_divisor = 32
   common.imagenet_normalisation(config.data)
   config.data.canvas = (512, 928)          # static training canvas (H, W).
-  config.data.test_size = (360, 640)       # (H, W) keep-ratio box at test.
+  # Test img_scale (640, 360), as mmcv reads it: long edge <= 640 and short
+  # edge <= 360 in either orientation; each video padded to a multiple of 32.
+  config.data.test_size = (360, 640)
   config.data.synthetic = ml_collections.ConfigDict()
   config.data.device_prefetch = 1          # batches transferred ahead of the step.
 

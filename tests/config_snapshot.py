@@ -12,11 +12,13 @@ import json
 import sys
 
 ARGUMENTS = {
-    "kitti_step": ("", "debug", "swin_b", "swin_l", "swin_b,debug", "swin_l,debug"),
+    "kitti_step": ("", "debug", "swin_b", "swin_l", "swin_b,debug", "swin_l,debug",
+                   "swin_l_short_track_fc", "swin_l_short_track_fc,debug",
+                   "trainval", "swin_b,trainval"),
     "synthetic_step": ("", "debug", "short"),
     "cityscapes_step": ("", "debug", "swin_b", "swin_l", "swin_b,debug"),
-    "cityscapes_vps": ("", "debug"),
-    "vipseg": ("", "debug"),
+    "cityscapes_vps": ("", "debug", "swin_b", "swin_b,debug"),
+    "vipseg": ("", "debug", "swin_b", "swin_b,debug"),
     "vspw": ("", "pspnet", "deeplabv3plus", "debug", "frame", "deeplabv3plus,frame",
              "debug,frame", "deeplabv3plus,debug"),
     "youtube_vis": ("", "debug", "swin_b", "swin_b,debug"),

@@ -8,7 +8,6 @@ file only for an intended change of the released recipe:
   python -m tests.golden_recipe   # writes tests/golden/released_recipe.npz
 """
 import os
-import sys
 
 import jax
 import numpy as np
@@ -21,8 +20,7 @@ NUM_THING_CLASSES = 2
 
 def config():
   """The released R50 recipe (configs/kitti_step.py), shrunk by `:debug`."""
-  sys.path.insert(0, os.path.join(ROOT, "configs"))
-  import kitti_step  # pylint: disable=g-import-not-at-top
+  from video_knet_jax.configs import kitti_step  # pylint: disable=g-import-not-at-top
   cfg = kitti_step.get_config("debug")
   cfg.data.crop_size = (HEIGHT, WIDTH)
   return cfg
@@ -65,7 +63,7 @@ def compute() -> dict:
   (shape, sum, checksum, is-int64), 'export_order',
   'predict/<frame>/<semantic|ids>'."""
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train as train_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax.convert import flax_to_torch  # pylint: disable=g-import-not-at-top
   from video_knet_jax.inference import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   from video_knet_jax.losses import video_loss  # pylint: disable=g-import-not-at-top

@@ -10,9 +10,14 @@ their block: nothing else changes.
 `debug_command` parses a command exactly as the script does (absl flags +
 ml_collections `config_flags`: `--config=file.py[:arg]` and
 `--config.a.b=value` overrides) with `,debug` appended to the config argument,
-and moves the data to the generated STEP-format set (KITTI-STEP's on-disk
-format, `datasets/synthetic_step`), so that every row runs without a download.
-A command may only use flags its script defines (read from the script).
+and moves the data to a generated set in the data set's own format (KITTI-STEP
+rows: `datasets/synthetic_step`; every other config's `:debug` names its own),
+so that every row runs without a download. What only a download has is left
+out at debug size: `--config.data.manual_dir=...` and overrides whose value
+is a placeholder (`$VAR`, an upper-case word such as `N` or `CKPT`). `DIR`,
+`PRE` and `IMG` are work directories of the group. A split without labels
+(`--split=test`, YouTube-VIS `valid`) gets one in the generated set. A command
+may only use flags its script defines (read from the script).
 """
 import dataclasses
 import json
@@ -30,6 +35,8 @@ RECIPES = os.path.join(ROOT, "docs", "RECIPES.md")
 MARKER = "<!-- recipe-test -->"
 SCRIPTS = ("train.py", "evaluate.py")
 INT_FLAGS = ("step", "max_sequences")
+WORKDIRS = ("DIR", "PRE", "IMG")   # a group's work directories (DIR: the group's own).
+PLACEHOLDER = re.compile(r"^(\$\S+|[A-Z][A-Z0-9_]*)$")   # a download's path or size.
 PATH_FLAGS = ("workdir", "output_dir", "checkpoint")
 TRAIN_STEPS = 3   # per group, at :debug size.
 
@@ -106,13 +113,16 @@ def debug_command(command: Command, workdir: str, data_dir: str) -> DebugCommand
   values = flags.FlagValues()
   argv, overrides = [command.script], []
   for arg in command.args:
-    arg = arg.replace("DIR", workdir)
+    arg = re.sub(r"\b(%s)\b" % "|".join(WORKDIRS),
+                 lambda m: workdir if m.group(1) == "DIR" else f"{workdir}_{m.group(1)}", arg)
     name = arg[2:].split("=", 1)[0]
     if not arg.startswith("--"):
       raise ValueError(f"{command}: unexpected argument {arg!r}.")
     if name == "config":
       arg = "--config=" + _debug_config_arg(arg.split("=", 1)[1])
     elif name.startswith("config."):
+      if name == "config.data.manual_dir" or PLACEHOLDER.match(arg.split("=", 1)[-1]):
+        continue   # the download's path or size: the generated set stands in.
       overrides.append(name[len("config."):])
     elif name not in allowed:
       raise ValueError(f"{command}: {command.script} defines no flag --{name}.")
@@ -125,7 +135,8 @@ def debug_command(command: Command, workdir: str, data_dir: str) -> DebugCommand
                                   sys_argv=argv)
   values(argv)
   config = values.config
-  _use_generated_data(config, overrides, data_dir)
+  split = values["split"].value if "split" in values else None
+  _use_generated_data(config, overrides, data_dir, split)
   if command.script == "train.py":
     config.train.num_steps = TRAIN_STEPS
     config.train.checkpoint_every_steps = TRAIN_STEPS
@@ -136,15 +147,28 @@ def debug_command(command: Command, workdir: str, data_dir: str) -> DebugCommand
   return DebugCommand(command, config, other)
 
 
-def _use_generated_data(config, overrides, data_dir: str) -> None:
+def _use_generated_data(config, overrides, data_dir: str, split=None) -> None:
   """KITTI-STEP rows read the generated STEP-format set of
   `configs/synthetic_step.py:debug` (same format, 2 short videos); data
-  fields the command sets itself (e.g. data.num_refs) are kept."""
+  fields the command sets itself (e.g. data.num_refs, data.train_split) are
+  kept, and so are those a config argument changed (`:trainval`'s
+  train_split). The other configs' `:debug` sets are generated in their own format;
+  a command asking for an unlabelled split gets one there."""
+  from video_knet_jax.configs import kitti_step  # pylint: disable=g-import-not-at-top
   from video_knet_jax.configs import synthetic_step  # pylint: disable=g-import-not-at-top
   if config.data.name == "kitti_step":
     generated = synthetic_step.get_config("debug")
+    plain = kitti_step.get_config("debug").data   # what an argument did not change.
     for key, value in generated.data.items():
-      if f"data.{key}" not in overrides:
+      if f"data.{key}" not in overrides and config.data.get(key) == plain.get(key):
         config.data[key] = value
-    config.train.num_train_frames = generated.train.num_train_frames
+    if "train.num_train_frames" not in overrides:
+      config.train.num_train_frames = generated.train.num_train_frames
+  if split in ("test", "valid"):
+    if config.data.name in ("kitti_step", "synthetic_step"):
+      config.data.synthetic.num_test_sequences = 1
+    elif config.data.name == "vipseg":
+      config.data.generated.num_test = 1
+    elif config.data.name == "youtube_vis":
+      config.data.synthetic.num_valid_videos = 1
   config.data.data_dir = data_dir

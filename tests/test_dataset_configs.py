@@ -80,3 +80,28 @@ def test_cityscapes_step_swin_b_is_the_original_image_knet_swin_b():
   assert sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract["params"])) == 100_165_124
   debug = cityscapes_step.get_config("swin_b,debug")
   assert debug.model.backbone.name == "swin" and debug.data.generated
+
+
+@pytest.mark.parametrize("module", [cityscapes_vps, vipseg])
+def test_swin_b_argument_and_the_rest_refused(module):
+  swin, base = module.get_config("swin_b"), module.get_config()
+  assert swin.model.backbone.name == "swin" and swin.model.backbone.embed_dims == 128
+  assert swin.data == base.data                     # the data set's settings kept.
+  tiny = module.get_config("swin_b,debug")
+  assert tiny.model.backbone.embed_dims < 128 and tiny.data.generated
+  for bad in ("swin_l", "swin_b,swin_b,debug", "resnet"):
+    with pytest.raises(ValueError, match="unknown or conflicting config argument"):
+      module.get_config(bad)
+
+
+def test_swin_b_recipes_of_cityscapes_vps_and_vipseg():
+  # Cityscapes-VPS: the KITTI-STEP Swin-B model (fusion + "update" link).
+  c = cityscapes_vps.get_config("swin_b")
+  t = c.model.temporal
+  assert (t.fusion, t.link_type, c.train.batch_size) == (True, "update", 16)
+  # VIPSeg: ..._joint_train_8e.py: the R50 heads (ffn link, no fusion), 8 epochs, step at 7.
+  v = vipseg.get_config("swin_b")
+  t = v.model.temporal
+  assert (t.fusion, t.link_type, v.train.num_epochs, v.optim.decay_epochs) == (
+      False, "ffn", 8, (7,))
+  assert v.data.vpq_windows == (1, 2, 4, 6, 8) and v.data.vpq_protocol == "panopticapi"

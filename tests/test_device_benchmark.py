@@ -7,7 +7,8 @@ interpreter in about a second), runs `python -m video_knet_jax.benchmark` and
 off in these runs (`--xla_backend_optimization_level=0`: a third less compile
 time; nothing here is timed), and the device script's train part compiles
 what the benchmark run compiled before it (the persistent compilation cache
-of tests/conftest.py).
+of tests/conftest.py), as does the compile-only run after it. The configs
+have one kernel-update stage (the device script's --tiny form).
 """
 import json
 import os
@@ -24,6 +25,9 @@ import device_benchmark  # pylint: disable=g-import-not-at-top,wrong-import-posi
 import device_venv  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FORBIDDEN = ("tensorflow", "tensorflow_datasets", "clu", "pycocotools")
+# The device script's --tiny train part: R50 :debug at 64x128, one update stage.
+_TINY_R50 = ["--config=configs/kitti_step.py:debug", "--config.model.num_stages=1",
+             "--config.loss.stage_weights=(1.0,)", "--height=64", "--width=128", "--batch=1"]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +67,7 @@ def test_benchmark_train_mode_runs_without_tensorflow(device_env):
   python, env = device_env
   script = f"FORBIDDEN = {FORBIDDEN!r}\n" + _BENCHMARK
   result = subprocess.run(
-      [python, "-c", script, "--config=configs/kitti_step.py:debug", "--height=64",
-       "--width=128", "--batch=1", "--steps=1"],
+      [python, "-c", script, *_TINY_R50, "--steps=1"],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   figures = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("{")))
@@ -74,6 +77,42 @@ def test_benchmark_train_mode_runs_without_tensorflow(device_env):
   assert {"jax", "flax", "optax", "ml_collections"} <= set(lines["IMPORTED"])
   assert not set(FORBIDDEN) & set(lines["IMPORTED"]), lines["IMPORTED"]
   assert lines["ABSENT"] == list(FORBIDDEN + ("av",))   # none on the device either.
+
+
+_COMPILE_ONLY = textwrap.dedent("""
+    import runpy, sys
+    import jax, jax.numpy as jnp
+    from video_knet_jax.tasks import panoptic
+    under_trace = []
+    make_optimizer = panoptic.make_optimizer
+    def spy(config, params):
+      under_trace.append(isinstance(jnp.zeros(()), jax.core.Tracer))
+      return make_optimizer(config, params)
+    panoptic.make_optimizer = spy
+    sys.argv = ["benchmark"] + sys.argv[1:]
+    try:
+      runpy.run_module("video_knet_jax.benchmark", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+      if e.code:
+        raise
+    print("UNDER_TRACE", under_trace)
+""")
+
+
+def test_compile_only_benchmark_builds_the_optimizer_outside_any_trace(device_env):
+  """--steps=0 compiles against the abstract state and reports XLA's memory
+  figures; the optimizer the step closes over is built once, outside any
+  trace (it was built inside jax.eval_shape, where a jnp constant it made
+  would have leaked a tracer into the compiled step)."""
+  python, env = device_env
+  result = subprocess.run([python, "-c", _COMPILE_ONLY, *_TINY_R50, "--steps=0"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  figures = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("{")))
+  assert figures["compile_s"] > 0 and figures["flops_per_step"] > 0, figures
+  assert "loss" not in figures and "mem_total_gib" in figures, figures
+  assert "UNDER_TRACE [False]" in result.stdout.splitlines(), result.stdout[-2000:]
 
 
 def test_device_script_writes_every_part_and_survives_failing_ones(device_env, tmp_path):

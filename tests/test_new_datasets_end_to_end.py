@@ -1,5 +1,6 @@
-"""train + evaluate on the generated Cityscapes-VPS and VIPSeg sets, and the
-image K-Net pretraining -> Video K-Net finetuning through init_from (tiny)."""
+"""train + evaluate on the generated Cityscapes-VPS (Swin-B) and VIPSeg sets,
+and the image K-Net pretraining -> Video K-Net finetuning through init_from
+(tiny)."""
 import json
 import os
 
@@ -20,8 +21,8 @@ from video_knet_jax import train  # pylint: disable=wrong-import-position
 from video_knet_jax.models import video_knet  # pylint: disable=wrong-import-position
 
 
-def _tiny(module, tmp_path, steps=2):
-  config = module.get_config("debug")
+def _tiny(module, tmp_path, steps=2, arg="debug"):
+  config = module.get_config(arg)
   config.data.data_dir = str(tmp_path / "tfds")
   config.train.num_steps = steps
   config.train.checkpoint_every_steps = steps
@@ -42,9 +43,16 @@ def _train_and_evaluate(config, workdir):
 pytestmark = pytest.mark.slow
 
 
-def test_cityscapes_vps_train_and_evaluate(tmp_path):
-  config = _tiny(cityscapes_vps, tmp_path)
+def test_cityscapes_vps_swin_b_train_and_evaluate(tmp_path):
+  # The paper's Swin-B row (the KITTI-STEP Swin-B model: fusion + "update"
+  # link); the R50 model trains in the other tests of this file.
+  config = _tiny(cityscapes_vps, tmp_path, arg="swin_b,debug")
+  t = config.model.temporal
+  assert (config.model.backbone.name, t.fusion, t.link_type) == ("swin", True, "update")
   metrics, out = _train_and_evaluate(config, str(tmp_path / "work"))
+  stage = checkpointing.load_train_variables(str(tmp_path / "work"))["params"]["roi_head"][
+      "mask_head"]["1"]
+  assert "attention_previous_update_link" in stage and "link_ffn_track" in stage
   # One val video of 30 frames, run online, scored on its 6 labelled frames.
   assert metrics["num_frames"] == 6
   for key in ("VPQ_span0", "VPQ_span5", "VPQ_span10", "VPQ_span15", "STQ"):
@@ -61,12 +69,12 @@ def test_cityscapes_vps_train_and_evaluate(tmp_path):
 def test_vipseg_train_and_evaluate(tmp_path):
   config = _tiny(vipseg, tmp_path)
   metrics, out = _train_and_evaluate(config, str(tmp_path / "work"))
-  assert metrics["num_frames"] == 4   # one val video of 4 frames.
-  for key in ("VPQ", "STQ", "AQ"):
+  assert metrics["num_frames"] == 8   # one val video of 8 frames.
+  for key in ("VPQ", "STQ", "AQ", "VPQ_k8"):
     assert 0.0 <= metrics[key] <= 1.0, key
   with open(os.path.join(out, "predictions", "pred.json")) as f:
     (video,) = json.load(f)["annotations"]
-  assert video["video_id"] == "2_synthetic0" and len(video["annotations"]) == 4
+  assert video["video_id"] == "2_synthetic0" and len(video["annotations"]) == 8
 
 
 def test_image_pretraining_then_video_finetuning(tmp_path):

@@ -1,4 +1,4 @@
-r"""Train-step speed of Video K-Net: one JSON line of figures.
+r"""Train-step speed of any task's config (config.task): one JSON line of figures.
 
   python -m video_knet_jax.benchmark --config=configs/kitti_step.py \
       --height=384 --width=1248 --batch=1 --steps=5
@@ -84,38 +84,24 @@ def run(config, height: int, width: int, batch: int, steps: int,
   """Compiles and times the train step; returns the figures."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import common  # pylint: disable=g-import-not-at-top
   from video_knet_jax import random_batch  # pylint: disable=g-import-not-at-top
   from video_knet_jax import sharding  # pylint: disable=g-import-not-at-top
-  from video_knet_jax import train as train_lib  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import train  # pylint: disable=g-import-not-at-top
   from video_knet_jax.models import video_knet  # pylint: disable=g-import-not-at-top
 
-  config.data.crop_size = (height, width)
   config.train.batch_size = batch
+  random_batch.configure_without_data(config, height, width)
   mesh = sharding.make_mesh(config.mesh)
   sharding.check_batch_size(batch, mesh)
-  model = video_knet.build_model(config)
-  if steps == 0:   # memory only: compile against the abstract state, never initialise it.
-    built = {}
-    def build(rng):
-      state, built["tx"], built["sharding"] = train_lib.create_train_state(
-          config, model, mesh, rng)
-      return state
-    state = jax.eval_shape(build, jax.random.key(0))
-    tx, state_sharding = built["tx"], built["sharding"]
-  else:
-    state, tx, state_sharding = train_lib.create_train_state(
-        config, model, mesh, jax.random.key(0))
-  step_fn = train_lib.jit_train_step(
-      train_lib.make_train_step(config, model, tx), state_sharding, mesh)
-  host_batch = random_batch.random_clip_batch(config, batch, height, width)
-  if config.data.get("targets_on_device", False):   # the step builds them.
-    from video_knet_jax.datasets.kitti_step import facts  # pylint: disable=g-import-not-at-top
-    host_batch = random_batch.compact_labels(host_batch,
-                                             facts.PANOPTIC_DIVISOR)
+  built = train.build_train_step(config, mesh)
+  host_batch = built.task.random_train_batch(config, batch)
   device_batch = sharding.put_batch(host_batch, mesh)
 
+  # Compiled against the abstract state (--steps=0 never initialises it).
   start = time.perf_counter()
-  compiled = step_fn.lower(state, device_batch).compile()
+  compiled = built.step.lower(built.state.abstract, device_batch).compile()
   compile_s = time.perf_counter() - start
   cost = compiled.cost_analysis()
   if isinstance(cost, (list, tuple)):
@@ -128,6 +114,7 @@ def run(config, height: int, width: int, batch: int, steps: int,
             "dtype": jnp.dtype(video_knet.compute_dtype(config.model)).name,
             "compile_s": round(compile_s, 2), "flops_per_step": flops, **memory}
 
+  state = built.state.init(jax.random.key(0))
   state, measurements = compiled(state, device_batch)  # Warm-up.
   jax.block_until_ready(measurements)
   times = []
@@ -143,7 +130,7 @@ def run(config, height: int, width: int, batch: int, steps: int,
     jax.profiler.stop_trace()
   cpu_per_step = (time.process_time() - cpu_start) / steps
   median = statistics.median(times)
-  frames = batch * (1 + config.data.num_refs)
+  frames = int(np.prod(host_batch[common.IMAGE].shape[:2]))   # B x T.
   device = jax.devices()[0]
   dtype = jnp.dtype(video_knet.compute_dtype(config.model)).name   # "auto" resolved.
   peak = PEAK_FLOPS.get(device.device_kind, {}).get(dtype)

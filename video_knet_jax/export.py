@@ -147,10 +147,11 @@ def run(config, checkpoint: str, fmt: str, output_dir: str, step=None) -> Dict[s
   return meta
 
 
-def define_flags(fv: flags.FlagValues) -> None:
-  """export's flags, on their own FlagValues (importing this module defines none)."""
+def define_flags(fv: flags.FlagValues, argv=None) -> None:
+  """export's flags, on their own FlagValues (importing this module defines none);
+  the `--config.a.b=value` overrides are those of `argv` (default sys.argv)."""
   config_flags.DEFINE_config_file("config", None, "Model config.", lock_config=True,
-                                  flag_values=fv)
+                                  flag_values=fv, sys_argv=argv)
   flags.DEFINE_string("checkpoint", None,
                       "Training workdir, converted variables dir, or 'random'.", flag_values=fv)
   flags.DEFINE_integer("step", None, "Training checkpoint step (default latest).",

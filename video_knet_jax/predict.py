@@ -136,11 +136,12 @@ def run(config, checkpoint: str, input_path: str, output_dir: str, *, step=None,
           "output": output_dir}
 
 
-def define_flags(flag_values: flags.FlagValues) -> None:
-  """predict's flags, on their own FlagValues (importing this module defines none)."""
+def define_flags(flag_values: flags.FlagValues, argv=None) -> None:
+  """predict's flags, on their own FlagValues (importing this module defines none);
+  the `--config.a.b=value` overrides are those of `argv` (default sys.argv)."""
   fv = dict(flag_values=flag_values)
   config_flags.DEFINE_config_file("config", None, "Model config, e.g. configs/kitti_step.py.",
-                                  lock_config=True, **fv)
+                                  lock_config=True, sys_argv=argv, **fv)
   flags.DEFINE_string("checkpoint", None,
                       "Training workdir, converted variables dir, or 'random'.", **fv)
   flags.DEFINE_integer("step", None, "Training checkpoint step (default latest).", **fv)
@@ -160,7 +161,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 def parse_args(argv, doc: str, define) -> "tuple[int | None, flags.FlagValues]":
   """Parses argv on fresh FlagValues; (exit status, None) for --help or a usage error."""
   fv = flags.FlagValues()
-  define(fv)
+  define(fv, argv)   # argv: config_flags registers its --config.* overrides from it.
   if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv[1:]):
     print(doc.strip() + "\n\nFlags:\n" + fv.get_help(), file=sys.stdout)
     return 0, None

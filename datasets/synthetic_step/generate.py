@@ -98,7 +98,8 @@ def render_sequence(spec: spec_lib.SyntheticSpec, sequence_id: int):
 
 def write_tree(out_dir: epath.PathLike, spec: spec_lib.SyntheticSpec,
                layout: str = layout_lib.DEEPLAB2) -> epath.Path:
-  """Writes train and val in a KITTI-STEP layout under `out_dir`; idempotent.
+  """Writes train and val (and an unlabelled test split when the spec asks)
+  in a KITTI-STEP layout under `out_dir`; idempotent.
 
   The tree is written to a temporary sibling and renamed, with a marker file,
   so an interrupted run never leaves a half-written tree behind.
@@ -116,8 +117,10 @@ def write_tree(out_dir: epath.PathLike, spec: spec_lib.SyntheticSpec,
         label = label_codec.encode_rgb_label(semantic[t], instance[t])
         image_path, label_path = _paths(tmp, layout, split, seq, t)
         image_path.parent.mkdir(parents=True, exist_ok=True)
-        label_path.parent.mkdir(parents=True, exist_ok=True)
         PILImage.fromarray(images[t]).save(image_path, compress_level=1)
+        if split == "test":
+          continue   # KITTI-STEP's test split has no labels.
+        label_path.parent.mkdir(parents=True, exist_ok=True)
         PILImage.fromarray(label).save(label_path, compress_level=1)
   (tmp / _COMPLETE_MARKER).write_text(f"{spec}\nlayout={layout}\n")
   if out_dir.exists():

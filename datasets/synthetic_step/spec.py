@@ -23,7 +23,9 @@ LABEL_SPACE = dataset_facts.DatasetFacts(
 @dataclasses.dataclass(frozen=True)
 class SyntheticSpec:
   """What `generate.write_tree` writes: train sequences 0, 1, ... and val
-  sequences first_val_sequence, first_val_sequence + 1, ...
+  sequences first_val_sequence, first_val_sequence + 1, ...; with
+  `num_test_sequences`, an unlabelled test split (images only, as KITTI-STEP's
+  test split) of the sequences right after val.
 
   Val ids do not depend on num_train_sequences, so recipes with more or fewer
   training videos are scored on the same videos; another first_val_sequence
@@ -36,6 +38,7 @@ class SyntheticSpec:
   frames_per_sequence: int = 24
   height: int = 128
   width: int = 384
+  num_test_sequences: int = 0
 
   @classmethod
   def from_dict(cls, values: Mapping[str, Any]) -> "SyntheticSpec":
@@ -50,7 +53,7 @@ class SyntheticSpec:
   def __post_init__(self):
     for field in dataclasses.fields(self):
       value = getattr(self, field.name)
-      minimum = 0 if field.name == "seed" else 1
+      minimum = 0 if field.name in ("seed", "num_test_sequences") else 1
       if value < minimum:
         raise ValueError(f"config.data.synthetic.{field.name}={value} must "
                          f"be >= {minimum}.")
@@ -66,11 +69,15 @@ class SyntheticSpec:
       raise ValueError("config.data.synthetic height and width must be >= 32.")
 
   def split_sequences(self) -> dict[str, tuple[int, ...]]:
-    return {
+    end_of_val = self.first_val_sequence + self.num_val_sequences
+    splits = {
         "train": tuple(range(self.num_train_sequences)),
-        "val": tuple(range(self.first_val_sequence,
-                           self.first_val_sequence + self.num_val_sequences)),
+        "val": tuple(range(self.first_val_sequence, end_of_val)),
     }
+    if self.num_test_sequences:
+      splits["test"] = tuple(range(end_of_val,
+                                   end_of_val + self.num_test_sequences))
+    return splits
 
   def facts(self) -> facts_lib.StepFacts:
     """The frozen record the KITTI-STEP builder checks the tree against."""
@@ -93,4 +100,6 @@ class SyntheticSpec:
     return (f"synthetic_v{GENERATOR_VERSION}_seed{self.seed}_"
             f"{self.num_train_sequences}x{self.num_val_sequences}x"
             f"{self.frames_per_sequence}_{self.height}x{self.width}_"
-            f"val{self.first_val_sequence}")
+            f"val{self.first_val_sequence}"
+            + (f"_test{self.num_test_sequences}" if self.num_test_sequences
+               else ""))

@@ -77,8 +77,8 @@ VIPSEG = frame_examples.PanopticFacts(
     void_label=VOID_LABEL,
     label_divisor=1000,
     colors=COLORS,
-    split_videos={"train": 2806, "val": 343},
-    split_frames={"train": None, "val": None},
+    split_videos={"train": 2806, "val": 343, "test": 387},
+    split_frames={"train": None, "val": None, "test": None},
     labelled_splits=("train", "val"),
     frame_height=FRAME_HEIGHT,
 )

@@ -31,7 +31,7 @@ TO_VIPSEG = {
     synthetic.VEGETATION: 66, synthetic.TERRAIN: 14, synthetic.SKY: 28,
     synthetic.PERSON: 60, synthetic.CAR: 48, synthetic.TRUCK: 50,
 }
-_SPLITS = ("train", "val")
+_SPLITS = ("train", "val", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,14 +40,17 @@ class VipsegSpec:
   num_train: int = 2
   num_val: int = 1
   frames_per_video: int = 4
+  num_test: int = 0     # unlabelled test videos (images and test.txt only).
   height: int = 36
   width: int = 64
 
   def counts(self) -> dict[str, int]:
-    return {"train": self.num_train, "val": self.num_val}
+    counts = {"train": self.num_train, "val": self.num_val}
+    return {**counts, "test": self.num_test} if self.num_test else counts
 
   def video_names(self, split: str) -> list[str]:
-    first = 0 if split == "train" else self.num_train
+    first = {"train": 0, "val": self.num_train,
+             "test": self.num_train + self.num_val}[split]
     return [f"{first + i}_synthetic{self.seed}"
             for i in range(self.counts()[split])]
 
@@ -60,7 +63,8 @@ class VipsegSpec:
 
   def config_name(self) -> str:
     return (f"generated_seed{self.seed}_{self.num_train}x{self.num_val}x"
-            f"{self.frames_per_video}_{self.height}x{self.width}")
+            f"{self.frames_per_video}_{self.height}x{self.width}"
+            + (f"_test{self.num_test}" if self.num_test else ""))
 
 
 def render_video(spec: VipsegSpec, sequence: int):
@@ -100,6 +104,8 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
   (root / builder_lib.CATEGORIES_JSON).write_text(json.dumps(categories))
   sequence = 0
   for split in _SPLITS:
+    if split not in spec.counts():
+      continue
     names = spec.video_names(split)
     (root / f"{split}.txt").write_text("".join(n + "\n" for n in names))
     videos, annotations = [], []
@@ -109,13 +115,16 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
       image_dir = root / builder_lib.IMAGE_DIR / video
       label_dir = root / builder_lib.LABEL_DIR / video
       image_dir.mkdir(parents=True, exist_ok=True)
-      label_dir.mkdir(parents=True, exist_ok=True)
+      if split != "test":
+        label_dir.mkdir(parents=True, exist_ok=True)
       numbering, segment_of = {}, {}
       image_entries, frame_annotations = [], []
       for t in range(spec.frames_per_video):
         stem = f"{t:08d}"
         PILImage.fromarray(images[t]).save(image_dir / f"{stem}.jpg",
                                            quality=95)
+        if split == "test":
+          continue          # test: images only (no panomasks, no JSON).
         raw = raw_panomask(classes[t], instance[t], numbering)
         ids, segments = _segments(raw, segment_of, used_ids, rng)
         PILImage.fromarray(coco_panoptic_video.id_to_rgb(ids)).save(
@@ -127,6 +136,8 @@ def write_tree(out_dir, spec: VipsegSpec) -> epath.Path:
                                   "segments_info": segments})
       videos.append({"video_id": video, "images": image_entries})
       annotations.append({"video_id": video, "annotations": frame_annotations})
+    if split == "test":
+      continue
     (root / f"panoptic_gt_VIPSeg_{split}.json").write_text(json.dumps(
         {"videos": videos, "annotations": annotations,
          "categories": categories}))

@@ -7,7 +7,8 @@ Reads the tree the data set's own scripts produce (docs/DATA.md):
   VIPSeg_720P/panomasksRGB/<video>/<frame>.png     COCO panoptic RGB ids
   VIPSeg_720P/panoptic_gt_VIPSeg_{train,val}.json  per-video segments
   VIPSeg_720P/panoVIPSeg_categories.json
-  VIPSeg_720P/{train,val}.txt                      the data set's video lists
+  VIPSeg_720P/{train,val,test}.txt                 the data set's video lists
+(test: images only, no labels; the split is built when test.txt is there)
 sequence_id is the video's line in its list and frame_index its rank among
 the video's frames sorted by name (as Video K-Net's `vipseg_dvps.py`). The
 JPEG bytes are stored unchanged; labels go to the KITTI-STEP layout
@@ -37,15 +38,16 @@ class VipsegConfig(tfds.core.BuilderConfig):
 class Builder(builder_base.FrameBuilder):
   """VIPSeg video panoptic segmentation (124 classes), one example per frame."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "The unlabelled test split (test.txt)."}
   BUILDER_CONFIGS = [VipsegConfig(name="vipseg_720p",
                                   description="VIPSeg 720p (manual download).")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   Download VIPSeg (https://github.com/VIPSeg-Dataset/VIPSeg-Dataset), then
   in the unpacked folder run the data set's scripts change2_720p.py,
-  create_panoptic_video_labels.py and splitjson.py, copy train.txt, val.txt
-  and panoVIPSeg_categories.json into VIPSeg_720P/, and point the manual dir
+  create_panoptic_video_labels.py and splitjson.py, copy train.txt, val.txt,
+  test.txt and panoVIPSeg_categories.json into VIPSeg_720P/, and point the manual dir
   at VIPSeg_720P/ (docs/DATA.md).
   """
 
@@ -63,8 +65,12 @@ class Builder(builder_base.FrameBuilder):
     check_categories(root / CATEGORIES_JSON, self.facts)
     generators = {}
     for split in self.facts.splits:
+      labelled = split in self.facts.labelled_splits
+      if not labelled and not (root / f"{split}.txt").exists():
+        continue          # a download without the test list: train and val.
       videos = read_video_list(root / f"{split}.txt")
-      frames = find_frames(root, split, videos)
+      frames = (find_frames(root, split, videos) if labelled
+                else find_unlabelled_frames(root, split, videos))
       self.facts.check_split_size(root, split, len(videos), len(frames))
       generators[split] = self._generate_examples(root, frames)
     return generators
@@ -144,4 +150,21 @@ def find_frames(root: epath.Path, split: str,
       raise errors.MissingLabelError(
           f"{json_path} lists {video}/{min(annotations)}, which has no image "
           f"in {video_dir}.")
+  return frames
+
+
+def find_unlabelled_frames(root: epath.Path, split: str, videos: list[str]
+                           ) -> list[coco_panoptic_video.Frame]:
+  """Every frame of an unlabelled split's videos (test: images only)."""
+  frames = []
+  for sequence_id, video in enumerate(videos):
+    video_dir = root / IMAGE_DIR / video
+    if not video_dir.is_dir():
+      raise errors.MissingSplitError(
+          f"Video {video} of {split}.txt: directory {video_dir} does not "
+          "exist.")
+    images = sorted(p for p in video_dir.iterdir() if p.suffix == ".jpg")
+    frames += [coco_panoptic_video.Frame(sequence_id, frame_index, path,
+                                         None, None)
+               for frame_index, path in enumerate(images)]
   return frames

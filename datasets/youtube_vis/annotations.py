@@ -58,6 +58,8 @@ def load(json_path, num_categories: int
   """Videos sorted by id and their instances (by video id), checked."""
   with open(json_path) as f:
     data = json.load(f)
+  if data.get("annotations", 0) is None:
+    data["annotations"] = []   # the server's splits: videos only (null).
   for field in ("videos", "annotations", "categories"):
     if field not in data:
       raise errors.MissingAnnotationsError(

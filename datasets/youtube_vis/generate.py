@@ -33,6 +33,7 @@ class YouTubeVisSpec:
   width: int = 96
   instances_per_video: int = 3
   num_classes_used: int = 4
+  num_valid_videos: int = 0   # the server's unlabelled 'valid' split.
 
   @classmethod
   def from_dict(cls, d) -> "YouTubeVisSpec":
@@ -41,7 +42,8 @@ class YouTubeVisSpec:
 
   def config_name(self) -> str:
     return "generated_" + "_".join(
-        str(getattr(self, f.name)) for f in dataclasses.fields(self))
+        str(getattr(self, f.name)) for f in dataclasses.fields(self)
+        if f.name != "num_valid_videos" or self.num_valid_videos)
 
 
 @dataclasses.dataclass
@@ -174,4 +176,27 @@ def write_tree(root, spec: YouTubeVisSpec) -> str:
   with open(os.path.join(root, "annotations",
                          "youtube_vis_2019_train.json"), "w") as f:
     json.dump(data, f)
+  if spec.num_valid_videos:
+    _write_valid(root, spec, data["categories"])
   return root
+
+
+def _write_valid(root: str, spec: YouTubeVisSpec, categories) -> None:
+  """valid/JPEGImages and the valid JSON as the server's split ships them:
+  videos, no annotations (null)."""
+  videos = []
+  for v in range(spec.num_videos, spec.num_videos + spec.num_valid_videos):
+    images, _, _ = render_video(spec, v)
+    names = [f"{video_name(v)}/{5 * t:05d}.jpg"
+             for t in range(spec.frames_per_video)]
+    for t, name in enumerate(names):
+      path = os.path.join(root, "valid", "JPEGImages", name)
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      Image.fromarray(images[t]).save(path, format="JPEG", quality=95)
+    videos.append({"id": v + 1, "width": spec.width, "height": spec.height,
+                   "length": len(names), "file_names": names})
+  with open(os.path.join(root, "annotations",
+                         "youtube_vis_2019_valid.json"), "w") as f:
+    json.dump({"info": {"description": f"generated {spec}"}, "licenses": [],
+               "videos": videos, "annotations": None,
+               "categories": categories}, f)

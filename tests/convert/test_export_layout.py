@@ -100,3 +100,30 @@ def test_swin_models_have_the_original_parameters_and_export_layout(arg, image, 
   index = state["backbone.layers.2.blocks.17.attn.relative_position_index"]
   assert index.dtype == np.int64 and index.shape == (49, 49)
   assert (index.min(), index.max(), index[0, 0], index[0, 48], index[48, 0]) == (0, 168, 84, 0, 168)
+
+
+def test_swin_l_short_track_fc_exports_the_layout_its_original_config_builds():
+  """`kitti_step.py:swin_l_short_track_fc` (the original's Swin-L
+  `..._update_conv_short_track_fc`, no key list in the reference): the Swin-L
+  `_joint_update` list with the "update" link's `*_track` tensors replaced by
+  the R50's ffn link ones in the same place (previous_type='ffn'; the original
+  registers the link before the fusion `*_link` layers) and one embedding fc."""
+  cfg = model_fixtures.config("swin_l_short_track_fc", link_all_stages=True)
+  state = flax_to_torch.flax_to_torch(_zeros(model_fixtures.abstract(cfg)),
+                                      fill_dead_links=False)
+  ffn_link = {}
+  for e in REFERENCE:
+    if reference_keys.STAGE_LINK_KEY.match(e[0]):
+      ffn_link.setdefault(e[0].split(".")[2], []).append(tuple(e))
+  expected, inserted = [], set()
+  for e in reference_keys.load(reference_keys.VIDEO_KNET_SWINL):
+    link = reference_keys.STAGE_LINK_KEY.match(e.key)
+    if link and link.group(2).split(".")[0].endswith("_track"):
+      if link.group(1) not in inserted:
+        inserted.add(link.group(1))
+        expected += ffn_link[link.group(1)]
+    elif not e.key.startswith("track_head.fcs.1."):
+      expected.append(tuple(e))
+  assert inserted == {"0", "1", "2"}
+  assert _layout(state) == expected
+  assert "track_head.fcs.0.weight" in state and "track_head.fcs.1.weight" not in state

@@ -1,9 +1,11 @@
 """YouTube-VIS training clips: one global stream, sliced per host, resumable."""
 import itertools
 
+import cv2
 import numpy as np
 
 from video_knet_jax.data import vis_clips
+from video_knet_jax.losses import clip_loss
 
 from video_knet_jax.configs import youtube_vis
 
@@ -77,3 +79,37 @@ def test_video_frames_decode_only_the_frames_asked_for():
     assert "frame 6 of a 6-frame video" in str(e)
   else:
     raise AssertionError("frame 6 of 6 did not raise")
+
+
+def test_training_clip_is_sized_and_resized_as_the_original():
+  """SeqResize(img_scale=(288, 1e6), keep_ratio=True) of a 576x1025 clip:
+  288x513 (mmcv rounds 512.5 up), OpenCV bilinear images and nearest masks,
+  zero padding to the canvas; a portrait clip too tall for the canvas fits it."""
+  config = youtube_vis.get_config("debug")
+  config.data.short_sides = (288,)
+  config.data.canvas = (320, 544)
+  config.data.flip_prob = 0.0
+  rng = np.random.default_rng(4)
+  examples = [{"image": rng.integers(0, 256, (576, 1025, 3), np.uint8),
+               "instance_ids": np.array([7]), "is_crowd": np.array([False]),
+               "labels": np.array([2]),
+               "masks": rng.integers(0, 2, (1, 576, 1025), np.uint8)} for _ in range(2)]
+  clip = vis_clips.make_clip(examples, config, np.random.default_rng(0))
+  assert clip[vis_clips.IMAGE].shape == (2, 320, 544, 3)
+  cv2.ipp.setUseIPP(False)
+  try:
+    image = cv2.resize(examples[1]["image"].astype(np.float32), (513, 288),
+                       interpolation=cv2.INTER_LINEAR)
+  finally:
+    cv2.ipp.setUseIPP(True)
+  want = (image - np.float32(config.data.mean)) / np.float32(config.data.std)
+  np.testing.assert_allclose(clip[vis_clips.IMAGE][1, :288, :513], want, atol=1e-4)
+  assert not clip[vis_clips.IMAGE][:, 288:].any() and not clip[vis_clips.IMAGE][:, :, 513:].any()
+  masks = clip[clip_loss.MASKS]
+  np.testing.assert_array_equal(
+      masks[1, 0, :288, :513],
+      cv2.resize(examples[1]["masks"][0], (513, 288), interpolation=cv2.INTER_NEAREST))
+  assert not masks[:, :, 288:].any() and not masks[:, :, :, 513:].any()
+  # Portrait 1025x576 at short side 288 would be 513x288: capped to the canvas height.
+  assert vis_clips.clip_size(1025, 576, 288, (320, 544)) == (320, 180)
+  assert vis_clips.clip_size(576, 1025, 288, (320, 544)) == (288, 513)

@@ -273,6 +273,7 @@ def test_semantic_eval_videos_decode_one_frame_at_a_time():
 
   source = Source({"image": png(np.full((4, 6, 3), t, np.uint8)),
                    "mask": png(np.full((4, 6), t, np.uint8)),
+                   "has_label": True,
                    "file_name": f"v/{t:08d}.jpg"} for t in range(5))
   video = semantic_clips.EvalVideo(name="v", rows=np.arange(5), source=source)
   frames = video.frames()

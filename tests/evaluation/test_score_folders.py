@@ -8,6 +8,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from tests.evaluation import random_cases, slow_metrics
+from video_knet_jax.datasets import coco_panoptic_video
+from video_knet_jax.datasets.vipseg.facts import VIPSEG
 from video_knet_jax.evaluation import coco_panoptic, score_folders
 
 
@@ -148,6 +150,121 @@ def test_cityscapes_vps_errors(tmp_path):
     f.write("{not json")
   with pytest.raises(score_folders.ScoringError, match="malformed JSON .*pred.json"):
     score_folders.score("cityscapes_vps", gt, pred)
+
+
+# -------------------------------------------------------------------- VIPSeg
+
+_VIPSEG_THINGS = (2, 4)   # door, ladder: things in VIPSeg's categories too.
+
+
+def _vipseg_fixture(root, rng):
+  """Two videos (9 and 8 frames) in VIPSeg_720P's layout; in the second the
+  first listed gt segment is a thing (eval_stq_vspw.py numbers it 0: crowd)."""
+  cats = coco_panoptic_video.categories_json(VIPSEG)
+  gt_json = {"videos": [], "annotations": [], "categories": cats}
+  pred_json = {"annotations": []}
+  videos = []
+  for v, length in enumerate((9, 8)):
+    video_id = f"{v + 1}_clip"
+    gts, preds = random_cases.random_video(rng, length, shape=(6, 8), num_classes=6,
+                                           things=_VIPSEG_THINGS)
+    images, gt_frames, pred_frames, frames = [], [], [], []
+    for f, (g, p) in enumerate(zip(gts, preds)):
+      stem = f"{f:08d}"
+      g_ids, g_segs = random_cases.to_coco(g, 1000, _VIPSEG_THINGS, 255, False)
+      p_ids, p_segs = random_cases.to_coco(p, 1000, _VIPSEG_THINGS, 255, False)
+      if v == 1 and f == 0:
+        g_segs.sort(key=lambda seg: seg["category_id"] not in _VIPSEG_THINGS)
+        assert g_segs[0]["category_id"] in _VIPSEG_THINGS
+      _png(os.path.join(root, "gt", "panomasksRGB", video_id, stem + ".png"),
+           coco_panoptic.id_to_rgb(g_ids))
+      _png(os.path.join(root, "pred", "pan_pred", video_id, stem + ".png"),
+           coco_panoptic.id_to_rgb(p_ids))
+      images.append({"id": stem, "width": 8, "height": 6, "file_name": stem + ".png"})
+      gt_frames.append({"image_id": stem, "file_name": stem + ".png", "segments_info": g_segs})
+      pred_frames.append({"image_id": stem, "file_name": stem + ".png", "segments_info": p_segs})
+      frames.append((g_ids, g_segs, p_ids, p_segs))
+    gt_json["videos"].append({"video_id": video_id, "images": images})
+    gt_json["annotations"].append({"video_id": video_id, "annotations": gt_frames})
+    pred_json["annotations"].append({"video_id": video_id, "annotations": pred_frames})
+    videos.append(frames)
+  with open(os.path.join(root, "gt", "panoptic_gt_VIPSeg_val.json"), "w") as f:
+    json.dump(gt_json, f)
+  with open(os.path.join(root, "pred", "pred.json"), "w") as f:
+    json.dump(pred_json, f)
+  return videos, cats
+
+
+def _vipseg_stq_frames(videos, shift_numbers=0):
+  """eval_stq_vspw.py's labels, written out: (category << 16) + the segment's
+  rank of first appearance in the video's JSON; unlisted pixels (255 << 16) + 255."""
+  out = []
+  for seq, frames in enumerate(videos):
+    numbers = [{}, {}]
+    for _, g_segs, _, p_segs in frames:
+      for table, segs in zip(numbers, (g_segs, p_segs)):
+        for seg in segs:
+          table.setdefault(seg["id"], len(table) + shift_numbers)
+    for g_ids, g_segs, p_ids, p_segs in frames:
+      pair = []
+      for ids, segs, table in ((g_ids, g_segs, numbers[0]), (p_ids, p_segs, numbers[1])):
+        label = np.full(ids.shape, (255 << 16) + 255, np.int64)
+        for seg in segs:
+          label[ids == seg["id"]] = (seg["category_id"] << 16) + table[seg["id"]]
+        pair.append(label)
+      out.append((pair[0], pair[1], seq))
+  return out
+
+
+def test_vipseg_matches_slow_references_of_its_scripts(tmp_path, capsys):
+  videos, cats = _vipseg_fixture(str(tmp_path), np.random.default_rng(5))
+  r = score_folders.score("vipseg", str(tmp_path / "gt"), str(tmp_path / "pred"))
+  per_n = {n: slow_metrics.slow_vpsnet_vpq(videos, cats, n) for n in (1, 2, 4, 6, 8)}
+  assert r["VPQ"] == pytest.approx(np.mean([v[0] for v in per_n.values()]), abs=1e-12)
+  assert r["VPQ_th"] == pytest.approx(np.mean([v[1] for v in per_n.values()]), abs=1e-12)
+  assert r["VPQ_st"] == pytest.approx(np.mean([v[2] for v in per_n.values()]), abs=1e-12)
+  for n, want in per_n.items():   # the script's vpq-<k>.txt, k = (n - 1) * 5.
+    assert r["per_k"][str((n - 1) * 5)]["All"]["PQ"] == pytest.approx(want[0], abs=1e-12)
+  assert r["per_k"]["35"]["num_windows"] == 2 + 1
+  things = [c["id"] for c in cats if c["isthing"]]
+  want = slow_metrics.slow_stq(_vipseg_stq_frames(videos), 124, things, 255, 1 << 16)
+  assert (r["STQ"], r["AQ"], r["SQ"]) == pytest.approx(
+      (want["STQ"], want["AQ"], want["IoU"]), abs=1e-12)
+  # The thing numbered 0 is crowd: numbering from 1 would give another AQ.
+  other = slow_metrics.slow_stq(_vipseg_stq_frames(videos, 1), 124, things, 255, 1 << 16)
+  assert abs(other["AQ"] - r["AQ"]) > 1e-6
+  assert (r["num_frames"], r["num_videos"]) == (17, 2)
+  # Through the command line (evaluate.py --dataset=vipseg runs this main).
+  out = tmp_path / "metrics.json"
+  assert score_folders.main(["--dataset=vipseg", f"--groundtruth={tmp_path / 'gt'}",
+                             f"--predictions={tmp_path / 'pred'}", f"--output={out}"]) == 0
+  assert json.loads(out.read_text())["VPQ"] == pytest.approx(r["VPQ"], abs=1e-12)
+  capsys.readouterr()
+
+
+def test_vipseg_errors_name_the_file(tmp_path):
+  _vipseg_fixture(str(tmp_path), np.random.default_rng(6))
+  gt, pred = str(tmp_path / "gt"), str(tmp_path / "pred")
+  png = os.path.join(pred, "pan_pred", "2_clip", "00000003.png")
+  _png(png, np.zeros((5, 8, 3)))
+  with pytest.raises(score_folders.ScoringError, match="2_clip/00000003.png: size"):
+    score_folders.score("vipseg", gt, pred)
+  os.remove(png)
+  with pytest.raises(score_folders.ScoringError, match="missing file: .*2_clip/00000003.png"):
+    score_folders.score("vipseg", gt, pred)
+  pred_json = os.path.join(pred, "pred.json")
+  with open(pred_json) as f:
+    data = json.load(f)
+  del data["annotations"][1]["annotations"][-1]
+  with open(pred_json, "w") as f:
+    json.dump(data, f)
+  with pytest.raises(score_folders.ScoringError, match="video '2_clip' has 7 frame annotations"):
+    score_folders.score("vipseg", gt, pred)
+  del data["annotations"][1]
+  with open(pred_json, "w") as f:
+    json.dump(data, f)
+  with pytest.raises(score_folders.ScoringError, match="no prediction for video '2_clip'"):
+    score_folders.score("vipseg", gt, pred)
 
 
 # ---------------------------------------------------------------------- VSPW

@@ -166,6 +166,26 @@ def test_each_video_pads_to_its_own_multiple_of_32():
   assert fixed.preprocess(small[0])[0].shape == (1, 64, 192, 3)   # data.eval_size.
 
 
+class _ImageKNet(_FakeModel):
+  """The fake model as an image K-Net: like VideoKNet with
+  temporal.enabled=False, it refuses previous kernels."""
+
+  def apply(self, variables, images, previous_kernels=None, train=False):
+    if previous_kernels is not None:
+      raise ValueError("previous_kernels given to an image K-Net")
+    return super().apply(variables, images, None, train)
+
+
+def test_image_knet_runs_every_frame_on_its_own():
+  config = _config()
+  config.model.temporal.enabled = False
+  pred = pr.VideoPredictor(_ImageKNet(config), {}, config, association="mask_iou")
+  frames = [_frame(8 + 8 * t, 128 - 8 * t, swap=False) for t in range(3)]
+  results = list(pred.predict_sequence(frames))
+  assert [r.ids[24, 28 + 8 * t] for t, r in enumerate(results)] == [1, 1, 1]  # mask IoU.
+  assert pred.model.traces == 1       # no previous kernels: one compilation.
+
+
 def test_panoptic_label_refuses_colliding_ids():
   np.testing.assert_array_equal(pr.panoptic_label(np.array([13, 255]), np.array([7, 0])),
                                 [13007, 255000])

@@ -47,3 +47,27 @@ def test_config_selects_the_tracker_metric_and_the_merge():
   assert pred.tracker_settings.match_metric == "cosine"
   assert pred.merge_settings.merge == "stuff_first"
   assert pred.merge_settings.stuff_max_area == config.inference.stuff_max_area
+
+
+def test_predict_command_line_passes_the_tracker_and_merge_switches(tmp_path, monkeypatch):
+  """`predict --config.tracker.match_metric=... --config.inference.merge=...` hands
+  them (and --association) to the model it loads, i.e. to the predictor above."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import api  # pylint: disable=g-import-not-at-top
+  from video_knet_jax import predict  # pylint: disable=g-import-not-at-top
+  seen = {}
+
+  def load_model(config, checkpoint, **kwargs):
+    seen.update(metric=config.tracker.match_metric, merge=config.inference.merge,
+                association=kwargs["association"])
+    raise api.CheckpointError(f"{checkpoint}: stop here")
+
+  monkeypatch.setattr(api, "load_model", load_model)
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "0.png")
+  status = predict.main(["predict", "--config=configs/kitti_step.py:debug",
+                         "--config.tracker.match_metric=cosine",
+                         "--config.inference.merge=thing_first", "--association=mask_iou",
+                         "--checkpoint=random", f"--input={tmp_path}",
+                         f"--output={tmp_path / 'out'}"])
+  assert status == 2
+  assert seen == dict(metric="cosine", merge="thing_first", association="mask_iou")

@@ -1,4 +1,6 @@
-"""The bounded (chunk-by-chunk) whole-video KNetTrack pass equals the one-call pass."""
+"""The bounded (chunk-by-chunk) whole-video KNetTrack pass equals the one-call
+pass; whole-video prediction runs each video on the original's canvas."""
+import os
 
 import jax
 import jax.numpy as jnp
@@ -97,3 +99,36 @@ def test_results_entries_are_the_same_chunked_and_unchunked():
     assert ma.shape == (7, *frames.shape[1:3])
     assert len({int(m.sum()) for m in ma}) > 1   # frames differ: order matters.
     assert np.mean(ma != mb) < 1e-3          # float ties at mask_thr only.
+
+
+@pytest.mark.parametrize("hw, resized, canvas", [
+    ((120, 72), (96, 58), (96, 64)),    # portrait: long edge 120 -> 96 (test_size 64x96).
+    ((60, 80), (64, 85), (64, 96)),     # 4:3: short edge 60 -> 64, 85.33 -> 85.
+])
+def test_predict_video_runs_each_video_on_its_own_padded_canvas(hw, resized, canvas):
+  """As the original's Resize(img_scale, keep_ratio) + SeqPad(32): the model
+  sees the frames resized by mmcv's rule and padded to a multiple of 32 of
+  that size (not a fixed canvas), and the masks come back at the video's size."""
+  config = _tiny(2)
+  assert tuple(config.data.test_size) == (64, 96)
+  model = knet_track.build_model(config)
+  variables = _random_variables(model, np.random.default_rng(3), canvas)
+  frames = np.random.default_rng(4).integers(0, 256, (3, *hw, 3), np.uint8)
+  bounded = vis_inference.make_predict_fn(model)
+  seen = []
+
+  def spy(variables, load, num_frames, frame_bucket):
+    def recording_load(start, stop):
+      x = load(start, stop)
+      seen.append(x)
+      return x
+    return bounded(variables, recording_load, num_frames, frame_bucket)
+
+  results = vis_inference.predict_video(spy, variables, frames, 1, config)
+  assert [x.shape for x in seen] == [(3, *canvas, 3)]
+  h, w = resized
+  assert (seen[0][:, :h, :w] != 0).any(axis=(0, 3)).all()   # the image fills (h, w).
+  assert not seen[0][:, h:].any() and not seen[0][:, :, w:].any()
+  assert len(results) == config.inference.max_per_video
+  for r in results:
+    assert [s["size"] for s in r["segmentations"]] == [list(hw)] * 3

@@ -1,11 +1,12 @@
 """The original state_dict layouts (key, shape, dtype, in registration order).
 
 `reference_keys/*.tsv` list the tensors the original PyTorch code builds for the
-KITTI-STEP R50 / Swin-B / Swin-L Video K-Net and the Cityscapes-STEP R50 / Swin-B
-image K-Net (the reference's section 8; shared/reference/original_state_dict_keys_*.json),
-the YouTube-VIS KNetTrack (FPN or deformable neck) and the COCO image K-Nets. They
-serve as the strict export target in tests and as the source of the registration
-order for any exported key set.
+KITTI-STEP R50 / Swin-B / Swin-L Video K-Net, the VIPSeg R50 / Swin-B Video K-Net,
+the Cityscapes-STEP R50 / Swin-B image K-Net (the reference's section 8;
+shared/reference/original_state_dict_keys_*.json), the YouTube-VIS KNetTrack
+(FPN or deformable neck) and the COCO image K-Nets. They serve as the strict
+export target in tests and as the source of the registration order for any
+exported key set.
 """
 import functools
 import os
@@ -18,6 +19,7 @@ VIDEO_KNET_SWINB = "video_knet_swinb"
 VIDEO_KNET_SWINL = "video_knet_swinl"
 KNET_IMAGE_SWINB = "knet_image_swinb"
 VIDEO_KNET_VIPSEG_R50 = "video_knet_vipseg_r50"   # 124 classes (58 things).
+VIDEO_KNET_VIPSEG_SWINB = "video_knet_vipseg_swinb"
 # YouTube-VIS KNetTrack (models/knet_track.py): roi_head + clip-level tracker.
 VIS_R50_YTVIS = "vis_r50_ytvis"
 VIS_SWINB_YTVIS = "vis_swinb_ytvis"
@@ -29,9 +31,9 @@ KNET_COCO_R50 = "knet_coco_r50"
 KNET_COCO_R50_DEFORMABLE = "knet_coco_r50_deformable"
 KNET_COCO_SWINB_DEFORMABLE = "knet_coco_swinb_deformable"
 ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB,
-       VIDEO_KNET_VIPSEG_R50, VIS_R50_YTVIS, VIS_SWINB_YTVIS, VIS_R50_DEFORMABLE_YTVIS,
-       VIS_SWINB_DEFORMABLE_YTVIS, KNET_COCO_R50, KNET_COCO_R50_DEFORMABLE,
-       KNET_COCO_SWINB_DEFORMABLE)
+       VIDEO_KNET_VIPSEG_R50, VIDEO_KNET_VIPSEG_SWINB, VIS_R50_YTVIS, VIS_SWINB_YTVIS,
+       VIS_R50_DEFORMABLE_YTVIS, VIS_SWINB_DEFORMABLE_YTVIS, KNET_COCO_R50,
+       KNET_COCO_R50_DEFORMABLE, KNET_COCO_SWINB_DEFORMABLE)
 # Lists whose registration orders together cover every module family (ResNet,
 # Swin, ffn link, fusion + update link, clip-level tracker, deformable neck);
 # see `registration_sort_key`.

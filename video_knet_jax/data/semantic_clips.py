@@ -91,14 +91,16 @@ class EvalVideo:
   def __len__(self) -> int:
     return len(self.rows)
 
-  def frames(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(frame name stem, image [H, W, 3] uint8, raw mask [H, W] uint8) per
-    frame: one frame in memory at a time, whatever the video's length."""
+  def frames(self) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+    """(frame name stem, image [H, W, 3] uint8, raw mask [H, W] uint8, or
+    None for a frame without a label (the test split)) per frame: one frame
+    in memory at a time, whatever the video's length."""
     for row in self.rows:
       ex = self.source[int(row)]
       yield (_stem(ex["file_name"]),
              np.asarray(PILImage.open(io.BytesIO(ex[IMAGE])).convert("RGB")),
-             np.asarray(PILImage.open(io.BytesIO(ex[MASK]))))
+             np.asarray(PILImage.open(io.BytesIO(ex[MASK])))
+             if ex["has_label"] else None)
 
 
 def iterate_eval_videos(builder, split: str, max_videos: int | None = None

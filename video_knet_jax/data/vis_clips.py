@@ -7,20 +7,24 @@ consecutive indices.
 Training clip (extensions 3.6): `clip_length` consecutive frames centred on
 a key frame at least clip_length // 2 from either end (shorter videos are
 never used); a key frame without a (non-crowd) instance is re-drawn. One
-short side from `short_sides` for the clip (keep ratio, long side capped by
-the canvas), one shared horizontal flip, ImageNet normalisation, padding to
-the static canvas `config.data.canvas` (H, W). The clip's instances (crowd
-excluded) fill `max_instances` slots in order of first appearance; extra
-instances are dropped.
+short side from `short_sides` for the clip, sized as the original's
+`SeqResize(img_scale=(short, 1e6), keep_ratio=True)` (mmcv's rule and
+rounding) and resized with OpenCV's filters (bilinear images, nearest
+masks; data/keep_ratio_resize.py), one shared horizontal flip, ImageNet
+normalisation, padding to the static canvas `config.data.canvas` (H, W).
+The original pads each batch to its largest clip instead; a clip that would
+not fit the canvas (a portrait video at a large short side) is scaled down
+to fit it. The clip's instances (crowd excluded) fill `max_instances` slots
+in order of first appearance; extra instances are dropped.
 """
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from video_knet_jax import common
 from video_knet_jax.data import clip_pipeline
+from video_knet_jax.data import keep_ratio_resize
 
 IMAGE = "image"   # the image feature of a stored example.
 
@@ -63,8 +67,12 @@ class VideoFrames:
     return self.example(int(index))[IMAGE]
 
 
-def _resize(img: np.ndarray, size, resample) -> np.ndarray:
-  return np.asarray(Image.fromarray(img).resize((size[1], size[0]), resample))
+def clip_size(height: int, width: int, short: float, canvas) -> tuple[int, int]:
+  """Resized (h, w) of a clip: mmcv's rescale_size for img_scale (short, 1e6),
+  its factor capped so that the clip fits the canvas (H, W)."""
+  factor = min(keep_ratio_resize.rescale_factor(height, width, (short, 1e6)),
+               canvas[0] / height, canvas[1] / width)
+  return keep_ratio_resize.scaled_size(height, width, factor)
 
 
 def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -73,8 +81,7 @@ def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarra
   canvas = tuple(d.canvas)
   height, width = examples[0]["image"].shape[:2]
   short = float(rng.choice(np.asarray(d.short_sides)))
-  scale = min(short / min(height, width), canvas[0] / height, canvas[1] / width)
-  size = (max(1, round(height * scale)), max(1, round(width * scale)))
+  size = clip_size(height, width, short, canvas)
   flip = rng.random() < d.flip_prob
   t_len, m = len(examples), int(d.max_instances)
   image = np.zeros((t_len, *canvas, 3), np.float32)
@@ -84,7 +91,7 @@ def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarra
   slots: dict[int, int] = {}
   mean, std = np.asarray(d.mean, np.float32), np.asarray(d.std, np.float32)
   for t, ex in enumerate(examples):
-    img = _resize(ex["image"], size, Image.BILINEAR).astype(np.float32)
+    img = keep_ratio_resize.bilinear(ex["image"], size)
     if flip:
       img = img[:, ::-1]
     image[t, :size[0], :size[1]] = (img - mean) / std
@@ -97,7 +104,7 @@ def make_clip(examples, config, rng: np.random.Generator) -> dict[str, np.ndarra
         slots[inst] = len(slots)
         labels[slots[inst]] = ex["labels"][k]
       s = slots[inst]
-      mk = _resize(ex["masks"][k], size, Image.NEAREST)
+      mk = keep_ratio_resize.nearest(ex["masks"][k], size)
       masks[t, s, :size[0], :size[1]] = mk[:, ::-1] if flip else mk
       present[t, s] = True
   valid = np.arange(m) < len(slots)

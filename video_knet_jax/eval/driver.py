@@ -9,7 +9,9 @@ checked against the config's model before any data set is read or built;
 the task's evaluation runs over its eval split, one video at a time; its
 files are written under a `.partial` sibling of the output directory and
 swapped in when complete, metrics.json last, so a kill never leaves a
-complete-looking result; the table is printed. Inside training
+complete-looking result; the table is printed. A split without labels (a
+benchmark's test split) is predicted and its submission written; nothing is
+scored, no metrics.json is written, and one line says so. Inside training
 (`evaluate_in_training`) every process scores and process 0 alone writes
 metrics.json under WORKDIR/eval/step_<N>. An option the task does not
 support is refused with a one-line error (tasks/base.py).
@@ -30,6 +32,8 @@ from video_knet_jax import tasks
 from video_knet_jax.tasks import base
 
 METRICS_FILE = "metrics.json"
+UNSCORED = ("An unlabelled split: predicted and written for the benchmark "
+            "server, nothing scored (no metrics.json).")
 EvalOptions = base.EvalOptions
 
 
@@ -148,12 +152,12 @@ def evaluate_in_training(config, state, workdir: str, step: int) -> dict:
   logging.info("eval at step %d (%s):\n%s", step,
                f"written to {output_dir}" if output_dir else
                f"process {jax.process_index()}: scored, not written",
-               task.format_table(metrics))
+               task.format_table(metrics) if metrics else UNSCORED)
   return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
 
 def describe(config, metrics: dict, source: str, output_dir: str) -> str:
-  """What evaluate.py prints."""
-  return (f"\n{source}:\n{tasks.get(config).format_table(metrics)}\n"
-          f"Results in {output_dir}")
+  """What evaluate.py prints (one line for a split without labels)."""
+  table = tasks.get(config).format_table(metrics) if metrics else UNSCORED
+  return f"\n{source}:\n{table}\nResults in {output_dir}"
 

@@ -32,6 +32,21 @@ cityscapes_vps (COCO-panoptic PNG + JSON, VPSNet tools/eval_vpq.py):
   the official script at its current head) reproduces the script before its
   2020-09-30 fix, which accumulated tube areas in place.
 
+vipseg (COCO-panoptic PNG + per-video JSON, VIPSeg-Dataset's ClipPanoFCN/eval_vpq_vspw.py
+  and eval_stq_vspw.py):
+    groundtruth: <GT>/panoptic_gt_VIPSeg_val.json (or the only *.json there, or that
+                 file itself) and <GT>/panomasksRGB/<video>/<image file_name>.png
+                 (the data set's VIPSeg_720P/ after its scripts)
+    predictions: <PRED>/pred.json ({"annotations": [{video_id, annotations: [{image_id,
+                 segments_info} per frame, in the gt's frame order]}]}) and
+                 <PRED>/pan_pred/<video>/<image file_name>.png
+  Every frame is scored. Reports VPQ as eval_vpq_vspw.py: windows of 1, 2, 4, 6 and 8
+  frames ("per_k" names them k = 0, 5, 15, 25, 35 as the script's vpq-<k>.txt), VPSNet
+  tube matching, mean over the windows; and STQ, AQ, SQ (IoU) as eval_stq_vspw.py:
+  124 classes, things from the gt categories, each segment id of a video numbered
+  by first appearance in its JSON (so a video whose first listed segment is a
+  thing has that thing as crowd, as the script does).
+
 vspw (single-channel mask PNGs):
     groundtruth: <GT>/data/<video>/mask/<frame>.png  (or <GT>/<video>/mask/...);
                  raw values 0 = others, 1..124 classes, 255 void; if <GT>/val.txt
@@ -64,14 +79,15 @@ import numpy as np
 from PIL import Image
 
 from video_knet_jax.datasets.kitti_step.facts import KITTI_STEP
+from video_knet_jax.datasets.vipseg.facts import VIPSEG
 from video_knet_jax.evaluation import coco_panoptic
 from video_knet_jax.evaluation.miou import MeanIoU, vspw_mask_to_label
 from video_knet_jax.evaluation.segment_counts import count_pairs
-from video_knet_jax.evaluation.stq import kitti_step_stq
+from video_knet_jax.evaluation.stq import STQ, kitti_step_stq
 from video_knet_jax.evaluation.video_consistency import VideoConsistency
 from video_knet_jax.evaluation.vpq import VideoPanopticQuality
 
-DATASETS = ("kitti_step", "cityscapes_vps", "vspw", "youtube_vis")
+DATASETS = ("kitti_step", "cityscapes_vps", "vipseg", "vspw", "youtube_vis")
 KITTI_DIVISOR = 1 << 16   # G * 256 + B < 65536
 
 
@@ -243,6 +259,17 @@ def _find_json(root: str, preferred: Sequence[str]) -> str:
   return found[0]
 
 
+def _categories(gt_data, path) -> List[dict]:
+  """The gt JSON's categories as [{id, isthing}]."""
+  if not isinstance(gt_data, dict) or "categories" not in gt_data:
+    raise ScoringError(f"{path}: no 'categories'")
+  try:
+    return [{"id": int(c["id"]), "isthing": int(c.get("isthing", 0))}
+            for c in gt_data["categories"]]
+  except (KeyError, TypeError, ValueError) as e:
+    raise ScoringError(f"{path}: malformed categories ({e!r})") from e
+
+
 def _annotations_by_image(data, path):
   if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
     raise ScoringError(f"{path}: expected an object with an 'annotations' list")
@@ -262,13 +289,7 @@ def score_cityscapes_vps(groundtruth: str, predictions: str,
   gt_json_path = _find_json(groundtruth, ["panoptic_gt_val_city_vps.json"])
   gt_root = groundtruth if os.path.isdir(groundtruth) else os.path.dirname(groundtruth)
   gt_data = _read_json(gt_json_path)
-  if not isinstance(gt_data, dict) or "categories" not in gt_data:
-    raise ScoringError(f"{gt_json_path}: no 'categories'")
-  try:
-    categories = [{"id": int(c["id"]), "isthing": int(c.get("isthing", 0))}
-                  for c in gt_data["categories"]]
-  except (KeyError, TypeError, ValueError) as e:
-    raise ScoringError(f"{gt_json_path}: malformed categories ({e!r})") from e
+  categories = _categories(gt_data, gt_json_path)
   gt_anns = _annotations_by_image(gt_data, gt_json_path)
   pred_json_path = _find_json(predictions, ["pred.json"])
   pred_root = predictions if os.path.isdir(predictions) else os.path.dirname(predictions)
@@ -302,6 +323,118 @@ def score_cityscapes_vps(groundtruth: str, predictions: str,
   res = vpq.result()
   res["PQ"] = res["per_k"]["0"]["All"]["PQ"]
   res["num_frames"] = len(frames)
+  return res
+
+
+# ---------------------------------------------------------------------- VIPSeg
+
+VIPSEG_VPQ_WINDOWS = (1, 2, 4, 6, 8)   # eval_vpq_vspw.py: nframes in [1, 2, 4, 6, 8].
+VIPSEG_STQ_SHIFT = 16                   # eval_stq_vspw.py: (semantic << 16) + instance.
+
+
+def _videos_by_id(data, path, key="annotations"):
+  """{video_id: per-frame annotation list} of a VIPSeg JSON."""
+  if not isinstance(data, dict) or not isinstance(data.get(key), list):
+    raise ScoringError(f"{path}: expected an object with an '{key}' list")
+  out = {}
+  for k, video in enumerate(data[key]):
+    if (not isinstance(video, dict) or "video_id" not in video
+        or not isinstance(video.get("annotations"), list)):
+      raise ScoringError(f"{path}: {key} #{k} needs 'video_id' and an 'annotations' list")
+    if video["video_id"] in out:
+      raise ScoringError(f"{path}: video_id {video['video_id']!r} listed twice")
+    out[video["video_id"]] = video["annotations"]
+  return out
+
+
+def _instance_numbers(frames, path) -> Dict[int, int]:
+  """eval_stq_vspw.py's instance ids: a video's segment ids numbered 0, 1, ...
+  in order of first appearance over its frames' segments_info."""
+  numbers: Dict[int, int] = {}
+  for k, frame in enumerate(frames):
+    if not isinstance(frame, dict) or not isinstance(frame.get("segments_info"), list):
+      raise ScoringError(f"{path}: frame annotation #{k} has no 'segments_info' list")
+    for seg in frame["segments_info"]:
+      numbers.setdefault(int(seg["id"]), len(numbers))
+  return numbers
+
+
+def _stq_labels(ids: np.ndarray, segments, numbers: Dict[int, int], void: int) -> np.ndarray:
+  """(category << 16) + instance number per pixel; pixels of no listed segment
+  (VOID) get (void << 16) + void, as eval_stq_vspw.py's 255 fill."""
+  values, inverse = np.unique(ids, return_inverse=True)
+  lookup = np.full(len(values), (void << VIPSEG_STQ_SHIFT) + void, np.int64)
+  index = {int(v): k for k, v in enumerate(values)}
+  for seg in segments:
+    k = index.get(int(seg["id"]))
+    if k is not None:
+      lookup[k] = (int(seg["category_id"]) << VIPSEG_STQ_SHIFT) + numbers[int(seg["id"])]
+  return lookup[inverse].reshape(ids.shape)
+
+
+def score_vipseg(groundtruth: str, predictions: str) -> dict:
+  gt_json_path = _find_json(groundtruth, ["panoptic_gt_VIPSeg_val.json"])
+  mask_root = os.path.join(os.path.dirname(gt_json_path), "panomasksRGB")
+  gt_data = _read_json(gt_json_path)
+  categories = _categories(gt_data, gt_json_path)
+  if not isinstance(gt_data.get("videos"), list):
+    raise ScoringError(f"{gt_json_path}: no 'videos' list")
+  gt_videos = _videos_by_id(gt_data, gt_json_path)
+  pred_json_path = _find_json(predictions, ["pred.json"])
+  pred_root = predictions if os.path.isdir(predictions) else os.path.dirname(predictions)
+  pred_videos = _videos_by_id(_read_json(pred_json_path), pred_json_path)
+  known = {v.get("video_id") for v in gt_data["videos"] if isinstance(v, dict)}
+  unknown = sorted(map(str, set(pred_videos) - known))
+  if unknown:
+    raise ScoringError(f"{pred_json_path}: unknown video_id {unknown[0]!r}")
+
+  vpq = coco_panoptic.CocoVideoPanopticQuality(categories, VIPSEG_VPQ_WINDOWS, 5)
+  things = [c["id"] for c in categories if c["isthing"]]
+  stq = STQ(VIPSEG.num_classes, things, VIPSEG.void_label, 1 << VIPSEG_STQ_SHIFT)
+  num_frames = 0
+  for seq_index, video in enumerate(gt_data["videos"]):
+    video_id = video["video_id"]
+    images = video.get("images", [])
+    gt_frames = gt_videos.get(video_id)
+    if gt_frames is None or len(gt_frames) != len(images):
+      raise ScoringError(f"{gt_json_path}: video {video_id!r} lists {len(images)} images "
+                         f"and {len(gt_frames or [])} annotations")
+    pred_frames = pred_videos.get(video_id)
+    if pred_frames is None:
+      raise ScoringError(f"{pred_json_path}: no prediction for video {video_id!r}")
+    if len(pred_frames) != len(gt_frames):
+      raise ScoringError(f"{pred_json_path}: video {video_id!r} has {len(pred_frames)} "
+                         f"frame annotations, the ground truth {len(gt_frames)}")
+    gt_numbers = _instance_numbers(gt_frames, gt_json_path)
+    pred_numbers = _instance_numbers(pred_frames, pred_json_path)
+    # Frames pair by position, as the script's zip (image ids are checked).
+    for image, gt_ann, pred_ann in zip(images, gt_frames, pred_frames):
+      name = image["file_name"]
+      if "image_id" in pred_ann and str(pred_ann["image_id"]) != str(gt_ann.get("image_id")):
+        raise ScoringError(f"{pred_json_path}: video {video_id!r} frame {name}: image_id "
+                           f"{pred_ann['image_id']!r}, ground truth {gt_ann.get('image_id')!r}")
+      gt_png = os.path.join(mask_root, video_id, name)
+      pred_png = os.path.join(pred_root, "pan_pred", video_id, name)
+      gt_ids = coco_panoptic.rgb_to_id(_read_png(gt_png, 3))
+      pred_ids = coco_panoptic.rgb_to_id(_read_png(pred_png, 3))
+      if gt_ids.shape != pred_ids.shape:
+        raise ScoringError(f"{pred_png}: size {pred_ids.shape} != ground truth {gt_ids.shape}")
+      try:
+        vpq.update(video_id, gt_ids, gt_ann["segments_info"], pred_ids,
+                   pred_ann["segments_info"], name=f"{pred_png} vs {gt_png}")
+        stq.update(_stq_labels(gt_ids, gt_ann["segments_info"], gt_numbers, VIPSEG.void_label),
+                   _stq_labels(pred_ids, pred_ann["segments_info"], pred_numbers,
+                               VIPSEG.void_label), seq_index)
+      except ValueError as e:
+        raise ScoringError(str(e)) from e
+      num_frames += 1
+  res = vpq.result()
+  st = stq.result()
+  res.update(STQ=st["STQ"], AQ=st["AQ"], SQ=st["IoU"],
+             STQ_per_video={gt_data["videos"][i]["video_id"]: v
+                            for i, v in zip(st["ID_per_seq"], st["STQ_per_seq"])})
+  res["num_frames"] = num_frames
+  res["num_videos"] = len(gt_data["videos"])
   return res
 
 
@@ -381,6 +514,8 @@ def score(dataset: str, groundtruth: str, predictions: str, **options) -> dict:
     return score_kitti_step(groundtruth, predictions, **options)
   if dataset == "cityscapes_vps":
     return score_cityscapes_vps(groundtruth, predictions, **options)
+  if dataset == "vipseg":
+    return score_vipseg(groundtruth, predictions, **options)
   if dataset == "vspw":
     return score_vspw(groundtruth, predictions, **options)
   if dataset == "youtube_vis":

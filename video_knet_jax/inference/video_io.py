@@ -15,6 +15,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from video_knet_jax.data import keep_ratio_resize
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -172,11 +174,11 @@ def resize_to_scale(rgb: np.ndarray, scale: Sequence[int]) -> np.ndarray:
   if not scale:
     return rgb
   h, w = rgb.shape[:2]
-  factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
-  size = (int(w * factor + 0.5), int(h * factor + 0.5))
-  if size == (w, h):
+  size = keep_ratio_resize.rescale_size(h, w, scale)
+  if size == (h, w):
     return rgb
-  return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+  # OpenCV's bilinear (no antialias), as the original; uint8 again for display.
+  return np.clip(np.rint(keep_ratio_resize.bilinear(rgb, size)), 0, 255).astype(np.uint8)
 
 
 class Mp4Writer:

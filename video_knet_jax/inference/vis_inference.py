@@ -1,9 +1,17 @@
 """Whole-video inference of KNetTrack and the YouTube-VIS results JSON.
 
-Extensions 3.7: every frame is resized with kept aspect ratio into
-`config.data.test_size` (H, W) (640x360 for 1280x720), normalised and padded
-to a multiple of 32; the whole video is ONE clip. Scores are the sigmoid of
-the last clip-level class logits [N, C]; the top `max_per_video` (query,
+Extensions 3.7, as the original's test pipeline (`Resize(img_scale=(640,
+360), keep_ratio=True)`, `SeqPad(size_divisor=32)`): every frame is resized
+by mmcv's keep-ratio rule to long edge <= max(config.data.test_size) and
+short edge <= min(...) (H x W: 720x1280 -> 360x640, portrait 1280x720 ->
+640x360, 4:3 480x640 -> 360x480) with OpenCV's bilinear filter
+(data/keep_ratio_resize.py), normalised and zero-padded to the next multiple
+of `config.data.size_divisor` of ITS resized size (384x640, 640x384,
+384x480): padding is not neutral (positional encodings, GroupNorm and mask
+pooling see the padded pixels), so a fixed canvas would change scores. The
+whole video is ONE clip; each distinct padded size compiles once.
+
+Scores are the sigmoid of the last clip-level class logits [N, C]; the top `max_per_video` (query,
 class) pairs are kept (a query may appear with two classes). Their masks are
 the last tracker stage's logits, x`mask_upsample_stride`, sigmoid, bilinear to
 the padded input, cropped to the resized frame, bilinear to the original
@@ -24,35 +32,33 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from video_knet_jax import shapes
+from video_knet_jax.data import keep_ratio_resize
 from video_knet_jax.inference import vis_bounded
 
 
-def test_scale(height: int, width: int, test_size) -> float:
-  """Keep-ratio scale that fits (height, width) into test_size (H, W)."""
-  return min(test_size[0] / height, test_size[1] / width)
-
-
 def resized_size(height: int, width: int, config) -> tuple[int, int]:
-  """(h, w) of a (height, width) frame resized into config.data.test_size."""
-  scale = test_scale(height, width, config.data.test_size)
-  return max(1, round(height * scale)), max(1, round(width * scale))
+  """(h, w) of a (height, width) frame at test: mmcv's rescale_size with
+  img_scale config.data.test_size (either order; long and short edge caps)."""
+  return keep_ratio_resize.rescale_size(height, width, tuple(config.data.test_size))
+
+
+def padded_size(height: int, width: int, config) -> tuple[int, int]:
+  """The model input (Hp, Wp) of a (height, width) video: its resized size
+  rounded up to config.data.size_divisor (SeqPad), per video."""
+  return shapes.round_up(resized_size(height, width, config), config.data.size_divisor)
 
 
 def preprocess(frames: np.ndarray, config) -> tuple[np.ndarray, tuple[int, int]]:
   """frames [T, H, W, 3] uint8 -> (normalised padded [T, Hp, Wp, 3], (h, w) resized)."""
   t, height, width = frames.shape[:3]
   h, w = resized_size(height, width, config)
-  hp, wp = shapes.round_up(tuple(config.data.test_size), config.data.size_divisor)
-  out = np.zeros((t, hp, wp, 3), np.float32)
+  out = np.zeros((t, *padded_size(height, width, config), 3), np.float32)
   mean = np.asarray(config.data.mean, np.float32)
   std = np.asarray(config.data.std, np.float32)
-  for i in range(t):
-    img = np.asarray(Image.fromarray(frames[i]).resize((w, h), Image.BILINEAR),
-                     np.float32)
-    out[i, :h, :w] = (img - mean) / std
+  for i in range(t):                     # frame by frame: float copies stay small.
+    out[i, :h, :w] = (keep_ratio_resize.bilinear(frames[i], (h, w)) - mean) / std
   return out, (h, w)
 
 
@@ -83,7 +89,7 @@ def predict_video(predict_fn, variables, frames: np.ndarray, video_id: int,
   t, height, width = frames.shape[:3]
   h, w = resized_size(height, width, config)
   stride = int(config.model.update_head.mask_upsample_stride)
-  padded = shapes.round_up(tuple(config.data.test_size), config.data.size_divisor)
+  padded = padded_size(height, width, config)
   load = lambda start, stop: preprocess(frames[start:stop], config)[0]
   entries, segmentations = [], []
   for start, scores, mask_logits in predict_fn(variables, load, t,

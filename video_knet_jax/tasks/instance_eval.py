@@ -3,11 +3,12 @@
 Whole-video inference (inference/vis_inference.py, memory bounded by
 `config.inference.frame_chunk`) on the local val split, scored with
 evaluation/ytvis_ap (the official cocoapi's AP / AR); writes the benchmark
-server's results.json, the split's groundtruth.json and one picture per video
-of its top tracks. The evaluation driver (eval/driver.py) loads and checks the
+server's results.json (and submission_file.zip, the file to upload), the
+split's groundtruth.json and one picture per video of its top tracks. The evaluation driver (eval/driver.py) loads and checks the
 variables and writes metrics.json and the files atomically around it.
 """
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,8 @@ def evaluate(config, variables, output_dir: str | None, options) -> dict:
   """AP / AR on `options.split` (default config.data.eval_split; its first
   `options.max_sequences` videos).
 
-  Writes results.json (the server's format), groundtruth.json and
+  Writes results.json (the server's format) and submission_file.zip (it,
+  zipped for upload), groundtruth.json and
   pictures/<video>.png under `output_dir` unless `options.in_training`; None
   writes nothing. An unlabelled split ('valid', the server's) gives no metrics.
   """
@@ -84,7 +86,7 @@ def evaluate(config, variables, output_dir: str | None, options) -> dict:
       Image.fromarray(picture(frames, video_results)).save(
           os.path.join(output_dir, "pictures", f"{span[0]}.png"))
   if writes:
-    atomic_files.write_json(os.path.join(output_dir, "results.json"), results)
+    write_submission(output_dir, results)
   if split == "valid":    # the server's split has no labels.
     return {}
   gt = groundtruth_json(source, spans)
@@ -92,6 +94,22 @@ def evaluate(config, variables, output_dir: str | None, options) -> dict:
     atomic_files.write_json(os.path.join(output_dir, "groundtruth.json"), gt)
   stats = ytvis_ap.YouTubeVISEval(gt).evaluate(results)["stats"]
   return {k: float(v) for k, v in dict(stats).items()}
+
+
+SUBMISSION_ZIP = "submission_file.zip"   # the original's name for it.
+
+
+def write_submission(output_dir: str, results: list[dict]) -> None:
+  """results.json, and the zip the CodaLab server takes: results.json alone
+  at its root (as the original's format_results zips it)."""
+  path = os.path.join(output_dir, "results.json")
+  atomic_files.write_json(path, results)
+  # A fixed timestamp: the same results give the same zip, byte for byte.
+  entry = zipfile.ZipInfo("results.json", date_time=(1980, 1, 1, 0, 0, 0))
+  entry.compress_type = zipfile.ZIP_DEFLATED
+  with open(path, "rb") as f, zipfile.ZipFile(
+      os.path.join(output_dir, SUBMISSION_ZIP), "w") as archive:
+    archive.writestr(entry, f.read())
 
 
 def picture(frames, results: list[dict], num_tracks: int = 3,
@@ -117,8 +135,6 @@ def picture(frames, results: list[dict], num_tracks: int = 3,
 
 
 def format_table(metrics: dict) -> str:
-  if not metrics:
-    return "(an unlabelled split: results.json is for the benchmark server)"
   names = ("AP", "AP50", "AP75", "AP_s", "AP_m", "AP_l", "AR1", "AR10")
   return ("  ".join(f"{n:>6s}" for n in names) + "\n"
           + "  ".join(f"{100 * metrics[n]:6.2f}" for n in names))

@@ -38,13 +38,17 @@ def _reencode_gt(gt_panoptic: np.ndarray, pipeline_divisor: int) -> np.ndarray:
   return (gt // pipeline_divisor) * LABEL_DIVISOR + (gt % pipeline_divisor)
 
 
-def make_metrics(facts: dataset_facts.DatasetFacts):
-  """Streaming (STQ, VPQ) over the facts' label space, ids * 2**16."""
+def make_metrics(facts: dataset_facts.DatasetFacts, data_config=None):
+  """Streaming (STQ, VPQ) over the facts' label space, ids * 2**16. VPQ
+  windows and protocol: `config.data.vpq_windows` / `vpq_protocol` where a
+  data set's own script differs (VIPSeg), else VPQ_WINDOWS, 'video_knet'."""
+  get = data_config.get if data_config is not None else (lambda _, default: default)
   stq = stq_lib.STQ(facts.num_classes, facts.thing_ids,
                     ignore_label=facts.void_label, label_divisor=LABEL_DIVISOR)
   vpq = vpq_lib.VideoPanopticQuality(
       facts.num_classes, facts.thing_ids, ignore_label=facts.void_label,
-      label_divisor=LABEL_DIVISOR, window_sizes=VPQ_WINDOWS)
+      label_divisor=LABEL_DIVISOR, window_sizes=tuple(get("vpq_windows", VPQ_WINDOWS)),
+      protocol=get("vpq_protocol", "video_knet"))
   return stq, vpq
 
 
@@ -107,7 +111,7 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                                            association=association)
   facts = dataset_facts.facts_for_config(config)
   things = facts.thing_ids
-  stq, vpq = make_metrics(facts)
+  stq, vpq = make_metrics(facts, config.data)
 
   prediction_dir = os.path.join(output_dir, "predictions")
   picture_dir = os.path.join(output_dir, "pictures")
@@ -120,32 +124,40 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
     submission = coco_panoptic_submission.SubmissionWriter(
         prediction_dir, submission_format, config.data.ignore_label)
   gif_frames = []
-  num_frames, start = 0, time.time()
+  num_frames, num_predicted, start = 0, 0, time.time()
   for seq_index, (sequence_id, frames) in enumerate(
       panoptic_clips.iterate_eval_sequences(config, split)):
     if max_sequences is not None and seq_index >= max_sequences:
       break
     for frame, result in _with_frames(predictor.predict_eval_sequence, frames):
       frame_index = int(frame[common.FRAME_INDEX])
+      labelled = common.PANOPTIC in frame
+      num_predicted += 1
+      # The submission holds every frame the benchmark scores, labelled here
+      # or not (a test split has no labels): KITTI-STEP every frame, the
+      # COCO-style formats every `gap`-th.
       if submission is not None and (frame_index + 1) % gap == 0:
         submission.add(frame[common.FILE_NAME], sequence_id, result.semantic,
                        result.ids)
-      if common.PANOPTIC not in frame:
-        continue   # an unlabelled frame: predicted (online), not scored.
-      pred = predictor_lib.panoptic_label(result.semantic, result.ids,
-                                          LABEL_DIVISOR)
-      gt = _reencode_gt(frame[common.PANOPTIC], facts.label_divisor)
-      if gt.shape != pred.shape:
-        raise ValueError(f"sequence {sequence_id} frame {frame_index}: "
-                         f"prediction {pred.shape} vs ground truth {gt.shape}.")
-      counts = segment_counts.count_pairs(gt, pred)
-      stq.update_counts(counts, sequence_id)
-      vpq.update_counts(counts, sequence_id)
-      if write_predictions and submission is None:
+      elif write_predictions and submission is None:
         kitti_step_png.write_kitti_step_png(
             kitti_step_png.submission_path(prediction_dir, sequence_id,
                                            frame_index),
             result.semantic, result.ids)
+      gt = None
+      if labelled:   # an unlabelled frame is predicted (online), not scored.
+        pred = predictor_lib.panoptic_label(result.semantic, result.ids,
+                                            LABEL_DIVISOR)
+        gt = _reencode_gt(frame[common.PANOPTIC], facts.label_divisor)
+        if gt.shape != pred.shape:
+          raise ValueError(f"sequence {sequence_id} frame {frame_index}: "
+                           f"prediction {pred.shape} vs ground truth {gt.shape}.")
+        counts = segment_counts.count_pairs(gt, pred)
+        stq.update_counts(counts, sequence_id)
+        vpq.update_counts(counts, sequence_id)
+        num_frames += 1
+      elif num_frames or (frame_index + 1) % gap:
+        continue   # pictures: labelled frames, or a split without labels.
       if seq_index == 0 and (num_pictures or write_predictions):
         rgb = _denormalize(frame[common.IMAGE], config, result.semantic.shape)
         drawn = visualize.overlay(rgb, result.semantic, result.ids,
@@ -154,18 +166,21 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
         gif_frames.append(Image.fromarray(drawn))
         if len(gif_frames) <= num_pictures:
           os.makedirs(picture_dir, exist_ok=True)
-          gt_sem = gt // LABEL_DIVISOR
-          gt_ids = np.where(np.isin(gt_sem, things), gt % LABEL_DIVISOR, 0)
-          truth = visualize.overlay(rgb, gt_sem, gt_ids, palette=facts.colors,
-                                    void_label=facts.void_label)
-          Image.fromarray(np.concatenate([drawn, truth], axis=0)).save(
+          panels = [drawn]
+          if gt is not None:   # the ground truth below the prediction.
+            gt_sem = gt // LABEL_DIVISOR
+            gt_ids = np.where(np.isin(gt_sem, things), gt % LABEL_DIVISOR, 0)
+            panels.append(visualize.overlay(rgb, gt_sem, gt_ids,
+                                            palette=facts.colors,
+                                            void_label=facts.void_label))
+          Image.fromarray(np.concatenate(panels, axis=0)).save(
               os.path.join(picture_dir,
                            f"{int(sequence_id):04d}_{frame_index:06d}.png"))
-      num_frames += 1
     vpq.end_sequence(sequence_id)
     elapsed = time.time() - start
-    logging.info("eval: sequence %s done, %d frames, %.2f frames/s",
-                 sequence_id, num_frames, num_frames / max(elapsed, 1e-9))
+    logging.info("eval: sequence %s done, %d frames (%d scored), %.2f frames/s",
+                 sequence_id, num_predicted, num_frames,
+                 num_predicted / max(elapsed, 1e-9))
 
   if gif_frames and num_pictures:
     gif_frames[0].save(os.path.join(output_dir, "sequence.gif"), format="GIF",
@@ -173,6 +188,8 @@ def evaluate_variables(config, variables: Any, output_dir: str | None, *,
                        duration=200, loop=0)
   if submission is not None:
     submission.close()
+  if not num_frames:
+    return {}   # an unlabelled split (test): the submission, nothing scored.
   metrics = summarize(stq.result(), vpq.result())
   if gap > 1:   # windows of n labelled frames span (n - 1) * gap frames.
     for n in VPQ_WINDOWS:

@@ -75,7 +75,8 @@ def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str,
   Writes predictions (and overlays of the first `config.eval.num_gif_videos`
   videos) under `output_dir` unless `options.in_training`; `output_dir=None`
   writes nothing (the processes other than 0 of a multi-host run). The
-  driver (eval/driver.py) writes metrics.json.
+  driver (eval/driver.py) writes metrics.json. A split without masks
+  (test) is predicted and written, and returns no metrics.
   """
   facts = facts_lib.facts_for_config(config)
   model = semantic_knet.build_model(config)
@@ -86,7 +87,7 @@ def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str,
   vc = video_consistency.VideoConsistency(tuple(config.eval.vc_windows))
   palette = np.asarray(facts.colors, np.uint8)
   writes = output_dir is not None and not options.in_training
-  num_frames = 0
+  num_frames = num_scored = 0
   for v, video in enumerate(semantic_clips.iterate_eval_videos(
       builder, split, options.max_sequences)):
     previous = None
@@ -99,8 +100,10 @@ def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str,
       ids, previous = predict(variables, _normalise_and_pad(image, config), previous)
       pred = np.asarray(ids)[:h, :w].astype(np.uint8)
       name = f"{video.name}/{frame_name}"
-      miou.update(label_codec.raw_to_train_ids(raw), pred, name=name)
-      vc.update(raw, pred, video.name, name=name)
+      if raw is not None:   # the test split: predicted and written only.
+        miou.update(label_codec.raw_to_train_ids(raw), pred, name=name)
+        vc.update(raw, pred, video.name, name=name)
+        num_scored += 1
       if pred_dir:
         PILImage.fromarray(pred, mode="L").save(os.path.join(pred_dir, f"{frame_name}.png"))
       if writes and v < config.eval.num_gif_videos:
@@ -110,6 +113,8 @@ def evaluate(config, variables, output_dir: Optional[str], options) -> Dict[str,
     vc.end_video(video.name)
     if overlays:
       _write_overlays(os.path.join(output_dir, "overlays"), video.name, overlays)
+  if not num_scored:
+    return {}   # an unlabelled split (test): the predictions, nothing scored.
   metrics = miou.result()
   metrics.update(vc.result())
   metrics["num_frames"] = num_frames
