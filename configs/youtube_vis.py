@@ -10,15 +10,20 @@ YouTube-VIS-format set (datasets/youtube_vis/generate.py).
   python train.py --config=configs/youtube_vis.py --workdir=DIR
   python train.py --config=configs/youtube_vis.py:swin_b --workdir=DIR        # Swin-B
   python train.py --config=configs/youtube_vis.py:swin_b,debug --workdir=DIR  # tiny Swin
+  python train.py --config=configs/youtube_vis.py:deformable --workdir=DIR    # R50 + deformable neck
+  python train.py --config=configs/youtube_vis.py:swin_b,deformable --workdir=DIR
 
 Arguments are comma-separated: an optional `swin_b` (the original's
 knet_track_swinb_1x_youtubevis_8e: Swin-B with plain FPN, 8 epochs with a
 step at 7, 1 clip per GPU x 8 GPUs; shared Swin numbers in
-configs/swin_recipes.py) and optionally `debug`.
+configs/swin_recipes.py), optionally `deformable` (the MSDeformAttnPixelDecoder
+neck of knet_track_{r50_deformable_fpn,swinb_deformable}_1x_youtubevis; see
+`apply_deformable`) and optionally `debug`.
 """
 import ml_collections
 
 from video_knet_jax.configs import common
+from video_knet_jax.configs import deformable_recipes
 from video_knet_jax.configs import swin_recipes
 from video_knet_jax.datasets.youtube_vis import facts as ytvis_facts
 
@@ -126,13 +131,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.init_from = common.init_from()    # a COCO-instance K-Net (3.5).
 
   parts = common.parse_args(arg, file="configs/youtube_vis.py",
-                            choices=("swin_b", "debug"))
+                            choices=("swin_b", "deformable", "debug"))
   if "swin_b" in parts:
     apply_swin_b(config)
+  if "deformable" in parts:
+    apply_deformable(config, swin="swin_b" in parts)
   if "debug" in parts:
     apply_debug(config)
     if "swin_b" in parts:
       swin_recipes.apply_swin_debug(config)
+    if "deformable" in parts:
+      deformable_recipes.apply_deformable_debug(config)
   return config
 
 
@@ -147,6 +156,23 @@ def apply_swin_b(config: ml_collections.ConfigDict) -> None:
   config.train.batch_size = 8              # 1 clip/GPU x 8 GPUs.
   config.train.num_epochs = 8
   config.optim.decay_epochs = (7,)
+
+
+def apply_deformable(config: ml_collections.ConfigDict, swin: bool) -> None:
+  """The original's deformable-neck recipes (extensions 3.5; configs/deformable_recipes.py).
+
+  knet_track_r50_deformable_fpn_1x_youtubevis: the R50 recipe with the
+  MSDeformAttnPixelDecoder neck and 1 clip per GPU x 8 GPUs.
+  knet_track_swinb_deformable_1x_youtubevis: Swin-B with that neck, schedule_1x
+  (12 epochs, steps at 8 and 11; not the plain Swin-B recipe's 8), 1 clip per
+  GPU, and `with_cp=True` (backbone blocks rematerialised).
+  """
+  deformable_recipes.apply_deformable_neck(config)
+  config.train.batch_size = 8              # 1 clip/GPU x 8 GPUs.
+  config.train.num_epochs = 12
+  config.optim.decay_epochs = (8, 11)
+  if swin:
+    config.model.backbone.remat = True     # with_cp=True.
 
 
 def apply_debug(config: ml_collections.ConfigDict) -> None:

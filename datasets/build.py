@@ -21,7 +21,7 @@ from video_knet_jax.cli import entry_point
 
 _DATASET = flags.DEFINE_enum("dataset", None, [
     "kitti_step", "synthetic_step", "cityscapes_step", "cityscapes_vps",
-    "vipseg", "vspw"], "Data set to build (or use --config).")
+    "vipseg", "vspw", "coco"], "Data set to build (or use --config).")
 config_flags.DEFINE_config_file("config", None, "A training config; its "
                                 "config.data selects and sizes the data set.")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "KITTI-STEP tree (input) "

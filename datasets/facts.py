@@ -99,6 +99,8 @@ _REGISTRY: dict[str, "str | DatasetFacts | Callable[[], DatasetFacts]"] = {
     "vipseg": "video_knet_jax.datasets.vipseg.facts:VIPSEG",
     "vspw": "video_knet_jax.datasets.vspw.facts:VSPW",
     "youtube_vis": "video_knet_jax.datasets.youtube_vis.facts:YOUTUBE_VIS_2019",
+    "coco": "video_knet_jax.datasets.coco.facts:COCO_INSTANCES",
+    "coco_panoptic": "video_knet_jax.datasets.coco.facts:COCO_PANOPTIC",
 }
 
 

@@ -19,6 +19,9 @@ from video_knet_jax.datasets.cityscapes_step import cityscapes_step_dataset_buil
 from video_knet_jax.datasets.cityscapes_step import generate as cs_step_generate
 from video_knet_jax.datasets.cityscapes_vps import cityscapes_vps_dataset_builder as cs_vps
 from video_knet_jax.datasets.cityscapes_vps import generate as cs_vps_generate
+from video_knet_jax.datasets.coco import coco_instances_dataset_builder as coco_instances
+from video_knet_jax.datasets.coco import coco_panoptic_dataset_builder as coco_panoptic
+from video_knet_jax.datasets.coco import generate as coco_generate
 from video_knet_jax.datasets.vipseg import generate as vipseg_generate
 from video_knet_jax.datasets.vipseg import vipseg_dataset_builder as vipseg
 from video_knet_jax.datasets.vspw import generate as vspw_generate
@@ -47,6 +50,11 @@ DATASETS: Mapping[str, Entry] = {
                     vipseg_generate.VipsegSpec, vipseg_generate.write_tree),
     "vspw": Entry(vspw.Builder, vspw.VspwConfig, "vspw",
                   vspw_generate.GeneratedSpec, vspw_generate.write_tree),
+    "coco": Entry(coco_instances.Builder, coco_instances.CocoInstancesConfig, "coco_2017",
+                  coco_generate.CocoSpec, coco_generate.write_tree),
+    "coco_panoptic": Entry(coco_panoptic.Builder, coco_panoptic.CocoPanopticConfig,
+                           "coco_panoptic_2017", coco_generate.CocoPanopticSpec,
+                           coco_generate.write_tree),
 }
 
 

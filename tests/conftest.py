@@ -24,6 +24,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 _LONGEST_FIRST = (
     "test_multiprocess.py", "test_hard_kill.py", "test_golden_digest.py",
     "test_loop.py", "test_driver.py", "test_new_datasets_end_to_end.py",
+    "test_coco_end_to_end.py", "test_deformable_vis_end_to_end.py",
     "test_swin_train.py", "test_device_benchmark.py", "test_lowering.py",
     "test_step.py", "test_export.py", "test_predict.py",
     "test_api.py", "test_recipes.py")

@@ -2,7 +2,8 @@
 
 `jax.export` with platforms=('cuda', 'tpu'), lowering only (XLA compiles on
 the target; no accelerator here): the full recipes' train steps (R50 and
-Swin-B KITTI-STEP in bf16, YouTube-VIS KNetTrack and VSPW semantic K-Net, in
+Swin-B KITTI-STEP in bf16, YouTube-VIS KNetTrack, VSPW semantic K-Net and the
+COCO image K-Net with the deformable pixel decoder, in
 bf16) on the 8 emulated devices' data-parallel mesh, as a GPU box or a pod
 runs them, and the online inference frame (model + linking + panoptic merge
 + tracker, one jit), at small inputs. The steps are the ones training and
@@ -63,6 +64,8 @@ def _dtypes_of(text: str, op: str) -> list[str]:
     ("kitti_step.py:swin_b,debug", 64, 128),
     ("youtube_vis.py:debug", 64, 96),     # KNetTrack (clip-level VIS).
     ("vspw.py:debug", 64, 64),            # semantic K-Net (PSP head).
+    # COCO image K-Net (image_instance task) with the deformable pixel decoder.
+    ("coco.py:deformable,debug", 64, 96),
 ])
 def test_train_step_lowers_for_gpu_and_tpu_data_parallel(recipe, height, width):
   config = _config(recipe, height, width)

@@ -104,6 +104,9 @@ def _abstract_batch(config, task: str) -> dict:
   """One train batch of `task` as shapes (the semantic and instance clip
   pipelines' signatures, one clip)."""
   f32, i32 = jnp.float32, jnp.int32
+  if task not in ("semantic", "instance"):   # e.g. image_instance: its random batch.
+    return {k: jax.ShapeDtypeStruct(v.shape, v.dtype)
+            for k, v in tasks.get(task).random_train_batch(config, 1).items()}
   if task == "semantic":   # key frame + one reference (semantic_clips).
     h, w = config.data.crop_size
     return {common.IMAGE: jax.ShapeDtypeStruct((1, 2, h, w, 3), f32),

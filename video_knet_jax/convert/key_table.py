@@ -46,6 +46,7 @@ class Kind(enum.Enum):
   BATCHNORM = "batchnorm"    # nn.BatchNorm2d / SyncBN (running stats -> batch_stats).
   MHA = "mha"                # nn.MultiheadAttention (packed in_proj).
   WINDOW_ATTN = "window_attn"  # Swin WindowAttention's own tensors (qkv/proj are LINEAR).
+  EMBEDDING = "embedding"    # nn.Embedding (Flax nn.Embed).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,9 @@ LEAVES: dict[Kind, tuple[Leaf, ...]] = {
              Transform.IDENTITY),
         Leaf("relative_position_index", None, (), Transform.REL_INDEX),
     ),
+    Kind.EMBEDDING: (
+        Leaf("weight", PARAMS, ("embedding",), Transform.IDENTITY),
+    ),
 }
 
 # One iterative-head stage (per-frame, or KNetTrack's clip-level `tracker`),
@@ -118,6 +122,13 @@ MODULE_TABLE: tuple[tuple[str, Kind], ...] = (
      r"layers\.\d+\.downsample\.reduction)", Kind.LINEAR),
     # ---- neck: mmdet FPN (8.2).
     (r"neck\.(?:lateral_convs|fpn_convs)\.\d+\.conv", Kind.CONV),
+    # ---- neck: MSDeformAttnPixelDecoder (models/msdeform_pixel_decoder.py).
+    (r"neck\.(?:(?:input_convs|output_convs)\.\d+\.conv|mask_feature)", Kind.CONV),
+    (r"neck\.(?:(?:input_convs|lateral_convs|output_convs)\.\d+\.gn|"
+     r"encoder\.layers\.\d+\.norms\.\d+)", Kind.NORM),
+    (r"neck\.level_encoding", Kind.EMBEDDING),
+    (r"neck\.encoder\.layers\.\d+\.(?:attentions\.\d+\.(?:sampling_offsets|attention_weights|"
+     r"value_proj|output_proj)|ffns\.\d+\.layers\.(?:\d+\.0|\d+))", Kind.LINEAR),
     # ---- rpn_head: ConvKernelHead + SemanticFPNWrapper (8.3).
     (r"rpn_head\.localization_fpn\.convs_all_levels\.\d+\.conv\d+\.conv", Kind.CONV),
     (r"rpn_head\.localization_fpn\.convs_all_levels\.\d+\.conv\d+\.gn", Kind.NORM),

@@ -2,8 +2,11 @@
 
 `reference_keys/*.tsv` list the tensors the original PyTorch code builds for the
 KITTI-STEP R50 / Swin-B / Swin-L Video K-Net, the VIPSeg R50 / Swin-B Video K-Net,
-the Cityscapes-STEP R50 / Swin-B image K-Net and the YouTube-VIS KNetTrack (the reference's section 8; shared/reference/original_state_dict_keys_*.json). They serve as the strict export target in tests and
-as the source of the registration order for any exported key set.
+the Cityscapes-STEP R50 / Swin-B image K-Net (the reference's section 8;
+shared/reference/original_state_dict_keys_*.json), the YouTube-VIS KNetTrack
+(FPN or deformable neck) and the COCO image K-Nets. They serve as the strict
+export target in tests and as the source of the registration order for any
+exported key set.
 """
 import functools
 import os
@@ -20,12 +23,21 @@ VIDEO_KNET_VIPSEG_SWINB = "video_knet_vipseg_swinb"
 # YouTube-VIS KNetTrack (models/knet_track.py): roi_head + clip-level tracker.
 VIS_R50_YTVIS = "vis_r50_ytvis"
 VIS_SWINB_YTVIS = "vis_swinb_ytvis"
+# The same with the MSDeformAttnPixelDecoder neck (models/msdeform_pixel_decoder.py).
+VIS_R50_DEFORMABLE_YTVIS = "vis_r50_deformable_ytvis"
+VIS_SWINB_DEFORMABLE_YTVIS = "vis_swinb_deformable_ytvis"
+# COCO image K-Nets (configs/coco.py): 80 thing classes, FPN or deformable neck.
+KNET_COCO_R50 = "knet_coco_r50"
+KNET_COCO_R50_DEFORMABLE = "knet_coco_r50_deformable"
+KNET_COCO_SWINB_DEFORMABLE = "knet_coco_swinb_deformable"
 ALL = (VIDEO_KNET_R50, KNET_IMAGE_R50, VIDEO_KNET_SWINB, VIDEO_KNET_SWINL, KNET_IMAGE_SWINB,
-       VIDEO_KNET_VIPSEG_R50, VIDEO_KNET_VIPSEG_SWINB, VIS_R50_YTVIS, VIS_SWINB_YTVIS)
+       VIDEO_KNET_VIPSEG_R50, VIDEO_KNET_VIPSEG_SWINB, VIS_R50_YTVIS, VIS_SWINB_YTVIS,
+       VIS_R50_DEFORMABLE_YTVIS, VIS_SWINB_DEFORMABLE_YTVIS, KNET_COCO_R50,
+       KNET_COCO_R50_DEFORMABLE, KNET_COCO_SWINB_DEFORMABLE)
 # Lists whose registration orders together cover every module family (ResNet,
-# Swin, ffn link, fusion + update link, clip-level tracker); see
-# `registration_sort_key`.
-ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB, VIS_R50_YTVIS)
+# Swin, ffn link, fusion + update link, clip-level tracker, deformable neck);
+# see `registration_sort_key`.
+ORDER_SOURCES = (VIDEO_KNET_R50, VIDEO_KNET_SWINB, VIS_R50_YTVIS, VIS_R50_DEFORMABLE_YTVIS)
 
 _DIR = os.path.join(os.path.dirname(__file__), "reference_keys")
 
@@ -61,20 +73,39 @@ def _child_order(names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, int]
   """For each parent (digits as '#'), the order its named children were registered.
 
   Several lists merge: a name first seen in a later list ranks after the
-  earlier lists' names under the same parent (one model never mixes families).
+  earlier lists' names under the same parent (one model never mixes
+  families), except in the lists of `_IN_PLACE`, whose new names go right
+  after the name that precedes them in that list (first if none): the
+  deformable neck's `input_convs`, `encoder`, ... come before the FPN's
+  `lateral_convs` it shares.
   """
-  order: dict[tuple[str, ...], dict[str, int]] = {}
-  for entry in (e for name in names for e in load(name)):
-    parts = entry.key.split(".")
-    for i, part in enumerate(parts):
-      if not part.isdigit():
-        children = order.setdefault(_pattern(parts[:i]), {})
-        children.setdefault(part, len(children))
+  merged: dict[tuple[str, ...], list[str]] = {}
+  for name in names:
+    previous: dict[tuple[str, ...], str] = {}   # parent -> last child seen in this list.
+    for entry in load(name):
+      parts = entry.key.split(".")
+      for i, part in enumerate(parts):
+        if part.isdigit():
+          continue
+        parent = _pattern(parts[:i])
+        children = merged.setdefault(parent, [])
+        if part not in children:
+          before = previous.get(parent)
+          if name not in _IN_PLACE:
+            children.append(part)
+          else:
+            children.insert(children.index(before) + 1 if before else 0, part)
+        previous[parent] = part
+  order = {parent: {c: r for r, c in enumerate(children)}
+           for parent, children in merged.items()}
   for parent, children in _ORDER_HINTS.items():
     for part, rank in children.items():
       order.setdefault(parent, {}).setdefault(part, rank)
   return order
 
+
+# Lists whose new children keep their place among known ones (see _child_order).
+_IN_PLACE = (VIS_R50_DEFORMABLE_YTVIS,)
 
 # Children that no reference list holds, ranked among those that one does:
 # QDTrack's embed head (the RoI-Align ablation) registers `convs` before `fcs`

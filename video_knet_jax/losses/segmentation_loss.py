@@ -68,7 +68,10 @@ def _last_covering(covers: jax.Array, values: jax.Array, fill: int,
     key = rows[None, :, None, None]
   else:  # order * R + row: the largest key is the last write, key % R its row.
     key = (order.astype(jnp.int32) * num_rows + rows)[:, :, None, None]
-  last = jnp.max(jnp.where(covers, key, -1), axis=1)  # [B, H, W]
+  # initial=-1: R = 0 rows (no stuff classes, COCO instances) covers nothing.
+  last = jnp.max(jnp.where(covers, key, -1), axis=1, initial=-1)  # [B, H, W]
+  if num_rows == 0:
+    return jnp.full(last.shape, fill, values.dtype)
   picked = jnp.take_along_axis(values, (jnp.maximum(last, 0) % num_rows).reshape(
       last.shape[0], -1), axis=1).reshape(last.shape)
   return jnp.where(last >= 0, picked, fill)

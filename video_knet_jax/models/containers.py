@@ -63,3 +63,19 @@ class ModuleList(nn.Module):
       else:
         x = y
     return outs if self.parallel else x
+
+
+class Indexed(nn.Module):
+  """torch `nn.ModuleList` whose layers are called one at a time, with any inputs.
+
+  `Indexed(layers)(i, *args)` runs layer i (child str(i)); e.g. mmcv's
+  `norms.0` / `norms.1`, applied at different points of a transformer layer.
+
+  Attributes:
+    layers: module factories, one per index.
+  """
+  layers: Sequence[Callable[..., nn.Module]]
+
+  @nn.compact
+  def __call__(self, index: int, *args, **kwargs):
+    return self.layers[index](name=str(index))(*args, **kwargs)

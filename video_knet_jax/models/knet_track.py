@@ -2,7 +2,8 @@
 
 Extensions section 3. A clip [B, T, H, W, 3] is flattened to B*T images:
 
-  P2..P5 = FPN(backbone(x))  (ResNet-50 or Swin-B)         per frame
+  P2..P5 = neck(backbone(x))  (ResNet-50 or Swin-B; FPN or  per frame
+           the deformable pixel decoder, models/necks.py)
   kernels, masks, X = ConvKernelHead(P)   (things only)     rpn_head
   3 x KernelUpdateHead, per frame, no linking               roi_head.mask_head
   Kc = mean over the clip's frames of the final kernels     [B, N, D]
@@ -26,9 +27,9 @@ import ml_collections
 
 from video_knet_jax import common
 from video_knet_jax.models import backbones
-from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
+from video_knet_jax.models import necks
 from video_knet_jax.models import video_knet
 
 # Keys of the KNetTrack output dict (shapes in common.py).
@@ -113,7 +114,7 @@ class KNetTrack(nn.Module):
       raise ValueError(f"KNetTrack segments things only; config.model."
                        f"num_stuff_classes={c.num_stuff_classes} must be 0.")
     self.backbone = backbones.build_backbone(c.backbone, dtype)
-    self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
+    self.neck = necks.build_neck(c, dtype)   # FPN or the deformable pixel decoder.
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=num_classes,
         num_thing_classes=c.num_thing_classes, feat_channels=d,

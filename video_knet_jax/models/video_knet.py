@@ -5,6 +5,7 @@ optionally the previous frame's kernels to a dict keyed by the constants of
 `video_knet_jax.common` (section 11 pseudo-code):
 
   C2..C5 = ResNet|Swin(x); P2..P5 = FPN(C)                 extract_feats
+           (or the deformable pixel decoder: config.model.neck, models/necks.py)
   kernels, masks, x_feats = ConvKernelHead(P)              rpn_head
   for s in stages: kernels, masks, cls = stage_s(...)      roi_head
   (last stage: fusion / linking with previous kernels)
@@ -38,9 +39,9 @@ import ml_collections
 from video_knet_jax import common
 from video_knet_jax.models import backbones
 from video_knet_jax.models import embedding_head
-from video_knet_jax.models import fpn
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_update_head
+from video_knet_jax.models import necks
 from video_knet_jax.models import roi_align
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -76,7 +77,7 @@ class VideoKNet(nn.Module):
     d = c.feat_channels
     self.num_classes = c.num_thing_classes + c.num_stuff_classes
     self.backbone = backbones.build_backbone(c.backbone, dtype)
-    self.neck = fpn.FPN(out_channels=d, num_outs=c.fpn.num_outs, dtype=dtype)
+    self.neck = necks.build_neck(c, dtype)   # FPN or the deformable pixel decoder.
     self.rpn_head = kernel_head.ConvKernelHead(
         num_proposals=c.num_proposals, num_classes=self.num_classes,
         num_thing_classes=c.num_thing_classes, feat_channels=d,

@@ -4,6 +4,8 @@
              `config.model.temporal.enabled=False`, the image K-Net.
   semantic   semantic K-Net with kernel fusion (video semantic segmentation, VSPW).
   instance   the clip-level KNetTrack (video instance segmentation, YouTube-VIS).
+  image_instance  the image K-Net on COCO instances (mask AP; the
+             pretraining of `instance`).
 
 One trainer (`video_knet_jax.train`), one evaluation driver
 (`video_knet_jax.eval`) and one clip pipeline core (`video_knet_jax.data`)

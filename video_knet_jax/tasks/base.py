@@ -133,6 +133,18 @@ def unchanged_config(config, builder):
   return config
 
 
+def train_frames_from_split(config, builder):
+  """`complete_config` of a task that counts an epoch's images: sets
+  config.train.num_train_frames from the built train split when it is -1."""
+  if config.train.num_train_frames > 0:
+    return config
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.train.num_train_frames = builder.info.splits[
+      config.data.train_split].num_examples
+  return config
+
+
 def apply_for_training(model, variables: dict, inputs, *, rng, train_bn: bool,
                        method: Callable | None = None,
                        **model_kwargs) -> tuple[Any, Any]:

@@ -8,7 +8,6 @@ COCO instance K-Net (3.5). Evaluation: whole-video inference scored by the
 official cocoapi's AP / AR, and the server's results.json
 (tasks/instance_eval.py).
 """
-import ml_collections
 import jax.numpy as jnp
 
 from video_knet_jax import common
@@ -61,16 +60,8 @@ def loss_fn(config, model):
 
 
 random_train_batch = random_batch.random_vis_clip_batch
-
-
-def complete_config(config, builder):
-  """config.train.num_train_frames from the built train split when -1."""
-  if config.train.num_train_frames > 0:
-    return config
-  config = ml_collections.ConfigDict(config.to_dict())
-  config.train.num_train_frames = builder.info.splits[
-      config.data.train_split].num_examples
-  return config
+# config.train.num_train_frames from the built train split when -1.
+complete_config = base.train_frames_from_split
 
 
 train_batches = base.lazy("video_knet_jax.data.vis_clips", "make_train_dataset")
