@@ -145,6 +145,8 @@ def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
   padding = tuple(tuple(int(p) for p in pair) for pair in padding)
   if rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)) and strides[0] == strides[1]:
     return conv1x1(lhs, rhs[0, 0], strides[0])
+  if not all(isinstance(d, int) for d in lhs.shape):
+    return plain()   # Symbolic sizes (shape-polymorphic export): no size rule.
   out_hw = [(lhs.shape[1 + a] + sum(padding[a]) - rhs.shape[a]) // strides[a] + 1
             for a in (0, 1)]
   if (tuple(rhs_dilation or ones) == ones and min(out_hw) > 0
