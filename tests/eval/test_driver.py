@@ -173,7 +173,7 @@ def test_old_task_switches_still_select_their_task_with_a_warning():
     with pytest.raises(ValueError, match="contradicts the old switch"):
       tasks.get(config)
   with pytest.raises(ValueError, match=r"config.task='coco'; expected one of "
-                     r"\['instance', 'panoptic', 'semantic'\]"):
+                     r"\['image_instance', 'instance', 'panoptic', 'semantic'\]"):
     tasks.get("coco")
 
 
