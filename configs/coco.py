@@ -213,16 +213,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
 def apply_debug(config: ml_collections.ConfigDict) -> None:
   """A tiny model on a generated COCO-format set (datasets/coco/generate.py)."""
-  m = config.model
-  m.num_proposals = 8
-  m.num_stages = 2
-  m.feat_channels = 32
-  m.backbone.stage_blocks = (1, 1, 1, 1)
-  m.backbone.base_width = 8
-  m.semantic_fpn.num_groups = 4
-  m.semantic_fpn.pe_num_feats = 16
-  m.update_head.num_heads = 4
-  m.update_head.ffn_channels = 64
+  common.tiny_knet_model(config.model)
   config.data.generated = ml_collections.ConfigDict(dict(
       seed=0, num_train=4, num_val=2, height=64, width=96))
   config.data.long_side = 96

@@ -177,16 +177,7 @@ def apply_deformable(config: ml_collections.ConfigDict, swin: bool) -> None:
 
 def apply_debug(config: ml_collections.ConfigDict) -> None:
   """A tiny model on a generated YouTube-VIS-format set."""
-  m = config.model
-  m.num_proposals = 8
-  m.num_stages = 2
-  m.feat_channels = 32
-  m.backbone.stage_blocks = (1, 1, 1, 1)
-  m.backbone.base_width = 8
-  m.semantic_fpn.num_groups = 4
-  m.semantic_fpn.pe_num_feats = 16
-  m.update_head.num_heads = 4
-  m.update_head.ffn_channels = 64
+  common.tiny_knet_model(config.model)
   config.data.synthetic = ml_collections.ConfigDict(dict(
       seed=0, num_videos=6, frames_per_video=6, height=64, width=96,
       instances_per_video=3, num_classes_used=4))
