@@ -1,17 +1,18 @@
 r"""Every command group of docs/RECIPES.md's checked blocks runs at `,debug` size.
 
 By default (CI) each command is parsed as its script parses it (with `,debug`),
-its config is built on the generated STEP-format set, and everything it would
-run is traced abstractly with `jax.eval_shape`, without compiling: the model
-init and one train step for `train.py`, the online frame step (first frame, and
-with previous kernels) for `evaluate.py`. A renamed or mistyped config field,
+its config is built on the generated STEP-format set, and what it would run is
+traced abstractly with `jax.eval_shape`, without compiling: the model init,
+the optimizer's state and the train step's loss (model forward and every
+loss; the backward pass is autodiff of it) for `train.py`, the online frame
+step (first frame, and with previous kernels) for `evaluate.py`. A renamed or mistyped config field,
 an unknown flag, a bad value or a shape error in any switched-on code path
 fails here. Identical configs are checked once.
 
-The default check cost ~90 CPU-seconds for the ablation table (13 groups,
-measured with a cold compilation cache); with every row of the file (33
-tests, the other data sets' semantic and instance groups traced through the
-task registry) 29 of them took 173 CPU-seconds on a machine at load 18. With VKNET_RECIPE_TEST=run each
+The default check of every row of the file (37 tests, the other data sets'
+semantic and instance groups traced through the task registry) takes 113 s
+on an idle 2-core machine (213-292 s inside the full suite when the train
+step's backward and update were traced too). With VKNET_RECIPE_TEST=run each
 group instead really trains 3 steps and evaluates one sequence (identical
 configs trained once), as the commands do: every variant compiles its train
 and online steps, about 2 CPU-minutes per group (3 groups took 360 CPU-s),
@@ -135,14 +136,21 @@ def _trace_other_task(debug, task) -> bool:
     state = jax.eval_shape(lambda v: train_lib.TrainState(
         step=jnp.zeros((), jnp.int32), params=v["params"], batch_stats=v["batch_stats"],
         opt_state=tx.init(v["params"])), variables)
-    _, measurements = jax.eval_shape(train_lib.make_train_step(config, model, tx, module),
-                                     state, _abstract_batch(config, task))
-    assert common.LOSS_TOTAL in measurements
-    return True
+    return _trace_loss(config, model, module, state, _abstract_batch(config, task))
   options = driver.EvalOptions(split=debug.flags.get("split"),
                                association=debug.flags.get("association"))
   base.check_options(module, config, options)
   driver.check_variables_fit(config, variables, "the traced init", module)
+  return True
+
+
+def _trace_loss(config, model, module, state, batch) -> bool:
+  """The train step's loss (model forward + every loss) traced on the
+  abstract state: the backward pass and the update are autodiff and optax
+  over what the forward traced (tests/train/test_step.py runs them)."""
+  total, (parts, _) = jax.eval_shape(module.loss_fn(config, model), state.params,
+                                     state.batch_stats, batch, jax.random.key(0))
+  assert total.shape == () and parts, parts
   return True
 
 
@@ -164,9 +172,7 @@ def _trace(debug) -> bool:
         opt_state=tx.init(v["params"])), variables)
     height, width = shapes.round_up(config.data.crop_size, config.data.size_divisor)
     batch = random_batch.random_clip_batch(config, 1, height, width)
-    _, measurements = jax.eval_shape(train_lib.make_train_step(config, model, tx), state, batch)
-    assert common.LOSS_TOTAL in measurements
-    return True
+    return _trace_loss(config, model, tasks.get(config), state, batch)
   association = debug.flags.get("association", "embedding")
   predictor = predictor_lib.VideoPredictor(model, variables, config, association=association)
   height, width = shapes.round_up(config.data.eval_size, config.data.size_divisor)
