@@ -10,7 +10,8 @@ whole step is the difference.
   backbone_neck_fwd_bwd  the same with the backward pass (parameter grads)
   heads_fwd_bwd          kernel head, update stages, linking and embedding
                          head of key and reference, forward + backward, on
-                         fixed FPN features
+                         fixed FPN features (gradients of the parameters and
+                         of the features)
   losses_fwd_bwd         every loss (matching included) and its gradient
                          w.r.t. the model outputs
   matching               the matching costs + Hungarian solves alone (part
@@ -140,9 +141,11 @@ def run_parts(config, height: int, width: int, batch: int, steps: int) -> dict:
 
   key_out, ref_out = jax.jit(heads)(params, feats)
   head_cot = _random_like((key_out, ref_out), 2)
+  # Gradients of the parameters and of the FPN features (what flows back
+  # into backbone_neck_fwd_bwd's cotangent in the step).
   results["heads_fwd_bwd"] = time_jitted(
-      jax.grad(lambda p, f, c: _dot(heads(p, f), c)), params, feats, head_cot,
-      steps=steps)
+      jax.grad(lambda p, f, c: _dot(heads(p, f), c), argnums=(0, 1)), params, feats,
+      head_cot, steps=steps)
 
   outputs = model.apply(variables, images, train=True,
                         method=video_knet.VideoKNet.clip_forward)
