@@ -11,14 +11,6 @@ if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
 # reaches (seen: a YouTube-VIS step's all-gather); real hangs still end.
 if "xla_cpu_collective_call_terminate_timeout_seconds" not in os.environ["XLA_FLAGS"]:
   os.environ["XLA_FLAGS"] += " --xla_cpu_collective_call_terminate_timeout_seconds=600"
-# Tiny configs: compiling dominates the suite, and LLVM's optimisation of
-# XLA:CPU's generated code is 40% of that (tests/train/test_step.py cold:
-# 239 -> 147 CPU s). Level 0 keeps every HLO pass and the library kernels
-# (dots, convolutions); the numbers are the same (the suite's exact golden
-# tests pass). Benchmarks and users' runs keep XLA's default.
-NO_LLVM_OPT = "--xla_backend_optimization_level=0"
-if "xla_backend_optimization_level" not in os.environ["XLA_FLAGS"]:
-  os.environ["XLA_FLAGS"] += " " + NO_LLVM_OPT
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Reuse XLA compilations across tests (identical train steps are compiled by

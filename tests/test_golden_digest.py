@@ -39,7 +39,7 @@ def test_training_and_evaluation_match_the_recorded_digests(tmp_path):
   output = str(tmp_path / "digests.json")
   result = subprocess.run(
       [sys.executable, "-m", "tests.golden_digest", f"--output={output}"],
-      cwd=train_process.ROOT, env=train_process.child_env(num_devices=1, default_codegen=True),
+      cwd=train_process.ROOT, env=train_process.child_env(num_devices=1),
       capture_output=True, text=True, timeout=1200, check=False)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
   with open(FIXTURE) as f:

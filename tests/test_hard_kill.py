@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests import golden_digest
-from tests import train_process
 from tests.train_process import Child
 from video_knet_jax import checkpointing
 
@@ -57,9 +56,7 @@ def test_sigkill_then_the_same_command_ends_bit_identical_and_exits_promptly(
   workdir = str(tmp_path / "killed")
   checkpoint_dir = os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR)
   args = _train_args(name, workdir, str(tmp_path / "tfds"))
-  # XLA's default code generation, as the golden digests were recorded.
-  env = train_process.child_env(default_codegen=True)
-  child = Child(args, env)
+  child = Child(args)
   if rng.random() < 0.5:
     point = "while a checkpoint is written"
     child.wait_until(lambda: _writing(checkpoint_dir), timeout=600)
@@ -72,7 +69,7 @@ def test_sigkill_then_the_same_command_ends_bit_identical_and_exits_promptly(
   child.kill()
   notes = f"seed {seed}: killed {point}"
 
-  child = Child(args, env)   # the same command, to the end.
+  child = Child(args)   # the same command, to the end.
   assert child.wait() == 0, child.log()
   assert not _writing(checkpoint_dir), os.listdir(checkpoint_dir)
   tree = checkpointing.load_train_tree(workdir)

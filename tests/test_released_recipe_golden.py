@@ -2,10 +2,6 @@
 (issue 26): outputs, loss parts, exported state_dict and online predictions of
 a tiny fixed-seed model equal `tests/golden/released_recipe.npz` (written by
 `python -m tests.golden_recipe` at commit 777bb3c, before any switch existed)."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -13,18 +9,8 @@ from tests import golden_recipe
 
 
 @pytest.fixture(scope="module")
-def recomputed(tmp_path_factory):
-  """The arrays recomputed in a child process with XLA's default code
-  generation, as the golden file was written (tests/conftest.py turns LLVM's
-  optimisation off for compile time, which moves float outputs by ~1e-5)."""
-  output = str(tmp_path_factory.mktemp("golden") / "recomputed.npz")
-  env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu")
-  result = subprocess.run([sys.executable, "-m", "tests.golden_recipe", f"--output={output}"],
-                          cwd=golden_recipe.ROOT, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  with np.load(output) as arrays:
-    return dict(arrays)
+def recomputed():
+  return golden_recipe.compute()
 
 
 def test_same_arrays_as_before_the_switches(recomputed):

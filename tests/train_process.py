@@ -8,19 +8,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def child_env(num_devices: int = 1, default_codegen: bool = False, **extra) -> dict:
-  """The test environment (CPU, compile cache) with `num_devices` devices.
-
-  Its XLA flags are those of tests/conftest.py (collective timeout for loaded
-  CI machines, LLVM optimisation off); `default_codegen` keeps XLA's default
-  code generation, for runs compared bit for bit with records written by it
-  (tests/golden_digests.json).
-  """
+def child_env(num_devices: int = 1, **extra) -> dict:
+  """The test environment (CPU, compile cache) with `num_devices` devices."""
   env = dict(os.environ)
+  # The collective timeout as tests/conftest.py sets it (loaded CI machines).
   env["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={num_devices} "
                       "--xla_cpu_collective_call_terminate_timeout_seconds=600")
-  if not default_codegen:
-    env["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
   env["JAX_PLATFORMS"] = "cpu"
   env.update({k: str(v) for k, v in extra.items()})
   return env
