@@ -39,13 +39,14 @@ def _random_label(seed, h=24, w=40, num_boxes=14):
   return sem, ins
 
 
+@pytest.mark.parametrize("by_histogram", [False, True])
 @pytest.mark.parametrize("max_instances,crowd_as_instance",
                          [(4, False), (6, True), (32, False)])
-def test_device_targets_equal_host_targets(max_instances, crowd_as_instance):
+def test_device_targets_equal_host_targets(max_instances, crowd_as_instance, by_histogram):
   params = _params(max_instances, crowd_as_instance)
   labels = [_random_label(seed) for seed in range(6)]
   build = jax.jit(jax.vmap(lambda s, i: device_targets.frame_targets(
-      s, i, params)))
+      s, i, params, by_histogram)))
   device = jax.device_get(build(np.stack([s for s, _ in labels]),
                                 np.stack([i for _, i in labels])))
   kept_fewer = 0
@@ -59,6 +60,25 @@ def test_device_targets_equal_host_targets(max_instances, crowd_as_instance):
     kept_fewer += int(host[common.THING_VALID].all())
   if max_instances < 8:   # the clips have more things than that: top-k ran.
     assert kept_fewer == len(labels)
+
+
+@pytest.mark.parametrize("largest_instance_id", [999, 1000, 70000])
+def test_complete_batch_equals_host_targets_for_any_instance_ids(largest_instance_id):
+  """Thing ids beyond the histogram's range (instance id >= the divisor, in
+  the largest thing class) send the batch down the sorting path: the host's
+  targets either way."""
+  params = _params(6, False)
+  labels = [_random_label(seed) for seed in range(4)]
+  sem, ins = labels[1]
+  sem[:3, :5], ins[:3, :5] = THINGS[-1], largest_instance_id
+  batch = {common.SEMANTIC: np.stack([s for s, _ in labels]).reshape(2, 2, *sem.shape),
+           common.INSTANCE: np.stack([i for _, i in labels]).reshape(2, 2, *sem.shape)}
+  built = jax.device_get(jax.jit(lambda b: device_targets.complete_batch(b, params))(batch))
+  for f, (sem, ins) in enumerate(labels):
+    host = targets.frame_targets(tf.constant(sem), tf.constant(ins), params)
+    for key, value in host.items():
+      np.testing.assert_array_equal(built[key][f // 2, f % 2], value.numpy(),
+                                    err_msg=f"{key} frame {f}")
 
 
 @pytest.fixture(scope="module")

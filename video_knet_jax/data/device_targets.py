@@ -49,9 +49,9 @@ def target_params(config) -> TargetParams:
       crowd_as_instance=bool(d.get("crowd_as_instance", False)))
 
 
-def _largest_ids(pan: jax.Array, is_thing: jax.Array, m: int
-                 ) -> tuple[jax.Array, jax.Array]:
-  """Panoptic ids of the (up to) m largest things, sorted; -1 padded.
+def _largest_ids_by_sorting(pan: jax.Array, is_thing: jax.Array, m: int
+                            ) -> tuple[jax.Array, jax.Array]:
+  """Panoptic ids of the (up to) m largest things, sorted; -1 padded (any ids).
 
   pan, is_thing: [H, W]. Returns (ids [m] int32, valid [m] bool).
   """
@@ -81,16 +81,49 @@ def _largest_ids(pan: jax.Array, is_thing: jax.Array, m: int
   return jnp.where(valid, ids, -1), valid
 
 
-def frame_targets(semantic: jax.Array, instance: jax.Array,
-                  params: TargetParams) -> dict[str, jax.Array]:
+def _largest_ids_by_histogram(pan: jax.Array, is_thing: jax.Array, m: int,
+                              num_ids: int) -> tuple[jax.Array, jax.Array]:
+  """`_largest_ids_by_sorting` for thing ids in [0, num_ids): areas and first
+  pixels by scattering into num_ids bins (O(H*W)) instead of sorting the
+  pixels (two O(H*W log) sorts: 0.28 s of a 384x1248 train step on a CPU)."""
+  n = pan.size
+  flat = jnp.where(is_thing, pan, num_ids).reshape(-1)   # num_ids: dropped.
+  area = jnp.zeros((num_ids,), jnp.int32).at[flat].add(1, mode="drop")
+  first = jnp.full((num_ids,), n, jnp.int32).at[flat].min(
+      jnp.arange(n, dtype=jnp.int32), mode="drop")
+  # Largest area first; equal areas: the one met first (absent ids: area 0,
+  # after every present one).
+  _, _, by_size = jax.lax.sort((-area, first, jnp.arange(num_ids, dtype=jnp.int32)),
+                               num_keys=2)
+  k = jnp.minimum(jnp.sum(area > 0), m)
+  valid = jnp.arange(m) < k
+  ids = jnp.sort(jnp.where(valid, by_size[:m], _NO_ID))
+  return jnp.where(valid, ids, -1), valid
+
+
+def thing_id_range(params: TargetParams) -> int:
+  """Panoptic ids of things lie in [0, this) when instance ids < the divisor."""
+  return max((max(params.thing_train_ids, default=-1) + 1) * params.panoptic_divisor, 1)
+
+
+def frame_targets(semantic: jax.Array, instance: jax.Array, params: TargetParams,
+                  by_histogram: bool = False) -> dict[str, jax.Array]:
   """[H, W] int32 semantic and instance maps -> the per-frame target dict
-  (the keys, shapes and dtypes of `targets.frame_targets`)."""
+  (the keys, shapes and dtypes of `targets.frame_targets`).
+
+  by_histogram: the things' ids by area from a histogram over
+  `thing_id_range` (faster; only for maps whose thing ids all lie in it,
+  as `complete_batch` checks), else by sorting the pixels (any ids)."""
   things = jnp.asarray(params.thing_train_ids, jnp.int32)
   is_thing = jnp.any(semantic[..., None] == things, axis=-1)
   if not params.crowd_as_instance:
     is_thing &= instance > 0
   pan = semantic * params.panoptic_divisor + instance
-  ids, valid = _largest_ids(pan, is_thing, params.max_instances)
+  if by_histogram:
+    ids, valid = _largest_ids_by_histogram(pan, is_thing, params.max_instances,
+                                           thing_id_range(params))
+  else:
+    ids, valid = _largest_ids_by_sorting(pan, is_thing, params.max_instances)
   masks = jnp.where(is_thing, pan, -2)[None] == ids[:, None, None]   # [M, H, W]
   classes = jnp.argmax(
       (ids // params.panoptic_divisor)[:, None] == things[None], axis=-1
@@ -120,8 +153,20 @@ def complete_batch(batch: dict, params: TargetParams) -> dict:
                    f"targets ({common.THING_MASKS!r}, ...) or the compact "
                    f"labels {common.SEMANTIC!r} and {common.INSTANCE!r}; it "
                    f"has {sorted(batch)}.")
-  per_frame = jax.vmap(jax.vmap(lambda s, i: frame_targets(s, i, params)))
+  semantic = batch[common.SEMANTIC].astype(jnp.int32)
+  instance = batch[common.INSTANCE].astype(jnp.int32)
+
+  def per_frame(by_histogram):
+    return lambda: jax.vmap(jax.vmap(lambda s, i: frame_targets(
+        s, i, params, by_histogram)))(semantic, instance)
+
+  # The histogram path unless a thing id of the batch lies outside its range
+  # (an instance id >= the divisor); one decision for the whole batch, so
+  # that only the chosen path runs.
+  things = jnp.asarray(params.thing_train_ids, jnp.int32)
+  pan = semantic * params.panoptic_divisor + instance
+  is_thing = jnp.any(semantic[..., None] == things, axis=-1)
+  outside = jnp.any(is_thing & ((pan < 0) | (pan >= thing_id_range(params))))
   out = {k: v for k, v in batch.items() if k != common.INSTANCE}
-  out.update(per_frame(batch[common.SEMANTIC].astype(jnp.int32),
-                       batch[common.INSTANCE].astype(jnp.int32)))
+  out.update(jax.lax.cond(outside, per_frame(False), per_frame(True)))
   return out
