@@ -107,13 +107,16 @@ def init_from() -> ml_collections.ConfigDict:
   return i
 
 
-def tiny_knet_model(m: ml_collections.ConfigDict) -> None:
-  """The :debug model size of the K-Net family (COCO, YouTube-VIS)."""
+def tiny_knet_model(m: ml_collections.ConfigDict, resnet: bool = True) -> None:
+  """The :debug model size of the K-Net family (COCO, YouTube-VIS, Video
+  K-Net); `resnet=False` leaves the backbone as it is (Swin debug sizes are
+  set by their own helper)."""
   m.num_proposals = 8
   m.num_stages = 2
   m.feat_channels = 32
-  m.backbone.stage_blocks = (1, 1, 1, 1)
-  m.backbone.base_width = 8
+  if resnet:
+    m.backbone.stage_blocks = (1, 1, 1, 1)
+    m.backbone.base_width = 8
   m.semantic_fpn.num_groups = 4
   m.semantic_fpn.pe_num_feats = 16
   m.update_head.num_heads = 4

@@ -265,16 +265,7 @@ SWIN_VARIANTS = {"swin_l_short_track_fc": apply_swin_l_short_track_fc}
 def apply_debug(config: ml_collections.ConfigDict) -> None:
   """Shrinks every size so the same recipe runs under jit on a laptop CPU."""
   m = config.model
-  m.num_proposals = 8
-  m.num_stages = 2
-  m.feat_channels = 32
-  if m.backbone.name == "resnet":
-    m.backbone.stage_blocks = (1, 1, 1, 1)
-    m.backbone.base_width = 8
-  m.semantic_fpn.num_groups = 4
-  m.semantic_fpn.pe_num_feats = 16
-  m.update_head.num_heads = 4
-  m.update_head.ffn_channels = 64
+  common.tiny_knet_model(m, resnet=m.backbone.name == "resnet")
   m.temporal.embed_channels = 32
   m.temporal.roi_embed.update(num_groups=4, fc_channels=64)
   config.data.base_size = (64, 192)
