@@ -13,13 +13,23 @@ import numpy as np
 
 
 def upsample_logits(logits: jax.Array, factor: int) -> jax.Array:
-  """Bilinearly upsamples [..., h, w] logits by an integer factor (float32)."""
+  """Bilinearly upsamples [..., h, w] logits by an integer factor (float32).
+
+  The values of `jax.image.resize(..., 'bilinear', antialias=False)`, as two
+  products with the `upsample_matrix` weights laid out so that neither needs
+  a transpose: along w, [N*h, w] x [w, W]; along h, a batched [N, H, h] x
+  [N, h, W]. jax.image.resize transposes its [..., H, W] operand around each
+  axis' product; forward + backward of the mask losses ran 1.7-1.9x faster
+  this way (docs/BENCHMARKS.md, "Session 13").
+  """
   logits = logits.astype(jnp.float32)
   if factor == 1:
     return logits
-  h, w = logits.shape[-2:]
-  shape = logits.shape[:-2] + (h * factor, w * factor)
-  return jax.image.resize(logits, shape, method="bilinear", antialias=False)
+  *lead, h, w = logits.shape
+  rows = logits.reshape(-1, h, w)                                   # [N, h, w]
+  cols_up = jnp.einsum("nhw,vw->nhv", rows, upsample_matrix(w, factor))   # [N, h, W]
+  rows_up = jnp.broadcast_to(upsample_matrix(h, factor), (rows.shape[0], h * factor, h))
+  return jnp.matmul(rows_up, cols_up).reshape(*lead, h * factor, w * factor)
 
 
 def downsample_masks(masks: jax.Array, stride: int) -> jax.Array:
