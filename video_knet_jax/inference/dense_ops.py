@@ -73,13 +73,14 @@ def argmax_first(x: jax.Array) -> jax.Array:
   return index
 
 
-def argmax_first_streamed(slice_fn, xs):
+def argmax_first_streamed(slice_fn, xs, unroll: int = 1):
   """`argmax_first` of the [K, ...] stack of `slice_fn(x_k)` without building it.
 
   xs: a pytree of arrays with a leading axis K; slice_fn(x_k) -> (value [...],
   aux). One slice is computed per scan step and folded into the running
   (max, index) (first index on ties), so a [K, H, W] stack of full-size maps is
-  never stored. Returns (index [...] int32, aux stacked over K).
+  never stored. `unroll`: slices per loop iteration (`lax.scan`'s). Returns
+  (index [...] int32, aux stacked over K).
   """
   def step(carry, x_k):
     best, index, k = carry
@@ -90,5 +91,5 @@ def argmax_first_streamed(slice_fn, xs):
   first, _ = jax.eval_shape(slice_fn, jax.tree.map(lambda a: a[0], xs))
   init = (jnp.full(first.shape, -jnp.inf, first.dtype), jnp.zeros(first.shape, jnp.int32),
           jnp.zeros((), jnp.int32))
-  (_, index, _), aux = jax.lax.scan(step, init, xs)
+  (_, index, _), aux = jax.lax.scan(step, init, xs, unroll=unroll)
   return index, aux

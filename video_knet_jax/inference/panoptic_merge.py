@@ -162,7 +162,10 @@ def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
     orig = jnp.sum((prob >= settings.mask_thr) & valid, dtype=jnp.int32)
     return score * prob, orig
 
-  return dense_ops.argmax_first_streamed(one, (cand_logits, cand_score))
+  # Two candidates per loop iteration: at 384x1248 with 117 candidates 0.150 s
+  # against 0.173 s one at a time (3 or 4 were slower; the 19-class semantic
+  # filter of boxes.py gains nothing from it).
+  return dense_ops.argmax_first_streamed(one, (cand_logits, cand_score), unroll=2)
 
 
 def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
