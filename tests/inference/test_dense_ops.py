@@ -18,6 +18,27 @@ def test_resize_matches_jax_image_resize(shape):
   np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
+def test_split_and_interleave_phases_are_inverse_and_index_as_documented():
+  x = jnp.arange(2 * 12 * 20, dtype=jnp.int32).reshape(2, 12, 20)
+  y = dense_ops.split_phases(x, 3, 4)                          # [2, 3, 4, 4, 5]
+  assert y.shape == (2, 3, 4, 4, 5)
+  assert int(y[1, 2, 3, 1, 4]) == int(x[1, 3 * 1 + 2, 4 * 4 + 3])
+  np.testing.assert_array_equal(dense_ops.interleave_phases(y), x)
+  with pytest.raises(ValueError, match="multiple"):
+    dense_ops.split_phases(x, 5, 4)
+
+
+def test_upsampling_phase_planes_twice_equals_two_resizes():
+  """x4 then x2 (the merge's stride 8 -> 2 -> 1) on phase planes, and a
+  per-axis pair of factors, against jax.image.resize applied in turn."""
+  x = jnp.asarray(np.random.RandomState(2).randn(2, 5, 7), jnp.float32)
+  y = dense_ops.upsample_phased(dense_ops.upsample_phased(x[:, None, None], 4, 4), 2, 3)
+  assert y.shape == (2, 8, 12, 5, 7)
+  first = jax.image.resize(x, (2, 20, 28), method="bilinear", antialias=False)
+  expected = jax.image.resize(first, (2, 40, 84), method="bilinear", antialias=False)
+  np.testing.assert_allclose(dense_ops.interleave_phases(y), expected, rtol=0, atol=1e-5)
+
+
 def test_resize_edges_replicate_like_torch_align_corners_false():
   # torch: F.interpolate([[0, 4]], scale_factor=2, mode='bilinear') -> [0, 1, 3, 4].
   got = dense_ops.resize_bilinear(jnp.asarray([[0.0, 4.0]]), (1, 4))

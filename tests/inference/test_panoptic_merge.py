@@ -117,15 +117,18 @@ def _reference_walk(prob_things, prob_stuff, thing_scores, thing_labels, stuff_s
   return pan, seg_classes
 
 
+# Padded sizes: 8x the logits (phase planes), 16x / 8x (two factors), and no
+# multiple of the stride-2 map (the plain-map fallback).
+@pytest.mark.parametrize("padded", [(40, 56), (80, 56), (43, 54)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_merge_equals_sequential_walk(seed):
+def test_vectorised_merge_equals_sequential_walk(seed, padded):
   rng = np.random.default_rng(seed)
   num_props, num_things, num_stuff, h, w = 6, 2, 3, 5, 7
   settings = _settings(max_per_img=8, mask_upsample_stride=4,
                        train_ids=pm.class_to_train_id(5, (1, 3)))
   mask_logits = rng.normal(0, 3, (num_props + num_stuff, h, w)).astype(np.float32)
   cls = rng.normal(-0.5, 1.5, (num_props + num_stuff, 5)).astype(np.float32)
-  padded, image_hw = (h * 8, w * 8), (37, 50)
+  image_hw = (37, 50)
   res = _merge(jnp.asarray(mask_logits), jnp.asarray(cls), jnp.array(image_hw),
                           padded, settings)
 

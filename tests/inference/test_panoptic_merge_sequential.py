@@ -101,15 +101,16 @@ def _reference(thing_masks, thing_labels, thing_scores, stuff_masks, stuff_label
 
 
 @pytest.mark.parametrize("merge", ["thing_first", "stuff_first"])
+@pytest.mark.parametrize("padded", [(40, 56), (43, 54)])   # phase planes; plain-map fallback.
 @pytest.mark.parametrize("seed", [0, 1])
-def test_equals_the_original_loops(merge, seed):
+def test_equals_the_original_loops(merge, seed, padded):
   rng = np.random.default_rng(seed)
   num_props, num_things, num_stuff, h, w = 6, 2, 3, 5, 7
   settings = _settings(max_per_img=8, mask_upsample_stride=4, merge=merge, iou_thr=0.5,
                        stuff_max_area=40, train_ids=pm.class_to_train_id(5, (1, 3)))
   mask_logits = rng.normal(0, 3, (num_props + num_stuff, h, w)).astype(np.float32)
   cls = rng.normal(-0.5, 1.5, (num_props + num_stuff, 5)).astype(np.float32)
-  padded, image_hw = (h * 8, w * 8), (37, 50)
+  image_hw = (37, 50)
   res = _merge(jnp.asarray(mask_logits), jnp.asarray(cls), jnp.array(image_hw), padded,
                settings)
 

@@ -22,11 +22,20 @@ def semantic_thing_filter(seg_logits: jax.Array, padded_hw, num_thing_classes: i
   The sigmoid is kept (not a no-op for the argmax: saturated values tie and the
   lowest class index wins, as in the original).
   """
-  def one(logits):  # [h, w] -> sigmoid of its bilinear resize [H, W]
-    up = dense_ops.resize_bilinear(logits[None].astype(jnp.float32), (1,) + tuple(padded_hw))
-    return jax.nn.sigmoid(up[0]), None
+  (h, w), (height, width) = seg_logits.shape[1:], padded_hw
+  phased = height % h == 0 and width % w == 0 and height >= h and width >= w
 
-  return dense_ops.argmax_first_streamed(one, seg_logits)[0] < num_thing_classes
+  def one(logits):  # [h, w] -> sigmoid of its bilinear resize, phased [A, B, h, w] or [H, W]
+    logits = logits.astype(jnp.float32)
+    if phased:   # phase planes: see dense_ops.
+      return jax.nn.sigmoid(dense_ops.upsample_phased(logits[None, None], height // h,
+                                                      width // w)), None
+    return jax.nn.sigmoid(dense_ops.resize_bilinear(logits[None], (1, height, width))[0]), None
+
+  winner = dense_ops.argmax_first_streamed(one, seg_logits)[0]
+  if phased:
+    winner = dense_ops.interleave_phases(winner)
+  return winner < num_thing_classes
 
 
 def segment_boxes(segment_map: jax.Array, num_segments: int,

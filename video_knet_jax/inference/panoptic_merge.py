@@ -129,20 +129,41 @@ def num_thing_candidates(num_proposals: int, settings: MergeSettings) -> int:
   return min(settings.max_per_img, num_proposals * settings.num_thing_classes)
 
 
+def phased_candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
+                                   upsample_stride: int) -> jax.Array:
+  """`candidate_probabilities` as a phased map [n, A, B, H / A, W / B]
+  (`dense_ops.split_phases`): A = B = the whole upsampling factor when the
+  padded size is an integer multiple of the logits' (always, for a model of
+  stride 8 on a padded input), else A = B = 1 (the plain map)."""
+  n, h, w = mask_logits.shape
+  height, width = padded_hw
+  up = dense_ops.upsample_phased(mask_logits.astype(jnp.float32)[:, None, None],
+                                 upsample_stride, upsample_stride)
+  prob = jax.nn.sigmoid(up)                       # [n, s, s, h, w] at stride 8 / s.
+  h2, w2 = h * upsample_stride, w * upsample_stride
+  if height % h2 == 0 and width % w2 == 0 and height >= h2 and width >= w2:
+    return dense_ops.upsample_phased(prob, height // h2, width // w2)
+  plain = dense_ops.resize_bilinear(dense_ops.interleave_phases(prob), (n, height, width))
+  return plain[:, None, None]
+
+
 def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
                             upsample_stride: int) -> jax.Array:
   """`rescale_masks`: logits x stride (bilinear) -> sigmoid -> bilinear to the padded size.
 
   Bilinear as jax.image.resize with antialias=False (torch's bilinear,
-  align_corners=False), in `dense_ops`' fused form for integer factors.
+  align_corners=False), in `dense_ops`' phased form for integer factors.
+  [n, h, w] -> [n, H, W].
   """
-  n, h, w = mask_logits.shape
-  up = dense_ops.resize_bilinear(mask_logits.astype(jnp.float32),
-                                 (n, h * upsample_stride, w * upsample_stride))
-  prob = jax.nn.sigmoid(up)
-  if prob.shape[1:] != tuple(padded_hw):
-    prob = dense_ops.resize_bilinear(prob, (n,) + tuple(padded_hw))
-  return prob  # [n, H, W]
+  return dense_ops.interleave_phases(
+      phased_candidate_probabilities(mask_logits, padded_hw, upsample_stride))
+
+
+def _phased_like(plain: jax.Array, cand_logits: jax.Array, stride: int) -> jax.Array:
+  """A [H, W] map in the phase layout of one candidate's probabilities."""
+  prob = jax.eval_shape(lambda l: phased_candidate_probabilities(l[None], plain.shape, stride),
+                        cand_logits[0])
+  return dense_ops.split_phases(plain, prob.shape[1], prob.shape[2])
 
 
 def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
@@ -153,19 +174,22 @@ def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
 
   One candidate at a time, from its logits to its full-size probability map
   (`dense_ops.argmax_first_streamed`): the [S, H, W] probabilities (224 MB at
-  384x1248) are never stored.
+  384x1248) are never stored. The loop works on phase planes and interleaves
+  the winner once (0.064 s against 0.147 s interleaved at 384x1248 with 117
+  candidates, docs/BENCHMARKS.md "Session 14").
   """
+  stride = settings.mask_upsample_stride
+  valid_phased = _phased_like(valid, cand_logits, stride)
   def one(inputs):
     logits, score = inputs
-    prob = candidate_probabilities(logits[None], valid.shape,
-                                   settings.mask_upsample_stride)[0]  # [H, W]
-    orig = jnp.sum((prob >= settings.mask_thr) & valid, dtype=jnp.int32)
+    prob = phased_candidate_probabilities(logits[None], valid.shape, stride)[0]  # [A, B, h', w']
+    orig = jnp.sum((prob >= settings.mask_thr) & valid_phased, dtype=jnp.int32)
     return score * prob, orig
 
-  # Two candidates per loop iteration: at 384x1248 with 117 candidates 0.150 s
-  # against 0.173 s one at a time (3 or 4 were slower; the 19-class semantic
-  # filter of boxes.py gains nothing from it).
-  return dense_ops.argmax_first_streamed(one, (cand_logits, cand_score), unroll=2)
+  # Two candidates per loop iteration (lax.scan unroll): 0.064 s against 0.067 s
+  # at 384x1248 with 117 candidates.
+  winner, orig = dense_ops.argmax_first_streamed(one, (cand_logits, cand_score), unroll=2)
+  return dense_ops.interleave_phases(winner), orig
 
 
 def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
@@ -268,11 +292,13 @@ def _sequential_merge(cand_logits, valid, cand_score, cand_kernel, cand_class,
   if settings.merge == "stuff_first":
     order = jnp.roll(order, num_cand - num_thing_cand)               # stuff, then things.
 
-  def paint(segment_map, step):
+  stride = settings.mask_upsample_stride
+  valid_phased = _phased_like(valid, cand_logits, stride)
+
+  def paint(segment_map, step):   # segment_map and masks in the phase layout.
     position, cand = step
-    prob = candidate_probabilities(cand_logits[cand][None], valid.shape,
-                                   settings.mask_upsample_stride)[0]  # [H, W]
-    mask = (prob > settings.mask_thr) & valid
+    prob = phased_candidate_probabilities(cand_logits[cand][None], valid.shape, stride)[0]
+    mask = (prob > settings.mask_thr) & valid_phased
     area = jnp.sum(mask, dtype=jnp.int32)
     new = mask & (segment_map < 0)
     new_area = jnp.sum(new, dtype=jnp.int32)
@@ -283,9 +309,10 @@ def _sequential_merge(cand_logits, valid, cand_score, cand_kernel, cand_class,
     keep = jnp.where(cand_is_thing[cand], thing_ok, stuff_ok)
     return jnp.where(keep & new, position, segment_map), (keep, new_area)
 
-  empty = jnp.full(valid.shape, VOID_SEGMENT, jnp.int32)
+  empty = jnp.full(valid_phased.shape, VOID_SEGMENT, jnp.int32)
   segment_map, (kept, area) = jax.lax.scan(
       paint, empty, (jnp.arange(num_cand, dtype=jnp.int32), order))
+  segment_map = dense_ops.interleave_phases(segment_map)
   train_ids = jnp.asarray(settings.train_ids, jnp.int32)
   seg_class = cand_class[order]
   seg_train_id = train_ids[seg_class]
