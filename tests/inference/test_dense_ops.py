@@ -28,15 +28,17 @@ def test_split_and_interleave_phases_are_inverse_and_index_as_documented():
     dense_ops.split_phases(x, 5, 4)
 
 
-def test_upsampling_phase_planes_twice_equals_two_resizes():
-  """x4 then x2 (the merge's stride 8 -> 2 -> 1) on phase planes, and a
-  per-axis pair of factors, against jax.image.resize applied in turn."""
+def test_phase_planes_of_a_two_factor_upsampling_equal_jax_image_resize():
+  """Planes (a, b) of an x3 (rows) x2 (columns) upsampling, stacked and
+  interleaved, against jax.image.resize; plane a * cols + b holds output
+  pixels (3i + a, 2j + b)."""
   x = jnp.asarray(np.random.RandomState(2).randn(2, 5, 7), jnp.float32)
-  y = dense_ops.upsample_phased(dense_ops.upsample_phased(x[:, None, None], 4, 4), 2, 3)
-  assert y.shape == (2, 8, 12, 5, 7)
-  first = jax.image.resize(x, (2, 20, 28), method="bilinear", antialias=False)
-  expected = jax.image.resize(first, (2, 40, 84), method="bilinear", antialias=False)
-  np.testing.assert_allclose(dense_ops.interleave_phases(y), expected, rtol=0, atol=1e-5)
+  planes = dense_ops.upsample_planes(x, 3, 2)
+  assert len(planes) == 6 and all(p.shape == (2, 5, 7) for p in planes)
+  expected = jax.image.resize(x, (2, 15, 14), method="bilinear", antialias=False)
+  np.testing.assert_allclose(planes[2 * 2 + 1], expected[:, 2::3, 1::2], rtol=0, atol=1e-5)
+  got = dense_ops.interleave_phases(dense_ops.stack_planes(planes, 3, 2))
+  np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
 def test_resize_edges_replicate_like_torch_align_corners_false():
@@ -53,7 +55,8 @@ def test_argmax_first_matches_jnp_argmax_with_ties():
   np.testing.assert_array_equal(dense_ops.argmax_first(y), jnp.argmax(y, axis=0))
 
 
-def test_argmax_first_streamed_equals_argmax_of_the_stack():
+@pytest.mark.parametrize("group", [1, 3, 4])   # 6 slices: padded to 6 / 6 / 8.
+def test_argmax_first_streamed_equals_argmax_of_the_stack(group):
   rng = np.random.default_rng(5)
   logits = rng.normal(size=(6, 3, 4)).astype(np.float32)
   logits[4] = logits[1]                     # a tie: the first index wins.
@@ -64,8 +67,20 @@ def test_argmax_first_streamed_equals_argmax_of_the_stack():
     value = s * jax.nn.sigmoid(jnp.repeat(x, 2, axis=0))   # computed per slice.
     return value, jnp.sum(value > 0.5)
 
-  index, aux = jax.jit(lambda x, s: dense_ops.argmax_first_streamed(one, (x, s)))(
+  index, aux = jax.jit(lambda x, s: dense_ops.argmax_first_streamed(one, (x, s), group))(
       logits, scale)
   stack = scale[:, None, None] * jax.nn.sigmoid(jnp.repeat(logits, 2, axis=1))
   np.testing.assert_array_equal(index, jnp.argmax(stack, axis=0))
   np.testing.assert_array_equal(aux, jnp.sum(stack > 0.5, axis=(1, 2)))
+
+
+def test_argmax_first_streamed_folds_each_plane_of_a_pytree_value():
+  rng = np.random.default_rng(6)
+  a = -np.abs(rng.normal(size=(5, 3, 4))).astype(np.float32) - 0.1   # below the
+  b = rng.normal(size=(5, 2, 2)).astype(np.float32)                    # zero padding.
+  b[3] = b[0]                                            # a tie: the first index wins.
+  index, aux = jax.jit(lambda x, y: dense_ops.argmax_first_streamed(
+      lambda xy: ([xy[0], xy[1]], None), (x, y), group=2))(a, b)
+  assert aux is None
+  np.testing.assert_array_equal(index[0], jnp.argmax(a, axis=0))
+  np.testing.assert_array_equal(index[1], jnp.argmax(b, axis=0))

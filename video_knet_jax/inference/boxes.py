@@ -23,18 +23,21 @@ def semantic_thing_filter(seg_logits: jax.Array, padded_hw, num_thing_classes: i
   lowest class index wins, as in the original).
   """
   (h, w), (height, width) = seg_logits.shape[1:], padded_hw
-  phased = height % h == 0 and width % w == 0 and height >= h and width >= w
+  if height % h == 0 and width % w == 0 and height >= h and width >= w:
+    rows, cols = height // h, width // w   # integer factors: phase planes (see dense_ops).
+  else:
+    rows = cols = 1
 
-  def one(logits):  # [h, w] -> sigmoid of its bilinear resize, phased [A, B, h, w] or [H, W]
+  def one(logits):  # [h, w] -> sigmoid of its bilinear resize, as phase planes
     logits = logits.astype(jnp.float32)
-    if phased:   # phase planes: see dense_ops.
-      return jax.nn.sigmoid(dense_ops.upsample_phased(logits[None, None], height // h,
-                                                      width // w)), None
-    return jax.nn.sigmoid(dense_ops.resize_bilinear(logits[None], (1, height, width))[0]), None
+    if rows * cols == 1 and (h, w) != (height, width):
+      planes = [dense_ops.resize_bilinear(logits, (height, width))]
+    else:
+      planes = dense_ops.upsample_planes(logits, rows, cols)
+    return [jax.nn.sigmoid(p) for p in planes], None
 
-  winner = dense_ops.argmax_first_streamed(one, seg_logits)[0]
-  if phased:
-    winner = dense_ops.interleave_phases(winner)
+  planes = dense_ops.argmax_first_streamed(one, seg_logits)[0]
+  winner = dense_ops.interleave_phases(dense_ops.stack_planes(planes, rows, cols))
   return winner < num_thing_classes
 
 

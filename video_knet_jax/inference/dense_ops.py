@@ -7,19 +7,18 @@ that XLA:CPU does not vectorise; together they were a quarter of an online
 frame's time (docs/BENCHMARKS.md, "Session 9"). Both functions here return
 what the library calls return (`tests/inference/test_dense_ops.py`).
 
-Integer-factor upsampling works on *phased* maps [..., A, B, h, w], where
-y[a, b, i, j] is image pixel (A*i + a, B*j + b): every output phase is a
-blend of whole contiguous planes, which XLA:CPU vectorises (the interleaved
-[h*A, w*B] layout cost it about twice the time per pixel in the merge,
-docs/BENCHMARKS.md "Session 14"). Per-pixel work that follows (sigmoid,
-argmax, counts) runs on the phased map as well; `interleave_phases` lays out
-the final integer maps once.
+Integer-factor upsampling returns the output's *phase planes*: plane (a, b)
+of a (rows, cols) upsampling holds output pixels (rows*i + a, cols*j + b),
+each a blend of shifted slices of the edge-padded input. Per-pixel work that
+follows (sigmoid, argmax, counts) runs plane by plane, and only the final
+integer map is interleaved: XLA:CPU fuses a plane's blend into its consumer,
+where the interleaved [h*A, w*B] layout cost about three times the time per
+pixel in the merge (docs/BENCHMARKS.md "Session 14").
 """
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def split_phases(x: jax.Array, rows: int, cols: int) -> jax.Array:
@@ -40,63 +39,55 @@ def interleave_phases(y: jax.Array) -> jax.Array:
       *lead, height * rows, width * cols)
 
 
-def _neighbours(y: jax.Array, phase_axis: int, grid_axis: int):
-  """The previous and next sample of a phased map along one image axis, edge-clamped.
-
-  Sample (i, a) of A phases is image line A*i + a: its predecessor is phase
-  a - 1 of cell i, or phase A - 1 of cell i - 1 for a = 0 (line 0 is its own).
-  """
-  num_phases, n = y.shape[phase_axis], y.shape[grid_axis]
-  part = lambda x, start, stop, axis: jax.lax.slice_in_dim(x, start, stop, axis=axis)
-  first, last = part(y, 0, 1, phase_axis), part(y, num_phases - 1, num_phases, phase_axis)
-  prev_of_first = jnp.concatenate([part(first, 0, 1, grid_axis), part(last, 0, n - 1, grid_axis)],
-                                  grid_axis)
-  next_of_last = jnp.concatenate([part(first, 1, n, grid_axis), part(last, n - 1, n, grid_axis)],
-                                 grid_axis)
-  prev = jnp.concatenate([prev_of_first, part(y, 0, num_phases - 1, phase_axis)], phase_axis)
-  nxt = jnp.concatenate([part(y, 1, num_phases, phase_axis), next_of_last], phase_axis)
-  return prev, nxt
-
-
-def _upsample_phased_axis(y: jax.Array, factor: int, phase_axis: int, grid_axis: int):
-  """Bilinear x factor (align_corners=False) along one image axis of a phased map.
+def _blend_phases(padded: jax.Array, factor: int, axis: int) -> list:
+  """Bilinear x factor (align_corners=False) along `axis` of an array edge-padded
+  by one sample on both sides of that axis: the `factor` phases, unpadded.
 
   Output line f*l + r sits at input coordinate l + d_r, d_r = (2r + 1 - f) / 2f:
   it is y[l] plus |d_r| times the step to the previous (d_r < 0) or next line;
-  at the edges that step is 0 (torch clamps the coordinate, jax.image.resize
-  renormalises the weights: the same value). Sub-phase r of phase a becomes
-  phase f*a + r.
+  at the edges that step is 0 (the padding repeats the edge: torch clamps the
+  coordinate, jax.image.resize renormalises the weights, the same value).
   """
+  n = padded.shape[axis] - 2
+  line = lambda start: jax.lax.slice_in_dim(padded, start, start + n, axis=axis)
+  y, prev, nxt = line(1), line(0), line(2)
   if factor == 1:
-    return y
-  prev, nxt = _neighbours(y, phase_axis, grid_axis)
-  outs = []
+    return [y]
+  phases = []
   for r in range(factor):
     d = (2 * r + 1 - factor) / (2 * factor)
-    outs.append(y + d * (y - prev) if d < 0 else y + d * (nxt - y))
-  shape = list(y.shape)
-  shape[phase_axis] *= factor
-  return jnp.stack(outs, axis=phase_axis + 1).reshape(shape)
+    phases.append(y + d * (y - prev) if d < 0 else y + d * (nxt - y))
+  return phases
 
 
-def upsample_phased(y: jax.Array, rows: int, cols: int) -> jax.Array:
-  """Bilinear upsampling by integer factors of a phased map [..., A, B, h, w]
-  -> [..., rows * A, cols * B, h, w] (rows first, then columns)."""
-  y = _upsample_phased_axis(y, rows, y.ndim - 4, y.ndim - 2)
-  return _upsample_phased_axis(y, cols, y.ndim - 3, y.ndim - 1)
+def upsample_planes(x: jax.Array, rows: int, cols: int) -> list:
+  """Bilinear upsampling of [..., h, w] by integer factors (rows first, then
+  columns) as its rows * cols phase planes [..., h, w], row-major: plane
+  a * cols + b holds output pixels (rows*i + a, cols*j + b)."""
+  pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+  padded = jnp.pad(x, pad, mode="edge")
+  return [plane for row_phase in _blend_phases(padded, rows, x.ndim - 2)
+          for plane in _blend_phases(row_phase, cols, x.ndim - 1)]
+
+
+def stack_planes(planes: Sequence[jax.Array], rows: int, cols: int) -> jax.Array:
+  """rows * cols planes [..., h, w] -> phased [..., rows, cols, h, w]."""
+  stacked = jnp.stack(planes, axis=-3)
+  return stacked.reshape(*stacked.shape[:-3], rows, cols, *stacked.shape[-2:])
 
 
 def resize_bilinear(x: jax.Array, shape: Sequence[int]) -> jax.Array:
   """`jax.image.resize(x, shape, 'bilinear', antialias=False)` (torch bilinear,
   align_corners=False); integer-factor upsampling of the last two axes by
-  two-tap blends on phase planes (`upsample_phased`)."""
+  two-tap blends on phase planes (`upsample_planes`)."""
   shape = tuple(int(s) for s in shape)
   if len(shape) != x.ndim:
     raise ValueError(f"resize_bilinear: shape {shape} has not the rank of {x.shape}.")
   (h, w), (out_h, out_w) = x.shape[-2:], shape[-2:]
   if (shape[:-2] != x.shape[:-2] or out_h < h or out_w < w or out_h % h or out_w % w):
     return jax.image.resize(x, shape, method="bilinear", antialias=False)
-  return interleave_phases(upsample_phased(x[..., None, None, :, :], out_h // h, out_w // w))
+  rows, cols = out_h // h, out_w // w
+  return interleave_phases(stack_planes(upsample_planes(x, rows, cols), rows, cols))
 
 
 def argmax_first(x: jax.Array) -> jax.Array:
@@ -115,23 +106,40 @@ def argmax_first(x: jax.Array) -> jax.Array:
   return index
 
 
-def argmax_first_streamed(slice_fn, xs, unroll: int = 1):
+def argmax_first_streamed(slice_fn, xs, group: int = 1):
   """`argmax_first` of the [K, ...] stack of `slice_fn(x_k)` without building it.
 
-  xs: a pytree of arrays with a leading axis K; slice_fn(x_k) -> (value [...],
-  aux). One slice is computed per scan step and folded into the running
-  (max, index) (first index on ties), so a [K, H, W] stack of full-size maps is
-  never stored. `unroll`: slices per loop iteration (`lax.scan`'s). Returns
-  (index [...] int32, aux stacked over K).
+  xs: a pytree of arrays with a leading axis K; slice_fn(x_k) -> (value, aux),
+  value an array or a pytree of arrays (e.g. phase planes), each folded
+  elementwise. `group` slices are computed per loop step and folded into the
+  running (max, index) in one pass (first index on ties), so a [K, H, W]
+  stack of full-size maps is never stored and the running maps are read and
+  written once per group; K is padded to a multiple of `group` with slices
+  whose value is -inf. Returns (index, like value, int32; aux stacked over K).
   """
-  def step(carry, x_k):
+  num = jax.tree.leaves(xs)[0].shape[0]
+  steps = -(-num // group)
+  pad_to = lambda a: jnp.concatenate([a, jnp.zeros((steps * group - num,) + a.shape[1:],
+                                                   a.dtype)])
+  grouped = jax.tree.map(lambda a: pad_to(a).reshape(steps, group, *a.shape[1:]), xs)
+
+  def step(carry, x_group):
     best, index, k = carry
-    value, aux = slice_fn(x_k)
-    larger = value > best
-    return (jnp.where(larger, value, best), jnp.where(larger, k, index), k + 1), aux
+    auxes = []
+    for j in range(group):
+      value, aux = slice_fn(jax.tree.map(lambda a: a[j], x_group))
+      real = k + j < num
+      value = jax.tree.map(lambda v: jnp.where(real, v, -jnp.inf), value)
+      larger = jax.tree.map(lambda v, b: v > b, value, best)
+      best = jax.tree.map(lambda l, v, b: jnp.where(l, v, b), larger, value, best)
+      index = jax.tree.map(lambda l, i: jnp.where(l, k + j, i), larger, index)
+      auxes.append(aux)
+    return (best, index, k + group), jax.tree.map(lambda *a: jnp.stack(a), *auxes)
 
   first, _ = jax.eval_shape(slice_fn, jax.tree.map(lambda a: a[0], xs))
-  init = (jnp.full(first.shape, -jnp.inf, first.dtype), jnp.zeros(first.shape, jnp.int32),
+  init = (jax.tree.map(lambda f: jnp.full(f.shape, -jnp.inf, f.dtype), first),
+          jax.tree.map(lambda f: jnp.zeros(f.shape, jnp.int32), first),
           jnp.zeros((), jnp.int32))
-  (_, index, _), aux = jax.lax.scan(step, init, xs, unroll=unroll)
+  (_, index, _), aux = jax.lax.scan(step, init, grouped)
+  aux = jax.tree.map(lambda a: a.reshape(steps * group, *a.shape[2:])[:num], aux)
   return index, aux

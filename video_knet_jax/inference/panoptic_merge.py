@@ -129,22 +129,30 @@ def num_thing_candidates(num_proposals: int, settings: MergeSettings) -> int:
   return min(settings.max_per_img, num_proposals * settings.num_thing_classes)
 
 
-def phased_candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
-                                   upsample_stride: int) -> jax.Array:
-  """`candidate_probabilities` as a phased map [n, A, B, H / A, W / B]
-  (`dense_ops.split_phases`): A = B = the whole upsampling factor when the
-  padded size is an integer multiple of the logits' (always, for a model of
-  stride 8 on a padded input), else A = B = 1 (the plain map)."""
-  n, h, w = mask_logits.shape
+def _upsample_phases(logits_hw: Tuple[int, int], padded_hw: Tuple[int, int],
+                     upsample_stride: int) -> Tuple[int, int]:
+  """Row and column factors from the stride-2 map to the padded size when
+  both are integers (always for a stride-8 model on a padded input), else (1, 1)."""
+  h2, w2 = (d * upsample_stride for d in logits_hw)
   height, width = padded_hw
-  up = dense_ops.upsample_phased(mask_logits.astype(jnp.float32)[:, None, None],
-                                 upsample_stride, upsample_stride)
-  prob = jax.nn.sigmoid(up)                       # [n, s, s, h, w] at stride 8 / s.
-  h2, w2 = h * upsample_stride, w * upsample_stride
   if height % h2 == 0 and width % w2 == 0 and height >= h2 and width >= w2:
-    return dense_ops.upsample_phased(prob, height // h2, width // w2)
-  plain = dense_ops.resize_bilinear(dense_ops.interleave_phases(prob), (n, height, width))
-  return plain[:, None, None]
+    return height // h2, width // w2
+  return 1, 1
+
+
+def candidate_probability_planes(mask_logits: jax.Array, padded_hw: Tuple[int, int],
+                                 upsample_stride: int) -> list:
+  """`candidate_probabilities` as phase planes (`dense_ops.upsample_planes`):
+  A * B planes [n, H / A, W / B] with (A, B) = `_upsample_phases(...)`; for
+  (1, 1) the one plane is the map."""
+  n, h, w = mask_logits.shape
+  up = dense_ops.resize_bilinear(mask_logits.astype(jnp.float32),
+                                 (n, h * upsample_stride, w * upsample_stride))
+  prob = jax.nn.sigmoid(up)
+  rows, cols = _upsample_phases((h, w), padded_hw, upsample_stride)
+  if (rows, cols) == (1, 1):
+    return [dense_ops.resize_bilinear(prob, (n,) + tuple(padded_hw))]
+  return dense_ops.upsample_planes(prob, rows, cols)
 
 
 def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
@@ -152,18 +160,30 @@ def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
   """`rescale_masks`: logits x stride (bilinear) -> sigmoid -> bilinear to the padded size.
 
   Bilinear as jax.image.resize with antialias=False (torch's bilinear,
-  align_corners=False), in `dense_ops`' phased form for integer factors.
+  align_corners=False), by `dense_ops`' phase planes for integer factors.
   [n, h, w] -> [n, H, W].
   """
-  return dense_ops.interleave_phases(
-      phased_candidate_probabilities(mask_logits, padded_hw, upsample_stride))
+  planes = candidate_probability_planes(mask_logits, padded_hw, upsample_stride)
+  rows, cols = _upsample_phases(mask_logits.shape[1:], padded_hw, upsample_stride)
+  return dense_ops.interleave_phases(dense_ops.stack_planes(planes, rows, cols))
 
 
-def _phased_like(plain: jax.Array, cand_logits: jax.Array, stride: int) -> jax.Array:
-  """A [H, W] map in the phase layout of one candidate's probabilities."""
-  prob = jax.eval_shape(lambda l: phased_candidate_probabilities(l[None], plain.shape, stride),
-                        cand_logits[0])
-  return dense_ops.split_phases(plain, prob.shape[1], prob.shape[2])
+def _planes_of(plain: jax.Array, phases: Tuple[int, int]) -> list:
+  """A [H, W] map as the phase planes of `candidate_probability_planes`."""
+  split = dense_ops.split_phases(plain, *phases)
+  return [split[a, b] for a in range(phases[0]) for b in range(phases[1])]
+
+
+def _interleaved(planes: list, phases: Tuple[int, int]) -> jax.Array:
+  return dense_ops.interleave_phases(dense_ops.stack_planes(planes, *phases))
+
+
+def _count(mask: jax.Array) -> jax.Array:
+  """#True of a bool map as int32; summed as float32 (exact below 2^24 pixels),
+  which XLA:CPU reduces faster than int32 (docs/BENCHMARKS.md "Session 14")."""
+  if mask.size < 2**24:
+    return jnp.sum(mask.astype(jnp.float32)).astype(jnp.int32)
+  return jnp.sum(mask, dtype=jnp.int32)
 
 
 def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
@@ -172,24 +192,25 @@ def _winner_and_mask_area(cand_logits: jax.Array, cand_score: jax.Array,
   ties, as `jnp.argmax`), and each candidate's #pixels with probability >=
   mask_thr inside `valid`: cand_logits [S, h, w] -> (winner [H, W], orig [S]).
 
-  One candidate at a time, from its logits to its full-size probability map
-  (`dense_ops.argmax_first_streamed`): the [S, H, W] probabilities (224 MB at
-  384x1248) are never stored. The loop works on phase planes and interleaves
-  the winner once (0.064 s against 0.147 s interleaved at 384x1248 with 117
-  candidates, docs/BENCHMARKS.md "Session 14").
+  Candidates are streamed from their logits to full-size probabilities
+  (`dense_ops.argmax_first_streamed`), three per pass over the running maps,
+  plane by plane: the [S, H, W] probabilities (224 MB at 384x1248) are never
+  stored, and the winner is interleaved once. At 384x1248 with 117
+  candidates: 0.038 s, against 0.147 s for one candidate at a time on the
+  interleaved map (docs/BENCHMARKS.md "Session 14").
   """
   stride = settings.mask_upsample_stride
-  valid_phased = _phased_like(valid, cand_logits, stride)
+  phases = _upsample_phases(cand_logits.shape[1:], valid.shape, stride)
+  valid_planes = _planes_of(valid, phases)
+
   def one(inputs):
     logits, score = inputs
-    prob = phased_candidate_probabilities(logits[None], valid.shape, stride)[0]  # [A, B, h', w']
-    orig = jnp.sum((prob >= settings.mask_thr) & valid_phased, dtype=jnp.int32)
-    return score * prob, orig
+    planes = [p[0] for p in candidate_probability_planes(logits[None], valid.shape, stride)]
+    orig = sum(_count((p >= settings.mask_thr) & v) for p, v in zip(planes, valid_planes))
+    return [score * p for p in planes], orig
 
-  # Two candidates per loop iteration (lax.scan unroll): 0.064 s against 0.067 s
-  # at 384x1248 with 117 candidates.
-  winner, orig = dense_ops.argmax_first_streamed(one, (cand_logits, cand_score), unroll=2)
-  return dense_ops.interleave_phases(winner), orig
+  winner, orig = dense_ops.argmax_first_streamed(one, (cand_logits, cand_score), group=3)
+  return _interleaved(winner, phases), orig
 
 
 def panoptic_merge(mask_logits: jax.Array, cls_logits: jax.Array,
@@ -293,26 +314,28 @@ def _sequential_merge(cand_logits, valid, cand_score, cand_kernel, cand_class,
     order = jnp.roll(order, num_cand - num_thing_cand)               # stuff, then things.
 
   stride = settings.mask_upsample_stride
-  valid_phased = _phased_like(valid, cand_logits, stride)
+  phases = _upsample_phases(cand_logits.shape[1:], valid.shape, stride)
+  valid_planes = _planes_of(valid, phases)
 
-  def paint(segment_map, step):   # segment_map and masks in the phase layout.
+  def paint(segment_planes, step):   # the segment map and the masks as phase planes.
     position, cand = step
-    prob = phased_candidate_probabilities(cand_logits[cand][None], valid.shape, stride)[0]
-    mask = (prob > settings.mask_thr) & valid_phased
-    area = jnp.sum(mask, dtype=jnp.int32)
-    new = mask & (segment_map < 0)
-    new_area = jnp.sum(new, dtype=jnp.int32)
+    planes = candidate_probability_planes(cand_logits[cand][None], valid.shape, stride)
+    masks = [(p[0] > settings.mask_thr) & v for p, v in zip(planes, valid_planes)]
+    area = sum(jnp.sum(m, dtype=jnp.int32) for m in masks)
+    new = [m & (seg < 0) for m, seg in zip(masks, segment_planes)]
+    new_area = sum(jnp.sum(m, dtype=jnp.int32) for m in new)
     taken = (area - new_area).astype(jnp.float32) / jnp.maximum(area, 1).astype(jnp.float32)
     thing_ok = ((cand_score[cand] >= settings.instance_score_thr) & (area > 0)
                 & (taken <= settings.iou_thr) & (new_area > 0))
     stuff_ok = new_area >= max(int(settings.stuff_max_area), 1)
     keep = jnp.where(cand_is_thing[cand], thing_ok, stuff_ok)
-    return jnp.where(keep & new, position, segment_map), (keep, new_area)
+    painted = [jnp.where(keep & m, position, seg) for m, seg in zip(new, segment_planes)]
+    return painted, (keep, new_area)
 
-  empty = jnp.full(valid_phased.shape, VOID_SEGMENT, jnp.int32)
-  segment_map, (kept, area) = jax.lax.scan(
+  empty = [jnp.full(v.shape, VOID_SEGMENT, jnp.int32) for v in valid_planes]
+  segment_planes, (kept, area) = jax.lax.scan(
       paint, empty, (jnp.arange(num_cand, dtype=jnp.int32), order))
-  segment_map = dense_ops.interleave_phases(segment_map)
+  segment_map = _interleaved(segment_planes, phases)
   train_ids = jnp.asarray(settings.train_ids, jnp.int32)
   seg_class = cand_class[order]
   seg_train_id = train_ids[seg_class]
