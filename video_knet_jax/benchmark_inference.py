@@ -3,7 +3,9 @@
 `run_inference` times what `inference.predictor.VideoPredictor` does per
 frame: the model with the previous frame's kernels, the panoptic merge and
 the tracker, one jitted call on device (frames/s, XLA FLOPs per frame and,
-on an accelerator, MFU), and the model alone on the same input.
+on an accelerator, MFU), the model alone on the same input, and two parts of
+the frame alone on that model's outputs: the panoptic merge and the semantic
+thing filter of the tracker's boxes.
 
 With `torch_reference=True` the same run also times the test-only PyTorch
 re-implementation on the same input (`benchmark_torch`): the model per
@@ -25,6 +27,8 @@ from video_knet_jax import common
 from video_knet_jax import benchmark_parts
 from video_knet_jax import benchmark_torch
 from video_knet_jax import train as train_lib
+from video_knet_jax.inference import boxes as boxes_lib
+from video_knet_jax.inference import panoptic_merge
 from video_knet_jax.inference import predictor as predictor_lib
 from video_knet_jax.models import video_knet
 
@@ -127,6 +131,7 @@ def run_inference(config, height: int, width: int, steps: int,
     result["mfu"] = round(flops / online["s_median"] / peak_flops, 4)
   result["model_frame_s_median"] = timings["model_frame"]["s_median"]
   result["model_cpu_s_per_frame"] = timings["model_frame"]["cpu_s"]
+  result.update(_post_processing_parts(predictor, model_frame(variables, x, kernels), hw, steps))
   result["fwd_bwd_s_median"] = timings["fwd_bwd"]["s_median"]
   result["fwd_bwd_cpu_s"] = timings["fwd_bwd"]["cpu_s"]
 
@@ -140,3 +145,21 @@ def run_inference(config, height: int, width: int, steps: int,
     result["online_frames_per_s_over_torch"] = round(
         result["torch_online_frame_s_median"] / result["online_frame_s_median"], 3)
   return result
+
+
+def _post_processing_parts(predictor, outputs, padded_hw, steps: int) -> dict:
+  """Medians of the panoptic merge and the semantic thing filter, each jitted
+  alone on one frame's model outputs (the full image valid)."""
+  settings = predictor.merge_settings
+  merge = jax.jit(lambda m, c: panoptic_merge.panoptic_merge(
+      m, c, jnp.asarray(padded_hw, jnp.int32), padded_hw, settings).segment_map)
+  thing_filter = jax.jit(lambda s: boxes_lib.semantic_thing_filter(
+      s, padded_hw, settings.num_thing_classes))
+  mask_logits, cls_logits = outputs[common.MASK_LOGITS][0], outputs[common.CLS_LOGITS][0]
+  seg_logits = outputs[common.RPN_SEG_LOGITS][0]
+  parts = {
+      "merge": lambda: jax.block_until_ready(merge(mask_logits, cls_logits)),
+      "thing_filter": lambda: jax.block_until_ready(thing_filter(seg_logits)),
+  }
+  return {f"{name}_s_median": benchmark_torch.timed(fn, steps)["s_median"]
+          for name, fn in parts.items()}
