@@ -22,18 +22,10 @@ def semantic_thing_filter(seg_logits: jax.Array, padded_hw, num_thing_classes: i
   The sigmoid is kept (not a no-op for the argmax: saturated values tie and the
   lowest class index wins, as in the original).
   """
-  (h, w), (height, width) = seg_logits.shape[1:], padded_hw
-  if height % h == 0 and width % w == 0 and height >= h and width >= w:
-    rows, cols = height // h, width // w   # integer factors: phase planes (see dense_ops).
-  else:
-    rows = cols = 1
+  rows, cols = dense_ops.phase_factors(seg_logits.shape[1:], padded_hw)
 
   def one(logits):  # [h, w] -> sigmoid of its bilinear resize, as phase planes
-    logits = logits.astype(jnp.float32)
-    if rows * cols == 1 and (h, w) != (height, width):
-      planes = [dense_ops.resize_bilinear(logits, (height, width))]
-    else:
-      planes = dense_ops.upsample_planes(logits, rows, cols)
+    planes = dense_ops.resize_planes(logits.astype(jnp.float32), padded_hw)
     return [jax.nn.sigmoid(p) for p in planes], None
 
   planes = dense_ops.argmax_first_streamed(one, seg_logits)[0]

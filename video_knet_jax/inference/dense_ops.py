@@ -70,6 +70,26 @@ def upsample_planes(x: jax.Array, rows: int, cols: int) -> list:
           for plane in _blend_phases(row_phase, cols, x.ndim - 1)]
 
 
+def phase_factors(in_hw: Sequence[int], out_hw: Sequence[int]) -> tuple:
+  """(rows, cols) integer upsampling factors from in_hw to out_hw, or (1, 1)
+  when out_hw is no integer multiple (the resized map is then one plane)."""
+  (h, w), (out_h, out_w) = in_hw, out_hw
+  if out_h >= h and out_w >= w and out_h % h == 0 and out_w % w == 0:
+    return out_h // h, out_w // w
+  return 1, 1
+
+
+def resize_planes(x: jax.Array, out_hw: Sequence[int]) -> list:
+  """Bilinear resize of the last two axes of x to out_hw as the
+  `phase_factors(...)` phase planes (`upsample_planes`); one plane, the
+  jax.image.resize map, when the factors are not integers."""
+  rows, cols = phase_factors(x.shape[-2:], out_hw)
+  if (x.shape[-2] * rows, x.shape[-1] * cols) != tuple(out_hw):
+    return [jax.image.resize(x, x.shape[:-2] + tuple(out_hw), method="bilinear",
+                             antialias=False)]
+  return upsample_planes(x, rows, cols)
+
+
 def stack_planes(planes: Sequence[jax.Array], rows: int, cols: int) -> jax.Array:
   """rows * cols planes [..., h, w] -> phased [..., rows, cols, h, w]."""
   stacked = jnp.stack(planes, axis=-3)
@@ -83,11 +103,10 @@ def resize_bilinear(x: jax.Array, shape: Sequence[int]) -> jax.Array:
   shape = tuple(int(s) for s in shape)
   if len(shape) != x.ndim:
     raise ValueError(f"resize_bilinear: shape {shape} has not the rank of {x.shape}.")
-  (h, w), (out_h, out_w) = x.shape[-2:], shape[-2:]
-  if (shape[:-2] != x.shape[:-2] or out_h < h or out_w < w or out_h % h or out_w % w):
+  if shape[:-2] != x.shape[:-2]:
     return jax.image.resize(x, shape, method="bilinear", antialias=False)
-  rows, cols = out_h // h, out_w // w
-  return interleave_phases(stack_planes(upsample_planes(x, rows, cols), rows, cols))
+  rows, cols = phase_factors(x.shape[-2:], shape[-2:])
+  return interleave_phases(stack_planes(resize_planes(x, shape[-2:]), rows, cols))
 
 
 def argmax_first(x: jax.Array) -> jax.Array:

@@ -131,28 +131,18 @@ def num_thing_candidates(num_proposals: int, settings: MergeSettings) -> int:
 
 def _upsample_phases(logits_hw: Tuple[int, int], padded_hw: Tuple[int, int],
                      upsample_stride: int) -> Tuple[int, int]:
-  """Row and column factors from the stride-2 map to the padded size when
-  both are integers (always for a stride-8 model on a padded input), else (1, 1)."""
-  h2, w2 = (d * upsample_stride for d in logits_hw)
-  height, width = padded_hw
-  if height % h2 == 0 and width % w2 == 0 and height >= h2 and width >= w2:
-    return height // h2, width // w2
-  return 1, 1
+  """`dense_ops.phase_factors` from the stride-2 map to the padded size."""
+  return dense_ops.phase_factors([d * upsample_stride for d in logits_hw], padded_hw)
 
 
 def candidate_probability_planes(mask_logits: jax.Array, padded_hw: Tuple[int, int],
                                  upsample_stride: int) -> list:
-  """`candidate_probabilities` as phase planes (`dense_ops.upsample_planes`):
-  A * B planes [n, H / A, W / B] with (A, B) = `_upsample_phases(...)`; for
-  (1, 1) the one plane is the map."""
+  """`candidate_probabilities` as phase planes (`dense_ops.resize_planes`):
+  A * B planes [n, H / A, W / B] with (A, B) = `_upsample_phases(...)`."""
   n, h, w = mask_logits.shape
   up = dense_ops.resize_bilinear(mask_logits.astype(jnp.float32),
                                  (n, h * upsample_stride, w * upsample_stride))
-  prob = jax.nn.sigmoid(up)
-  rows, cols = _upsample_phases((h, w), padded_hw, upsample_stride)
-  if (rows, cols) == (1, 1):
-    return [dense_ops.resize_bilinear(prob, (n,) + tuple(padded_hw))]
-  return dense_ops.upsample_planes(prob, rows, cols)
+  return dense_ops.resize_planes(jax.nn.sigmoid(up), padded_hw)
 
 
 def candidate_probabilities(mask_logits: jax.Array, padded_hw: Tuple[int, int],
