@@ -57,6 +57,50 @@ def test_weight_gradient_by_taps_matches_lax(monkeypatch, kernel, stride, paddin
   assert "custom_vjp_call" in jaxpr
 
 
+@pytest.mark.parametrize("kernel,padding", [
+    ((3, 3), ((1, 1), (1, 1))), ((3, 3), ((0, 2), (1, 0))),
+    ((1, 3), ((0, 0), (1, 1))), ((5, 5), ((2, 2), (2, 2)))])
+def test_weight_gradient_by_row_bands_matches_lax(monkeypatch, kernel, padding):
+  """Stride-1 convolutions above TILES_MIN_ELEMENTS with tiling allowed: same
+  values and gradients, summed over several bands per image (3x3: 2-row
+  bands of a 9-row output, the last one shorter) for both images."""
+  monkeypatch.setattr(fast_conv, "TILES_MIN_ELEMENTS", 1)
+  monkeypatch.setattr(fast_conv, "TILE_PIXELS", 24)
+  monkeypatch.setattr(fast_conv, "_tiles_allowed", lambda: True)
+  bands = []
+  row_bands = fast_conv._row_bands
+  monkeypatch.setattr(fast_conv, "_row_bands",
+                      lambda *a: bands.append(row_bands(*a)) or bands[-1])
+  rng = np.random.RandomState(5)
+  x = jnp.asarray(rng.randn(2, 9, 11, 5), jnp.float32)
+  w = jnp.asarray(rng.randn(*kernel, 5, 7), jnp.float32)
+  args = (x, w, (1, 1), padding)
+  expected = _value_and_grads(lax.conv_general_dilated, *args)
+  got = _value_and_grads(fast_conv.conv_general_dilated, *args)
+  for name, e, g in zip(("value", "d_input", "d_kernel"), expected, got):
+    assert g.shape == e.shape, name
+    np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-4, err_msg=name)
+  ho = expected[0].shape[1]
+  assert bands and len(bands[0]) > 1 and bands[0][-1][1] == ho
+
+
+def test_row_bands_cover_the_output_within_the_tile_limit(monkeypatch):
+  monkeypatch.setattr(fast_conv, "TILE_PIXELS", 1280)
+  monkeypatch.setattr(fast_conv, "MAX_TILES", 64)
+  for batch, ho, wo in [(2, 48, 160), (2, 96, 312), (1, 24, 80), (40, 96, 312), (1, 3, 5000)]:
+    bands = fast_conv._row_bands(batch, ho, wo)
+    assert bands[0][0] == 0 and bands[-1][1] == ho
+    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert batch * len(bands) <= max(64, batch)
+  assert len(fast_conv._row_bands(2, 48, 160)) == 6          # 8 rows x 160 = 1280 px
+  assert len(fast_conv._row_bands(1, 24, 80)) == 2           # 12 rows x 80
+
+
+def test_tiles_only_on_a_single_cpu_device():
+  """The test session emulates 8 CPU devices: the tiled path stays off."""
+  assert jax.device_count() > 1 and not fast_conv._tiles_allowed()
+
+
 def test_strided_1x1_input_gradient_is_zero_off_the_sampled_pixels():
   x = jnp.ones((1, 5, 5, 2))
   w = jnp.ones((1, 1, 2, 3))

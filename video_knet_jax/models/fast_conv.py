@@ -14,17 +14,29 @@ padding become matrix products on [B*H*W, C] (strided ones after slicing
 every s-th pixel), with a custom VJP: dx = g @ W^T, dW = x^T @ g (the form
 measured fastest; autodiff of the same einsum was 3x slower on some shapes).
 
-k x k convolutions with LARGE outputs (Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per
-image: the FPN's and the semantic FPN's 3x3 convolutions at strides 4 and 8)
-keep the lax forward and input gradient but take the weight gradient as one
-matrix product per kernel tap, dW[i, j] = x_pad[:, i::s, j::s]^T @ g (first
-Ho x Wo samples): XLA:CPU runs that weight gradient as a convolution whose
-window is the whole output, which falls off a cliff as it grows (stride 1,
-2 x 96 x 312 x 256, the P2 level at 384x1248: 9.0 CPU s against 1.3 s by
-taps; 2 x 48 x 156 x 256: 0.62 vs 0.31 s; stride 2 from 2 x 96 x 312 x 256:
-0.88 vs 0.38 s). On smaller outputs (ResNet layer2-4) the lax weight
-gradient is the faster one (1.04-1.25x), which is why session 9's all-3x3
-taps attempt gained nothing overall.
+k x k convolutions with LARGE outputs keep the lax forward and input
+gradient but take the weight gradient in pieces, because XLA:CPU runs it as a
+convolution whose window is the whole output (and whose feature dimension is
+the batch), which falls off a cliff as either grows:
+
+* stride 1, Ho * Wo * Ci >= TILES_MIN_ELEMENTS per image, on a single CPU
+  device (the FPN's and the semantic FPN's 3x3 convolutions, ResNet layer2 at
+  384x1248): one lax weight gradient per image and per band of output rows
+  (about TILE_PIXELS output pixels; the input band carries its k - 1 halo
+  rows), summed. Measured alone (docs/BENCHMARKS.md, "Session 15"): P2 at
+  192x640 (2 x 48 x 160 x 256) 0.12 s against 0.18 s by taps and 0.25 s by
+  lax; P2 at 384x1248 0.50 s against 0.66 / 2.9 s; 2 x 24 x 80 x 256 0.023
+  against 0.038 s (lax).
+* otherwise, Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per image (strided ones, and
+  the stride-1 ones where tiling is off): one matrix product per kernel tap,
+  dW[i, j] = x_pad[:, i::s, j::s]^T @ g (first Ho x Wo samples) (stride 1,
+  2 x 96 x 312 x 256: 9.0 CPU s against 1.3 s by taps; stride 2 from
+  2 x 96 x 312 x 256: 0.88 vs 0.38 s).
+
+On smaller outputs (ResNet layer2-4 at 192x640) the lax weight gradient is
+the faster one (1.04-1.25x), which is why session 9's all-3x3 taps attempt
+gained nothing overall. Tiles are not used with several devices (slices of a
+batch-sharded array would move images between devices) or off the CPU.
 
 Everything else (grouped, dilated, other layouts, string padding) goes to
 `lax.conv_general_dilated` unchanged.
@@ -123,6 +135,55 @@ def _conv_taps_bwd(strides, padding, res, g):
 
 conv_taps.defvjp(_conv_taps_fwd, _conv_taps_bwd)
 
+# Stride-1 convolutions with Ho * Wo * Ci >= TILES_MIN_ELEMENTS per image take
+# the weight gradient in bands of about TILE_PIXELS output pixels per image,
+# at most MAX_TILES bands in all (module doc).
+TILES_MIN_ELEMENTS = 400_000
+TILE_PIXELS = 1280
+MAX_TILES = 64
+
+
+def _row_bands(batch: int, ho: int, wo: int):
+  """Output-row bands [(y0, y1)] of about TILE_PIXELS pixels (<= MAX_TILES in all)."""
+  n = min(-(-ho * wo // TILE_PIXELS), max(1, MAX_TILES // batch), ho)
+  rows = -(-ho // n)
+  return [(y0, min(ho, y0 + rows)) for y0 in range(0, ho, rows)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_tiles(x, kernel, padding):
+  """Stride-1 x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co]; explicit padding."""
+  return _lax_conv(x, kernel, (1, 1), padding)
+
+
+def _conv_tiles_fwd(x, kernel, padding):
+  return _lax_conv(x, kernel, (1, 1), padding), (x, kernel)
+
+
+def _conv_tiles_bwd(padding, res, g):
+  x, kernel = res
+  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, (1, 1), padding), x)
+  (dx,) = input_vjp(g)
+  kh = kernel.shape[0]
+  xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  d_kernel = None
+  for b in range(x.shape[0]):
+    for y0, y1 in _row_bands(x.shape[0], g.shape[1], g.shape[2]):
+      _, kernel_vjp = jax.vjp(
+          lambda k, b=b, y0=y0, y1=y1: _lax_conv(
+              xp[b:b + 1, y0:y1 + kh - 1], k, (1, 1), ((0, 0), (0, 0))), kernel)
+      (part,) = kernel_vjp(g[b:b + 1, y0:y1])
+      d_kernel = part if d_kernel is None else d_kernel + part
+  return dx, d_kernel
+
+
+conv_tiles.defvjp(_conv_tiles_fwd, _conv_tiles_bwd)
+
+
+def _tiles_allowed() -> bool:
+  """Weight gradient by image tiles: a single CPU device only (module doc)."""
+  return jax.default_backend() == "cpu" and jax.device_count() == 1
+
 
 def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
                          lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
@@ -149,9 +210,13 @@ def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
     return plain()   # Symbolic sizes (shape-polymorphic export): no size rule.
   out_hw = [(lhs.shape[1 + a] + sum(padding[a]) - rhs.shape[a]) // strides[a] + 1
             for a in (0, 1)]
-  if (tuple(rhs_dilation or ones) == ones and min(out_hw) > 0
-      and all(p >= 0 for pair in padding for p in pair)
-      and out_hw[0] * out_hw[1] * lhs.shape[3] >= TAPS_MIN_ELEMENTS):
+  if (tuple(rhs_dilation or ones) != ones or min(out_hw) <= 0
+      or any(p < 0 for pair in padding for p in pair)):
+    return plain()
+  per_image = out_hw[0] * out_hw[1] * lhs.shape[3]
+  if strides == (1, 1) and per_image >= TILES_MIN_ELEMENTS and _tiles_allowed():
+    return conv_tiles(lhs, rhs, padding)
+  if per_image >= TAPS_MIN_ELEMENTS:
     return conv_taps(lhs, rhs, strides, padding)
   return plain()
 
