@@ -137,14 +137,16 @@ conv_taps.defvjp(_conv_taps_fwd, _conv_taps_bwd)
 
 # Stride-1 convolutions with Ho * Wo * Ci >= TILES_MIN_ELEMENTS per image take
 # the weight gradient in bands of about TILE_PIXELS output pixels per image,
-# at most MAX_TILES bands in all (module doc).
+# at most MAX_TILES bands in all (one per image beyond MAX_TILES images), which
+# bounds the convolutions added to the HLO (module doc).
 TILES_MIN_ELEMENTS = 400_000
 TILE_PIXELS = 1280
 MAX_TILES = 64
 
 
 def _row_bands(batch: int, ho: int, wo: int):
-  """Output-row bands [(y0, y1)] of about TILE_PIXELS pixels (<= MAX_TILES in all)."""
+  """Output-row bands [(y0, y1)] of about TILE_PIXELS pixels, the same for every
+  image; batch x bands <= MAX_TILES unless that leaves one band per image."""
   n = min(-(-ho * wo // TILE_PIXELS), max(1, MAX_TILES // batch), ho)
   rows = -(-ho // n)
   return [(y0, min(ho, y0 + rows)) for y0 in range(0, ho, rows)]
