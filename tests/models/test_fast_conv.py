@@ -57,16 +57,20 @@ def test_weight_gradient_by_taps_matches_lax(monkeypatch, kernel, stride, paddin
   assert "custom_vjp_call" in jaxpr
 
 
-@pytest.mark.parametrize("kernel,padding", [
-    ((3, 3), ((1, 1), (1, 1))), ((3, 3), ((0, 2), (1, 0))),
-    ((1, 3), ((0, 0), (1, 1))), ((5, 5), ((2, 2), (2, 2)))])
-def test_weight_gradient_by_row_bands_matches_lax(monkeypatch, kernel, padding):
-  """Stride-1 convolutions above TILES_MIN_ELEMENTS with tiling allowed: same
-  values and gradients, summed over several bands per image (3x3: 2-row
-  bands of a 9-row output, the last one shorter) for both images."""
-  monkeypatch.setattr(fast_conv, "TILES_MIN_ELEMENTS", 1)
-  monkeypatch.setattr(fast_conv, "TILE_PIXELS", 24)
-  monkeypatch.setattr(fast_conv, "_tiles_allowed", lambda: True)
+@pytest.mark.parametrize("kernel,stride,padding", [
+    ((3, 3), 1, ((1, 1), (1, 1))), ((3, 3), 1, ((0, 2), (1, 0))),
+    ((1, 3), 1, ((0, 0), (1, 1))), ((5, 5), 1, ((2, 2), (2, 2))),
+    ((3, 3), 2, ((1, 1), (1, 1))), ((3, 3), 2, ((0, 1), (1, 0))),
+    ((3, 3), 3, ((1, 0), (0, 1)))])
+def test_weight_gradient_by_row_bands_matches_lax(monkeypatch, kernel, stride,
+                                                  padding):
+  """Convolutions above BANDS_MIN_ELEMENTS with bands allowed: same values
+  and gradients, summed over several bands per image (the last one shorter
+  where the rows do not divide; strided bands read overlapping input rows)
+  for both images."""
+  monkeypatch.setattr(fast_conv, "BANDS_MIN_ELEMENTS", 1)
+  monkeypatch.setattr(fast_conv, "BAND_PIXELS", 24 // stride)
+  monkeypatch.setattr(fast_conv, "_bands_allowed", lambda: True)
   bands = []
   row_bands = fast_conv._row_bands
   monkeypatch.setattr(fast_conv, "_row_bands",
@@ -74,7 +78,7 @@ def test_weight_gradient_by_row_bands_matches_lax(monkeypatch, kernel, padding):
   rng = np.random.RandomState(5)
   x = jnp.asarray(rng.randn(2, 9, 11, 5), jnp.float32)
   w = jnp.asarray(rng.randn(*kernel, 5, 7), jnp.float32)
-  args = (x, w, (1, 1), padding)
+  args = (x, w, (stride, stride), padding)
   expected = _value_and_grads(lax.conv_general_dilated, *args)
   got = _value_and_grads(fast_conv.conv_general_dilated, *args)
   for name, e, g in zip(("value", "d_input", "d_kernel"), expected, got):
@@ -84,9 +88,9 @@ def test_weight_gradient_by_row_bands_matches_lax(monkeypatch, kernel, padding):
   assert bands and len(bands[0]) > 1 and bands[0][-1][1] == ho
 
 
-def test_row_bands_cover_the_output_within_the_tile_limit(monkeypatch):
-  monkeypatch.setattr(fast_conv, "TILE_PIXELS", 1280)
-  monkeypatch.setattr(fast_conv, "MAX_TILES", 64)
+def test_row_bands_cover_the_output_within_the_band_limit(monkeypatch):
+  monkeypatch.setattr(fast_conv, "BAND_PIXELS", 1280)
+  monkeypatch.setattr(fast_conv, "MAX_BANDS", 64)
   for batch, ho, wo in [(2, 48, 160), (2, 96, 312), (1, 24, 80), (40, 96, 312), (1, 3, 5000)]:
     bands = fast_conv._row_bands(batch, ho, wo)
     assert bands[0][0] == 0 and bands[-1][1] == ho
@@ -96,9 +100,9 @@ def test_row_bands_cover_the_output_within_the_tile_limit(monkeypatch):
   assert len(fast_conv._row_bands(1, 24, 80)) == 2           # 12 rows x 80
 
 
-def test_tiles_only_on_a_single_cpu_device():
-  """The test session emulates 8 CPU devices: the tiled path stays off."""
-  assert jax.device_count() > 1 and not fast_conv._tiles_allowed()
+def test_bands_only_on_a_single_cpu_device():
+  """The test session emulates 8 CPU devices: the banded path stays off."""
+  assert jax.device_count() > 1 and not fast_conv._bands_allowed()
 
 
 def test_strided_1x1_input_gradient_is_zero_off_the_sampled_pixels():

@@ -19,24 +19,26 @@ gradient but take the weight gradient in pieces, because XLA:CPU runs it as a
 convolution whose window is the whole output (and whose feature dimension is
 the batch), which falls off a cliff as either grows:
 
-* stride 1, Ho * Wo * Ci >= TILES_MIN_ELEMENTS per image, on a single CPU
-  device (the FPN's and the semantic FPN's 3x3 convolutions, ResNet layer2 at
-  384x1248): one lax weight gradient per image and per band of output rows
-  (about TILE_PIXELS output pixels; the input band carries its k - 1 halo
-  rows), summed. Measured alone (docs/BENCHMARKS.md, "Session 15"): P2 at
-  192x640 (2 x 48 x 160 x 256) 0.12 s against 0.18 s by taps and 0.25 s by
-  lax; P2 at 384x1248 0.50 s against 0.66 / 2.9 s; 2 x 24 x 80 x 256 0.023
-  against 0.038 s (lax).
-* otherwise, Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per image (strided ones, and
-  the stride-1 ones where tiling is off): one matrix product per kernel tap,
-  dW[i, j] = x_pad[:, i::s, j::s]^T @ g (first Ho x Wo samples) (stride 1,
-  2 x 96 x 312 x 256: 9.0 CPU s against 1.3 s by taps; stride 2 from
-  2 x 96 x 312 x 256: 0.88 vs 0.38 s).
+* Ho * Wo * Ci >= BANDS_MIN_ELEMENTS per image, on a single CPU device (the
+  FPN's and the semantic FPN's 3x3 convolutions, the latter's stride-2 one,
+  ResNet layer2-3 at 384x1248): one lax weight gradient per image and per
+  band of output rows (about BAND_PIXELS output pixels; the input band holds
+  the rows they read, halo included), summed. Measured alone
+  (docs/BENCHMARKS.md, "Session 15" and "Session 16"): P2 at 192x640
+  (2 x 48 x 160 x 256) 0.12 s against 0.18 s by taps and 0.25 s by lax; P2
+  at 384x1248 0.50 s against 0.66 / 2.9 s; 2 x 24 x 80 x 256 0.023 against
+  0.038 s (lax); stride 2 from 2 x 48 x 160 x 256, 24 against 33 ms (lax).
+* otherwise, Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per image (where bands are
+  off): one matrix product per kernel tap, dW[i, j] = x_pad[:, i::s, j::s]^T
+  @ g (first Ho x Wo samples) (stride 1, 2 x 96 x 312 x 256: 9.0 CPU s
+  against 1.3 s by taps; stride 2 from 2 x 96 x 312 x 256: 0.88 vs 0.38 s).
 
-On smaller outputs (ResNet layer2-4 at 192x640) the lax weight gradient is
-the faster one (1.04-1.25x), which is why session 9's all-3x3 taps attempt
-gained nothing overall. Tiles are not used with several devices (slices of a
-batch-sharded array would move images between devices) or off the CPU.
+Both are one custom VJP, `conv_split_weight_grad`, with the method as a
+static argument. On smaller outputs (ResNet layer2-4 at 192x640) the lax
+weight gradient is the faster one (1.04-1.25x), which is why session 9's
+all-3x3 taps attempt gained nothing overall. Bands are not used with
+several devices (slices of a batch-sharded array would move images between
+devices) or off the CPU.
 
 Everything else (grouped, dilated, other layouts, string padding) goes to
 `lax.conv_general_dilated` unchanged.
@@ -98,9 +100,17 @@ def _conv1x1_bwd(stride, res, g):
 
 conv1x1.defvjp(_conv1x1_fwd, _conv1x1_bwd)
 
-# Per-image output elements times input channels (Ho * Wo * Ci) from which
-# the weight gradient of a k x k convolution is taken tap by tap (module doc).
+# Per-image output elements times input channels (Ho * Wo * Ci) from which a
+# k x k convolution takes its weight gradient in row bands (a single CPU
+# device) or tap by tap (otherwise, from TAPS_MIN_ELEMENTS); module doc.
+BANDS_MIN_ELEMENTS = 400_000
 TAPS_MIN_ELEMENTS = 1_500_000
+# Output pixels per band (640 ran 10 % faster alone on the FPN's
+# convolutions but the train step 1.026x slower: docs/BENCHMARKS.md "Session
+# 16"), and the most bands in all (one per image beyond MAX_BANDS images),
+# which bounds the convolutions added to the HLO.
+BAND_PIXELS = 1280
+MAX_BANDS = 64
 
 
 def _lax_conv(x, kernel, strides, padding):
@@ -108,82 +118,71 @@ def _lax_conv(x, kernel, strides, padding):
                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_taps(x, kernel, strides, padding):
-  """x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co]; explicit padding."""
-  return _lax_conv(x, kernel, strides, padding)
-
-
-def _conv_taps_fwd(x, kernel, strides, padding):
-  return _lax_conv(x, kernel, strides, padding), (x, kernel)
-
-
-def _conv_taps_bwd(strides, padding, res, g):
-  x, kernel = res
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, strides, padding), x)
-  (dx,) = input_vjp(g)
-  kh, kw, ci, co = kernel.shape
-  ho, wo = g.shape[1:3]
-  sh, sw = strides
-  xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-  g2 = _flat(g)
-  d_kernel = jnp.stack([
-      _flat(xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]).T @ g2
-      for i in range(kh) for j in range(kw)])
-  return dx, d_kernel.reshape(kh, kw, ci, co)
-
-
-conv_taps.defvjp(_conv_taps_fwd, _conv_taps_bwd)
-
-# Stride-1 convolutions with Ho * Wo * Ci >= TILES_MIN_ELEMENTS per image take
-# the weight gradient in bands of about TILE_PIXELS output pixels per image,
-# at most MAX_TILES bands in all (one per image beyond MAX_TILES images), which
-# bounds the convolutions added to the HLO (module doc).
-TILES_MIN_ELEMENTS = 400_000
-TILE_PIXELS = 1280
-MAX_TILES = 64
-
-
 def _row_bands(batch: int, ho: int, wo: int):
-  """Output-row bands [(y0, y1)] of about TILE_PIXELS pixels, the same for every
-  image; batch x bands <= MAX_TILES unless that leaves one band per image."""
-  n = min(-(-ho * wo // TILE_PIXELS), max(1, MAX_TILES // batch), ho)
+  """Output-row bands [(y0, y1)] of about BAND_PIXELS pixels, the same for every
+  image; batch x bands <= MAX_BANDS unless that leaves one band per image."""
+  n = min(-(-ho * wo // BAND_PIXELS), max(1, MAX_BANDS // batch), ho)
   rows = -(-ho // n)
   return [(y0, min(ho, y0 + rows)) for y0 in range(0, ho, rows)]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_tiles(x, kernel, padding):
-  """Stride-1 x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co]; explicit padding."""
-  return _lax_conv(x, kernel, (1, 1), padding)
+def _weight_grad_by_taps(xp, g, kernel, strides):
+  """dW[i, j] = xp[:, i::s, j::s]^T @ g (first Ho x Wo samples), per tap."""
+  kh, kw, ci, co = kernel.shape
+  ho, wo = g.shape[1:3]
+  sh, sw = strides
+  g2 = _flat(g)
+  d_kernel = jnp.stack([
+      _flat(xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]).T @ g2
+      for i in range(kh) for j in range(kw)])
+  return d_kernel.reshape(kh, kw, ci, co)
 
 
-def _conv_tiles_fwd(x, kernel, padding):
-  return _lax_conv(x, kernel, (1, 1), padding), (x, kernel)
-
-
-def _conv_tiles_bwd(padding, res, g):
-  x, kernel = res
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, (1, 1), padding), x)
-  (dx,) = input_vjp(g)
+def _weight_grad_by_bands(xp, g, kernel, strides):
+  """Sum of one lax weight gradient per image and band of output rows (the
+  input band: the rows those outputs read, halo included)."""
   kh = kernel.shape[0]
-  xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  sh = strides[0]
   d_kernel = None
-  for b in range(x.shape[0]):
-    for y0, y1 in _row_bands(x.shape[0], g.shape[1], g.shape[2]):
+  for b in range(xp.shape[0]):
+    for y0, y1 in _row_bands(xp.shape[0], g.shape[1], g.shape[2]):
+      band = xp[b:b + 1, y0 * sh:(y1 - 1) * sh + kh]
       _, kernel_vjp = jax.vjp(
-          lambda k, b=b, y0=y0, y1=y1: _lax_conv(
-              xp[b:b + 1, y0:y1 + kh - 1], k, (1, 1), ((0, 0), (0, 0))), kernel)
+          lambda k, band=band: _lax_conv(band, k, strides, ((0, 0), (0, 0))),
+          kernel)
       (part,) = kernel_vjp(g[b:b + 1, y0:y1])
       d_kernel = part if d_kernel is None else d_kernel + part
-  return dx, d_kernel
+  return d_kernel
 
 
-conv_tiles.defvjp(_conv_tiles_fwd, _conv_tiles_bwd)
+_WEIGHT_GRADS = {"taps": _weight_grad_by_taps, "bands": _weight_grad_by_bands}
 
 
-def _tiles_allowed() -> bool:
-  """Weight gradient by image tiles: a single CPU device only (module doc)."""
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_split_weight_grad(x, kernel, strides, padding, method: str):
+  """x [B, H, W, Ci] (*) kernel [kh, kw, Ci, Co], explicit padding: the lax
+  value and input gradient, the weight gradient by `method` ('taps' or
+  'bands', module doc)."""
+  return _lax_conv(x, kernel, strides, padding)
+
+
+def _split_fwd(x, kernel, strides, padding, method):
+  return _lax_conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _split_bwd(strides, padding, method, res, g):
+  x, kernel = res
+  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, strides, padding), x)
+  (dx,) = input_vjp(g)
+  xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  return dx, _WEIGHT_GRADS[method](xp, g, kernel, strides)
+
+
+conv_split_weight_grad.defvjp(_split_fwd, _split_bwd)
+
+
+def _bands_allowed() -> bool:
+  """Weight gradient by row bands: a single CPU device only (module doc)."""
   return jax.default_backend() == "cpu" and jax.device_count() == 1
 
 
@@ -216,9 +215,9 @@ def conv_general_dilated(lhs, rhs, window_strides: Sequence[int], padding,
       or any(p < 0 for pair in padding for p in pair)):
     return plain()
   per_image = out_hw[0] * out_hw[1] * lhs.shape[3]
-  if strides == (1, 1) and per_image >= TILES_MIN_ELEMENTS and _tiles_allowed():
-    return conv_tiles(lhs, rhs, padding)
+  if per_image >= BANDS_MIN_ELEMENTS and _bands_allowed():
+    return conv_split_weight_grad(lhs, rhs, strides, padding, "bands")
   if per_image >= TAPS_MIN_ELEMENTS:
-    return conv_taps(lhs, rhs, strides, padding)
+    return conv_split_weight_grad(lhs, rhs, strides, padding, "taps")
   return plain()
 
