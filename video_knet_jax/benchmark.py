@@ -297,6 +297,9 @@ def compare(base_args, extra_args, *, rounds: int = 1,
 
 def main(argv):
   del argv
+  # Before JAX starts (both sides of --torch_reference run with it).
+  from video_knet_jax.cli import cpu_memory  # pylint: disable=g-import-not-at-top
+  cpu_memory.setup_for_host_cpu()
   if _MODE.value == "side_by_side":
     from video_knet_jax import benchmark_side_by_side as side  # pylint: disable=g-import-not-at-top
     base_args = [a for a in sys.argv[1:] if not a.startswith(
