@@ -5,6 +5,15 @@ device) before the panoptic, semantic and instance stacks became one
 machinery (issue 25): the same measurements every step, the same parameters,
 batch statistics and optimizer state bit for bit, the same checkpoint tree,
 metrics and evaluation files.
+
+Bit for bit holds on one kind of processor only: XLA:CPU's kernels round
+differently on others (the record of 51a93b1 failed on a 2-core AMD EPYC
+with AVX-512, where it was re-recorded in session 16 after strided
+convolutions took banded weight gradients). After a deliberate numeric
+change, or on a new CI processor with this test failing at an unchanged
+commit, re-record with
+  XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_cpu_collective_call_terminate_timeout_seconds=600" \
+      JAX_PLATFORMS=cpu python -m tests.golden_digest --output=tests/golden_digests.json
 """
 import json
 import os
