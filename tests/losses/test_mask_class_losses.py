@@ -1,6 +1,7 @@
 """Element-wise losses and resizing against torch and hand-computed values."""
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -109,6 +110,25 @@ def test_cross_entropy_mean_counts_ignored_pixels():
   np.testing.assert_allclose(class_losses.mean_cross_entropy(x, y, 4),
                              per.sum() / y.size, rtol=1e-5)
   assert (y == 4).any()  # so the denominator choice matters.
+
+
+def test_cross_entropy_gradient_matches_torch_on_either_class_axis():
+  """The class axis before the last (pixels' logits [B, C, H, W]) takes a
+  chain of maximums and a product with ones; the last axis takes reduces."""
+  rng = np.random.default_rng(6)
+  x = (3 * rng.normal(size=(2, 7, 3, 5))).astype(np.float32)
+  y = rng.integers(-1, 7, (2, 3, 5))   # -1 = ignore.
+  xt = torch.from_numpy(x).requires_grad_(True)
+  want = F.cross_entropy(xt, torch.from_numpy(y), ignore_index=-1,
+                         reduction="none")
+  want.mean().backward()
+  for axis in (1, -1):
+    xa = np.moveaxis(x, 1, axis)
+    loss, grad = jax.value_and_grad(
+        lambda v: class_losses.mean_cross_entropy(v, y, -1, axis))(xa)
+    np.testing.assert_allclose(loss, want.mean().item(), rtol=1e-6)
+    np.testing.assert_allclose(np.moveaxis(grad, axis, 1), xt.grad.numpy(),
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_accuracy():

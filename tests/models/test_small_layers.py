@@ -125,6 +125,20 @@ def test_resize_matches_torch_formulas():
       :, :, [j // 2 for j in range(10)]])
 
 
+def test_nearest_integer_upsample_gradient_sums_each_source_pixel():
+  """The x2 / x3 repeat's hand-written gradient: each source pixel receives
+  the sum of the output gradient over the pixels it was copied to."""
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(2, 3, 4, 5)), jnp.float32)
+  for fh, fw in ((2, 2), (3, 2)):
+    g = rng.normal(size=(2, 3 * fh, 4 * fw, 5)).astype(np.float32)
+    _, vjp = jax.vjp(lambda v: resize.resize_nearest_nhwc(v, (3 * fh, 4 * fw)),
+                     x)
+    want = g.reshape(2, 3, fh, 4, fw, 5).astype(np.float64).sum((2, 4))
+    np.testing.assert_allclose(vjp(jnp.asarray(g))[0], want, rtol=1e-6,
+                               atol=1e-6)
+
+
 def test_multihead_attention_matches_numpy_and_xavier_bounds():
   e, h = 16, 4
   q = jnp.asarray(np.random.RandomState(0).randn(2, 5, e), jnp.float32)
