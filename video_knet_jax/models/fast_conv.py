@@ -21,13 +21,14 @@ the batch), which falls off a cliff as either grows:
 
 * Ho * Wo * Ci >= BANDS_MIN_ELEMENTS per image, on a single CPU device (the
   FPN's and the semantic FPN's 3x3 convolutions, the latter's stride-2 one,
-  ResNet layer2-3 at 384x1248): one lax weight gradient per image and per
-  band of output rows (about BAND_PIXELS output pixels; the input band holds
-  the rows they read, halo included), summed. Measured alone
-  (docs/BENCHMARKS.md, "Session 15" and "Session 16"): P2 at 192x640
-  (2 x 48 x 160 x 256) 0.12 s against 0.18 s by taps and 0.25 s by lax; P2
-  at 384x1248 0.50 s against 0.66 / 2.9 s; 2 x 24 x 80 x 256 0.023 against
-  0.038 s (lax); stride 2 from 2 x 48 x 160 x 256, 24 against 33 ms (lax).
+  ResNet layer2-3 at 384x1248): per image and band of output rows (about
+  BAND_PIXELS output pixels), one matrix product g_band^T [Co, P] @ patches
+  [P, kh * kw * Ci] (the band's input windows side by side), summed in a
+  loop so that one band's patches are alive at a time. Measured alone
+  (docs/BENCHMARKS.md, "Session 17"): P2 at 384x1248 (2 x 96 x 312 x 256)
+  0.20-0.22 s against 0.26-0.27 s for one lax weight gradient per band (sessions
+  15-16), 0.17 s for oneDNN in PyTorch and 1.25 s for lax; 1 x 48 x 156 x
+  256 27 against 34 ms; stride 2 from 1 x 96 x 312 x 256, 29 against 50 ms.
 * otherwise, Ho * Wo * Ci >= TAPS_MIN_ELEMENTS per image (where bands are
   off): one matrix product per kernel tap, dW[i, j] = x_pad[:, i::s, j::s]^T
   @ g (first Ho x Wo samples) (stride 1, 2 x 96 x 312 x 256: 9.0 CPU s
@@ -105,10 +106,10 @@ conv1x1.defvjp(_conv1x1_fwd, _conv1x1_bwd)
 # device) or tap by tap (otherwise, from TAPS_MIN_ELEMENTS); module doc.
 BANDS_MIN_ELEMENTS = 400_000
 TAPS_MIN_ELEMENTS = 1_500_000
-# Output pixels per band (640 ran 10 % faster alone on the FPN's
-# convolutions but the train step 1.026x slower: docs/BENCHMARKS.md "Session
-# 16"), and the most bands in all (one per image beyond MAX_BANDS images),
-# which bounds the convolutions added to the HLO.
+# Output pixels per band (640 to 5120 ran within 2 % of each other alone:
+# docs/BENCHMARKS.md "Session 17"; the patches take 9 x 4 bytes per input
+# channel and pixel, 11.5 MB for 1280 pixels of 256 channels), and the most
+# bands per convolution (one per image beyond MAX_BANDS images).
 BAND_PIXELS = 1280
 MAX_BANDS = 64
 
@@ -139,20 +140,35 @@ def _weight_grad_by_taps(xp, g, kernel, strides):
 
 
 def _weight_grad_by_bands(xp, g, kernel, strides):
-  """Sum of one lax weight gradient per image and band of output rows (the
-  input band: the rows those outputs read, halo included)."""
-  kh = kernel.shape[0]
-  sh = strides[0]
-  d_kernel = None
-  for b in range(xp.shape[0]):
-    for y0, y1 in _row_bands(xp.shape[0], g.shape[1], g.shape[2]):
-      band = xp[b:b + 1, y0 * sh:(y1 - 1) * sh + kh]
-      _, kernel_vjp = jax.vjp(
-          lambda k, band=band: _lax_conv(band, k, strides, ((0, 0), (0, 0))),
-          kernel)
-      (part,) = kernel_vjp(g[b:b + 1, y0:y1])
-      d_kernel = part if d_kernel is None else d_kernel + part
-  return d_kernel
+  """Sum over images and bands of output rows of g_band^T [Co, P] @ the
+  band's patches [P, kh * kw * Ci] (its input windows side by side), one band
+  per loop step, so that one band's patches are alive at a time."""
+  kh, kw, ci, co = kernel.shape
+  sh, sw = strides
+  batch, ho, wo = g.shape[:3]
+  bands = _row_bands(batch, ho, wo)
+  rows, num_bands = bands[0][1], len(bands)
+  in_rows = sh * (rows - 1) + kh                 # input rows one band reads
+  # Zero gradient rows past Ho make every band `rows` high; they add nothing.
+  g_t = jnp.pad(jnp.transpose(g, (0, 3, 1, 2)), (
+      (0, 0), (0, 0), (0, num_bands * rows - ho), (0, 0)))  # [B, Co, n*rows, Wo]
+  xp = jnp.pad(xp, ((0, 0), (0, max(0, sh * (num_bands * rows - 1) + kh
+                                    - xp.shape[1])), (0, 0), (0, 0)))
+
+  def add_band(step, d_kernel):                  # d_kernel [Co, kh*kw*Ci]
+    b, n = step // num_bands, step % num_bands
+    band = lax.dynamic_slice(xp, (b, n * rows * sh, 0, 0),
+                             (1, in_rows, xp.shape[2], ci))[0]
+    patches = jnp.concatenate([
+        band[i:i + sh * (rows - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+        for i in range(kh) for j in range(kw)], axis=-1)   # [rows, Wo, kh*kw*Ci]
+    g_band = lax.dynamic_slice(g_t, (b, 0, n * rows, 0), (1, co, rows, wo))
+    return d_kernel + (g_band.reshape(co, rows * wo)
+                       @ patches.reshape(rows * wo, kh * kw * ci))
+
+  d_kernel = lax.fori_loop(0, batch * num_bands, add_band,
+                           jnp.zeros((co, kh * kw * ci), g.dtype))
+  return jnp.transpose(d_kernel.reshape(co, kh, kw, ci), (1, 2, 3, 0))
 
 
 _WEIGHT_GRADS = {"taps": _weight_grad_by_taps, "bands": _weight_grad_by_bands}
