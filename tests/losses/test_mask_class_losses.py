@@ -112,9 +112,13 @@ def test_cross_entropy_mean_counts_ignored_pixels():
   assert (y == 4).any()  # so the denominator choice matters.
 
 
-def test_cross_entropy_gradient_matches_torch_on_either_class_axis():
-  """The class axis before the last (pixels' logits [B, C, H, W]) takes a
-  chain of maximums and a product with ones; the last axis takes reduces."""
+@pytest.mark.parametrize("by_hand", [True, False])
+def test_cross_entropy_gradient_matches_torch_on_either_class_axis(
+    monkeypatch, by_hand):
+  """On the CPU the class axis before the last (pixels' logits [B, C, H, W])
+  takes a loop of maximums and a product with ones; the last axis, and
+  other backends, take reduces."""
+  monkeypatch.setattr(class_losses, "_leading_axis_by_hand", lambda: by_hand)
   rng = np.random.default_rng(6)
   x = (3 * rng.normal(size=(2, 7, 3, 5))).astype(np.float32)
   y = rng.integers(-1, 7, (2, 3, 5))   # -1 = ignore.

@@ -60,6 +60,11 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array,
   return jnp.where(valid, lse - jnp.squeeze(picked, axis), 0.0)
 
 
+def _leading_axis_by_hand() -> bool:
+  """Reductions over a leading class axis by hand: XLA:CPU only (below)."""
+  return jax.default_backend() == "cpu"
+
+
 def _max_over_axis(x: jax.Array, axis: int) -> jax.Array:
   """jnp.max(x, axis); a class axis before the last by a loop over classes.
 
@@ -69,7 +74,7 @@ def _max_over_axis(x: jax.Array, axis: int) -> jax.Array:
   maximums written out would be fused into every element of its consumer,
   C times the work).
   """
-  if axis == x.ndim - 1:
+  if axis == x.ndim - 1 or not _leading_axis_by_hand():
     return jnp.max(x, axis=axis)
   first = jax.lax.index_in_dim(x, 0, axis, keepdims=False)
   return jax.lax.fori_loop(
@@ -84,10 +89,10 @@ def _sum_over_axis(x: jax.Array, axis: int) -> jax.Array:
 
   For the same reason as `_max_over_axis`: the rank loss on [1, 100, 192, 624]
   logits takes 9 ms forward and backward with a vector-matrix product against
-  58 ms with reduces (docs/BENCHMARKS.md, "Session 17"); HIGHEST keeps
-  accelerators from rounding the operands to bf16/tf32.
+  58 ms with reduces (docs/BENCHMARKS.md, "Session 17"). HIGHEST: exact
+  products with ones wherever XLA would round f32 operands down.
   """
-  if axis == x.ndim - 1:
+  if axis == x.ndim - 1 or not _leading_axis_by_hand():
     return jnp.sum(x, axis=axis)
   ones = jnp.ones((x.shape[axis],), x.dtype)   # on the left: x keeps its layout.
   return jax.lax.dot_general(ones, x, (((0,), (axis,)), ((), ())),
