@@ -24,6 +24,19 @@ def test_upsample_matches_torch_bilinear(factor):
                              atol=1e-5)
 
 
+@pytest.mark.parametrize("width,factor", [(16, 2), (24, 4), (12, 3), (7, 2),
+                                          (4, 4)])
+def test_blocked_column_upsampling_matches_torch_bilinear(width, factor):
+  # Block sizes 8 and 4 (several blocks, edge blocks clamped), one block, and
+  # a width no block divides (the dense product).
+  x = np.random.default_rng(width).normal(size=(2, 3, 5, width)).astype(
+      np.float32)
+  ref = F.interpolate(torch.from_numpy(x), size=(5, width * factor),
+                      mode="bilinear", align_corners=False).numpy()
+  np.testing.assert_allclose(
+      resampling.upsample_last_axis_by_blocks(x, factor), ref, atol=1e-5)
+
+
 def test_downsample_matches_torch_bilinear():
   m = (np.random.default_rng(1).random((2, 3, 8, 12)) > 0.5).astype(np.uint8)
   ref = F.interpolate(torch.from_numpy(m).float(), size=(4, 6),

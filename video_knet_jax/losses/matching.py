@@ -64,17 +64,19 @@ def _upsampled_products(low_logits: jax.Array, factor: int, targets: jax.Array,
   computed in bands of output rows so no [P, H, W] array is ever built.
 
   low_logits: [P, h, w]; targets: [M, h * factor, w * factor]. The columns
-  are upsampled once ([P, h, W], a product with the interpolation matrix);
+  are upsampled once ([P, h, W], `resampling.upsample_last_axis_by_blocks`);
   each band of `factor * k` output rows is a fixed [factor * k, k + 2]
   blend of k + 2 of those rows (the band's rows and one neighbour each side,
   edge rows repeated: the clamp of the bilinear kernel), so a band's
   sigmoids and products stay in cache.
   """
   num_preds, h, w = low_logits.shape
-  k = max(d for d in (4, 3, 2, 1) if h % d == 0)      # input rows per band.
+  # Input rows per band: 2 (8 output rows of 100 proposals at x4, 2 MB at
+  # 1248 px wide) beat 4 by 1.7x at x4 and were as fast at x2
+  # (docs/BENCHMARKS.md, "Session 18").
+  k = next(d for d in (2, 3, 1) if h % d == 0)
   band = factor * k
-  cols = jnp.einsum("pyx,vx->pyv", low_logits.astype(jnp.float32),
-                    resampling.upsample_matrix(w, factor))      # [P, h, W]
+  cols = resampling.upsample_last_axis_by_blocks(low_logits, factor)  # [P, h, W]
   cols = jnp.concatenate([cols[:, :1], cols, cols[:, -1:]], axis=1)
   # Rows of band 0 read padded rows 0..k+1; every band has the same weights.
   src = (np.arange(band) + 0.5) / factor - 0.5 + 1      # in padded rows.
