@@ -12,6 +12,11 @@ if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
 if "xla_cpu_collective_call_terminate_timeout_seconds" not in os.environ["XLA_FLAGS"]:
   os.environ["XLA_FLAGS"] += " --xla_cpu_collective_call_terminate_timeout_seconds=600"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# train.py, evaluate.py and predict add XLA:CPU options of their own on some
+# CPUs (cli/host_cpu.py); the recorded digests and cross-process comparisons
+# assume XLA's defaults, in child processes too (tests/cli/test_host_cpu.py
+# tests those options).
+os.environ.setdefault("VIDEO_KNET_DEFAULT_XLA_FLAGS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Reuse XLA compilations across tests (identical train steps are compiled by
 # several tests) and across local runs.

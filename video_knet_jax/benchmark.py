@@ -297,9 +297,17 @@ def compare(base_args, extra_args, *, rounds: int = 1,
 
 def main(argv):
   del argv
-  # Before JAX starts (both sides of --torch_reference run with it).
-  from video_knet_jax.cli import cpu_memory  # pylint: disable=g-import-not-at-top
-  cpu_memory.setup_for_host_cpu()
+  # The side-by-side and compare modes time in subprocesses, which make
+  # these settings themselves.
+  if not (_MODE.value == "side_by_side" or _COMPARE.value
+          or _BASELINE_CHECKOUT.value):
+    if _XLA_FLAGS.value:  # JAX has not created its backends yet.
+      os.environ["XLA_FLAGS"] = " ".join(
+          [os.environ.get("XLA_FLAGS", ""), _XLA_FLAGS.value]).strip()
+    # Before JAX starts (both sides of --torch_reference run with it); after
+    # --xla_flags, whose options it leaves as given.
+    from video_knet_jax.cli import host_cpu  # pylint: disable=g-import-not-at-top
+    host_cpu.setup()
   if _MODE.value == "side_by_side":
     from video_knet_jax import benchmark_side_by_side as side  # pylint: disable=g-import-not-at-top
     base_args = [a for a in sys.argv[1:] if not a.startswith(
@@ -328,9 +336,6 @@ def main(argv):
                      rounds=_ROUNDS.value,
                      baseline_checkout=_BASELINE_CHECKOUT.value)
   else:
-    if _XLA_FLAGS.value:  # JAX has not created its backends yet.
-      os.environ["XLA_FLAGS"] = " ".join(
-          [os.environ.get("XLA_FLAGS", ""), _XLA_FLAGS.value]).strip()
     if _MODE.value == "parts":
       from video_knet_jax import benchmark_parts  # pylint: disable=g-import-not-at-top
       result = benchmark_parts.run_parts(_CONFIG.value, _HEIGHT.value,

@@ -198,8 +198,8 @@ def main(argv=None) -> int:
     if fv[name].value is None:
       print(f"error: --{name} is required (--help for usage).", file=sys.stderr)
       return EXIT_BAD_INPUT
-  from video_knet_jax.cli import cpu_memory  # pylint: disable=g-import-not-at-top
-  cpu_memory.setup_for_host_cpu()   # before JAX starts its backend.
+  from video_knet_jax.cli import host_cpu  # pylint: disable=g-import-not-at-top
+  host_cpu.setup()   # before JAX starts its backend.
   from video_knet_jax import api  # pylint: disable=g-import-not-at-top
   from video_knet_jax.inference import video_io  # pylint: disable=g-import-not-at-top
   try:

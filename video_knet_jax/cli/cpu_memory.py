@@ -13,8 +13,8 @@ Hand-written because glibc's malloc options are set either in the
 environment before Python starts (MALLOC_ARENA_MAX and friends) or with
 `mallopt`, which no library we use exposes; they must be set before JAX
 creates its CPU client, whose threads keep the arenas they first used.
-Applied only where the computation runs on the host CPU (no GPU or TPU
-plugin selected or installed) and the C library is glibc; the process then
+Applied by `host_cpu.setup()` only where the computation runs on the host
+CPU (no GPU or TPU plugin selected or installed) and the C library is glibc; the process then
 keeps its peak memory instead of returning it to the system.
 Set VIDEO_KNET_KEEP_FREED_MEMORY=0 to leave malloc as it is.
 """
@@ -63,7 +63,3 @@ def keep_freed_memory() -> bool:
   return all(mallopt(param, value) == 1 for param, value in (
       (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))
 
-
-def setup_for_host_cpu() -> bool:
-  """`keep_freed_memory()` where JAX will run on the host CPU."""
-  return runs_on_host_cpu() and keep_freed_memory()

@@ -71,11 +71,10 @@ class _QuietLibraries:
 
 def setup() -> None:
   """Keeps TensorFlow (tf.data only) off accelerators and starts JAX; on a
-  host CPU, first sets malloc to reuse freed memory (`cpu_memory`)."""
-  from video_knet_jax.cli import cpu_memory  # pylint: disable=g-import-not-at-top
-  if cpu_memory.setup_for_host_cpu():
-    logging.info("malloc keeps freed memory for reuse (cli/cpu_memory.py; "
-                 "VIDEO_KNET_KEEP_FREED_MEMORY=0 turns this off).")
+  host CPU, first makes the host settings (`host_cpu`: malloc, XLA flags)."""
+  from video_knet_jax.cli import host_cpu  # pylint: disable=g-import-not-at-top
+  for setting in host_cpu.setup():
+    logging.info("Host CPU: %s (cli/host_cpu.py).", setting)
   logging.get_absl_handler().addFilter(_QuietLibraries())
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   try:
