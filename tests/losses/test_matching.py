@@ -48,7 +48,8 @@ def test_costs_match_numpy():
   ref = _np_costs(m, None, g, lab, 2., 4., 1.)
   np.testing.assert_allclose(got[:, [0, 2]], ref[:, [0, 2]], rtol=1e-5,
                              atol=1e-6)
-  assert np.all(np.asarray(got[:, 1]) == matching.PAD_COST)
+  assert np.all(np.asarray(got[:, 1]) == np.max(got[:, [0, 2]]) +
+                matching.PAD_MARGIN)
 
 
 @pytest.mark.parametrize("num_preds,num_gts,num_valid",
@@ -60,7 +61,7 @@ def test_hungarian_matches_scipy_with_padding(num_preds, num_gts, num_valid):
     cost = rng.normal(size=(num_preds, num_gts)).astype(np.float32) * 5
     valid = np.zeros(num_gts, bool)
     valid[rng.permutation(num_gts)[:num_valid]] = True
-    padded = np.where(valid[None], cost, matching.PAD_COST).astype(np.float32)
+    padded = np.asarray(matching.pad_columns(cost, valid))
     res = jax.jit(matching.hungarian_assign)(padded, valid)
     p2g, g2p = np.asarray(res.pred_to_gt), np.asarray(res.gt_to_pred)
     cols = np.flatnonzero(valid)
@@ -128,3 +129,19 @@ def test_no_gradient_through_assignment():
   g_fixed = jax.jit(jax.grad(lambda x: loss(x, fixed)))(logits)
   np.testing.assert_allclose(g, g_fixed, rtol=1e-6)
   assert np.abs(np.asarray(g)).sum() > 0
+
+
+def test_hungarian_is_optimal_with_close_costs():
+  # Valid costs ~ -0.5 whose best and second-best assignments differ by
+  # ~1e-3: padding at 1e5 (the old constant) made the float32 solver return
+  # a non-optimal matching on such matrices (seen in the golden recipe).
+  rng = np.random.default_rng(7)
+  for _ in range(20):
+    cost = (-0.5 + 1e-3 * rng.normal(size=(8, 8))).astype(np.float32)
+    valid = np.arange(8) < 3
+    res = matching.hungarian_assign(matching.pad_columns(cost, valid),
+                                    jnp.asarray(valid))
+    rows = np.flatnonzero(np.asarray(res.pred_to_gt) >= 0)
+    got = cost[rows, np.asarray(res.pred_to_gt)[rows]].sum(dtype=np.float64)
+    r, c = linear_sum_assignment(cost[:, :3].astype(np.float64))
+    assert got <= cost[:, :3][r, c].sum(dtype=np.float64) + 1e-6

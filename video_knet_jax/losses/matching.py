@@ -23,9 +23,10 @@ DICE_COST_EPS = 1e-3
 MASK_COST_CLAMP = 1e-2
 FOCAL_COST_EPS = 1e-12
 # Valid costs are clipped to [-COST_CLIP, COST_CLIP] (non-finite -> COST_CLIP);
-# padded GT columns cost PAD_COST, far above any valid assignment's total.
+# padded GT columns cost `PAD_MARGIN` more than the matrix's largest valid cost
+# (`pad_columns`).
 COST_CLIP = 1e3
-PAD_COST = 1e5
+PAD_MARGIN = 1.0
 
 
 class Assignment(NamedTuple):
@@ -137,7 +138,7 @@ def match_cost(mask_logits, cls_logits, gt_masks, gt_labels, gt_valid, *,
                cls_weight: float, dice_weight: float, mask_weight: float,
                alpha: float, gamma: float, clamp: bool = True,
                upsample_factor: int = 1) -> jax.Array:
-  """Total sanitised cost of one image: [P, M]; padded columns cost PAD_COST.
+  """Total sanitised cost of one image: [P, M]; padded columns as `pad_columns`.
 
   clamp=False: knet_vis's costs (sigmoid not clamped, extensions 3.4).
   upsample_factor: see `mask_and_dice_costs`.
@@ -152,7 +153,22 @@ def match_cost(mask_logits, cls_logits, gt_masks, gt_labels, gt_valid, *,
                                     gamma=gamma)
   cost = jnp.where(jnp.isfinite(cost), jnp.clip(cost, -COST_CLIP, COST_CLIP),
                    COST_CLIP)
-  return jnp.where(gt_valid[None, :], cost, PAD_COST)
+  return pad_columns(cost, gt_valid)
+
+
+def pad_columns(cost: jax.Array, gt_valid: jax.Array) -> jax.Array:
+  """[P, M] cost with the padded columns (gt_valid False) at the largest
+  valid cost + PAD_MARGIN.
+
+  Every column is matched when P >= M, so the padded columns' constant adds
+  the same to every assignment; when P < M, any constant above the valid
+  costs makes the valid columns taken first. A constant near the costs keeps
+  the float32 Hungarian exact: with padding at 1e5 its potentials reach
+  1e5, whose float32 spacing (~0.008) hid cost differences of 2e-3 and gave
+  non-optimal matchings (scipy, the original's solver, finds the optimum).
+  """
+  largest = jnp.max(jnp.where(gt_valid[None, :], cost, -COST_CLIP))
+  return jnp.where(gt_valid[None, :], cost, largest + PAD_MARGIN)
 
 
 def hungarian_assign(cost: jax.Array, gt_valid: jax.Array) -> Assignment:
