@@ -6,7 +6,8 @@ variant (`deep_stem`) replaces conv1/bn1 by stem/{0,1,3,4,6,7} (three 3x3
 conv + BN); dilated variants (`strides`, `dilations`, `contract_dilation`) keep
 stride 8 for the semantic decode heads (video_knet_extensions.md 4.2). BatchNorm statistics live
 in the `batch_stats` collection; with `norm_eval` they are frozen (the
-original trains with `norm_eval=True`). Frozen *parameters* are handled by
+original trains with `norm_eval=True`) and each BN is folded into the conv
+before it (`frozen_bn`; the deep stem keeps plain BN layers). Frozen *parameters* are handled by
 the optimizer through `frozen_param_filter`.
 """
 import functools
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 
 from video_knet_jax.models import containers
 from video_knet_jax.models import fast_conv
+from video_knet_jax.models import frozen_bn
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9      # torch momentum 0.1.
@@ -39,6 +41,17 @@ def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
                       epsilon=BN_EPS, dtype=dtype, name=name)
 
 
+def _conv_bn(x, features: int, kernel: int, stride: int, pad: int, *, frozen: bool,
+             train: bool, dtype: Any, conv_name: str, bn_name: str, dilation: int = 1):
+  """conv (no bias) -> BatchNorm; with frozen statistics the BN is folded into the conv."""
+  if frozen:
+    return frozen_bn.conv_frozen_bn(
+        x, features, kernel, stride=stride, padding=pad, dilation=dilation, epsilon=BN_EPS,
+        kernel_init=he_init, dtype=dtype, conv_name=conv_name, bn_name=bn_name)
+  y = _conv(features, kernel, stride, pad, dtype, conv_name, dilation)(x)
+  return _bn(not train, dtype, bn_name)(y)
+
+
 class Bottleneck(nn.Module):
   """1x1 -> 3x3 (stride, dilation) -> 1x1 with a projection shortcut on block 0."""
   width: int
@@ -50,23 +63,29 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):  # [B, H, W, C] -> [B, H/s, W/s, 4*width]
-    ura = self.frozen_bn or not train
-    out = nn.relu(_bn(ura, self.dtype, "bn1")(_conv(self.width, 1, 1, 0, self.dtype, "conv1")(x)))
-    out = nn.relu(_bn(ura, self.dtype, "bn2")(
-        _conv(self.width, 3, self.stride, self.dilation, self.dtype, "conv2",
-              self.dilation)(out)))
-    out = _bn(ura, self.dtype, "bn3")(_conv(self.width * EXPANSION, 1, 1, 0, self.dtype,
-                                            "conv3")(out))
+    conv_bn = functools.partial(_conv_bn, frozen=self.frozen_bn or not train, train=train,
+                                dtype=self.dtype)
+    out = nn.relu(conv_bn(x, self.width, 1, 1, 0, conv_name="conv1", bn_name="bn1"))
+    out = nn.relu(conv_bn(out, self.width, 3, self.stride, self.dilation, conv_name="conv2",
+                          bn_name="bn2", dilation=self.dilation))
+    out = conv_bn(out, self.width * EXPANSION, 1, 1, 0, conv_name="conv3", bn_name="bn3")
     if self.with_downsample:
-      x = containers.Sequential(layers=(
-          functools.partial(nn.Conv, self.width * EXPANSION, (1, 1),
-                            strides=(self.stride, self.stride), padding=((0, 0), (0, 0)),
-                            use_bias=False, kernel_init=he_init, dtype=self.dtype,
-                            conv_general_dilated=fast_conv.conv_general_dilated),
-          functools.partial(nn.BatchNorm, use_running_average=ura, momentum=BN_MOMENTUM,
-                            epsilon=BN_EPS, dtype=self.dtype),
-      ), name="downsample")(x)
+      x = _Downsample(self.width * EXPANSION, self.stride, self.frozen_bn, self.dtype,
+                      name="downsample")(x, train)
     return nn.relu(out + x)
+
+
+class _Downsample(nn.Module):
+  """The projection shortcut: children '0' (1x1 conv, stride) and '1' (BatchNorm)."""
+  features: int
+  stride: int
+  frozen_bn: bool
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    return _conv_bn(x, self.features, 1, self.stride, 0, frozen=self.frozen_bn or not train,
+                    train=train, dtype=self.dtype, conv_name="0", bn_name="1")
 
 
 class ResLayer(nn.Module):
@@ -155,8 +174,8 @@ class ResNet(nn.Module):
           conv(half, 2), bn, nn.relu, conv(half, 1), bn, nn.relu,
           conv(self.base_width, 1), bn, nn.relu), name="stem")(x)
     else:
-      x = _conv(self.base_width, 7, 2, 3, self.dtype, "conv1")(x)
-      x = nn.relu(_bn(ura, self.dtype, "bn1")(x))
+      x = nn.relu(_conv_bn(x, self.base_width, 7, 2, 3, frozen=ura, train=train,
+                           dtype=self.dtype, conv_name="conv1", bn_name="bn1"))
     x = _max_pool_3x3_s2(x)
     outs = []
     for i, n in enumerate(self.stage_blocks):
