@@ -97,3 +97,16 @@ def test_scale_output_channels_gradient_equals_autodiff():
   # By hand for one channel: d factor[c] = sum(kernel[..., c] * cotangent[..., c]).
   np.testing.assert_allclose(custom[1][2], np.sum(np.asarray(kernel)[..., 2]
                                                   * np.asarray(cotangent)[..., 2]), rtol=1e-5)
+
+
+def test_folding_pays_when_the_output_has_more_pixels_than_a_kernel_column_has_taps():
+  # R50 at 192x640, two frames: layer2's 3x3 (2 x 24 x 80 out, 9 x 128 taps) folds,
+  # layer3's 3x3 (2 x 12 x 40 = 960 pixels against 9 x 256 taps) and layer4's
+  # first 1x1 (960 against 1024 taps) do not.
+  assert frozen_bn.folding_pays((2, 24, 80, 128), 3, 1, 1)
+  assert not frozen_bn.folding_pays((2, 12, 40, 256), 3, 1, 1)
+  assert not frozen_bn.folding_pays((2, 12, 40, 1024), 1)
+  assert frozen_bn.folding_pays((2, 12, 40, 512), 1)
+  # Stride and dilation enter through the output size: 48 x 160 -> 24 x 80 (3840 >= 1152).
+  assert frozen_bn.folding_pays((2, 48, 160, 128), 3, 2, 1)
+  assert not frozen_bn.folding_pays((1, 4, 4, 8), 3, 1, 2, 2)   # 4 x 4 = 16 < 72 taps

@@ -2,9 +2,13 @@
 
 conv(x, k) -> BN with running statistics equals conv(x, k * f) + (bias - mean * f)
 with f = scale / sqrt(var + eps). Folded, the backward pass needs neither the
-convolution's output nor a pass over it for the BN scale's gradient: the R50
-KITTI-STEP train step at 384x1248 takes 0.967x the time and 2.37 instead of
-2.74 GiB of temporary memory (docs/BENCHMARKS.md, "Session 19").
+convolution's output nor a pass over it for the BN scale's gradient, but
+scales the kernel (passes over [k, k, Ci, Co] instead of [B, H, W, Co]), so
+it is taken where the output has more pixels than the kernel has taps per
+output channel (`folding_pays`). R50 KITTI-STEP train step: 0.967x the time
+at 384x1248 (temporary memory 2.74 -> 2.37 GiB); at 192x640 folding every
+BN lost, folding where it pays is 0.976x of that (docs/BENCHMARKS.md,
+"Session 19").
 
 The variables are `nn.Conv`'s and `nn.BatchNorm`'s (params kernel; scale and
 bias; batch_stats mean and var), so checkpoints and converters see no change.
@@ -84,6 +88,20 @@ class ScaledConv(nn.Module):
         x.astype(self.dtype), kernel, (self.stride, self.stride),
         ((self.padding, self.padding),) * 2, rhs_dilation=(self.dilation, self.dilation),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def folding_pays(x_shape, kernel_size: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1) -> bool:
+  """Whether to fold: the output has at least as many pixels as a kernel column has taps.
+
+  Folding saves passes over the [B, H', W', Co] output and costs passes over the
+  [k, k, Ci, Co] kernel (scaling it forward, two products backward).
+  """
+  b, h, w, ci = x_shape
+  span = dilation * (kernel_size - 1) + 1
+  out_h = (h + 2 * padding - span) // stride + 1
+  out_w = (w + 2 * padding - span) // stride + 1
+  return b * out_h * out_w >= kernel_size * kernel_size * ci
 
 
 def conv_frozen_bn(x, features: int, kernel_size: int, *, stride: int = 1, padding: int = 0,

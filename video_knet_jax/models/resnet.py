@@ -6,8 +6,9 @@ variant (`deep_stem`) replaces conv1/bn1 by stem/{0,1,3,4,6,7} (three 3x3
 conv + BN); dilated variants (`strides`, `dilations`, `contract_dilation`) keep
 stride 8 for the semantic decode heads (video_knet_extensions.md 4.2). BatchNorm statistics live
 in the `batch_stats` collection; with `norm_eval` they are frozen (the
-original trains with `norm_eval=True`) and each BN is folded into the conv
-before it (`frozen_bn`; the deep stem keeps plain BN layers). Frozen *parameters* are handled by
+original trains with `norm_eval=True`) and then folded into the conv
+before it where that pays (`frozen_bn`; the deep stem keeps plain BN layers).
+Frozen *parameters* are handled by
 the optimizer through `frozen_param_filter`.
 """
 import functools
@@ -43,13 +44,13 @@ def _bn(use_running_average: bool, dtype: Any, name: str) -> nn.BatchNorm:
 
 def _conv_bn(x, features: int, kernel: int, stride: int, pad: int, *, frozen: bool,
              train: bool, dtype: Any, conv_name: str, bn_name: str, dilation: int = 1):
-  """conv (no bias) -> BatchNorm; with frozen statistics the BN is folded into the conv."""
-  if frozen:
+  """conv (no bias) -> BatchNorm; frozen statistics are folded into the conv where that pays."""
+  if frozen and frozen_bn.folding_pays(x.shape, kernel, stride, pad, dilation):
     return frozen_bn.conv_frozen_bn(
         x, features, kernel, stride=stride, padding=pad, dilation=dilation, epsilon=BN_EPS,
         kernel_init=he_init, dtype=dtype, conv_name=conv_name, bn_name=bn_name)
   y = _conv(features, kernel, stride, pad, dtype, conv_name, dilation)(x)
-  return _bn(not train, dtype, bn_name)(y)
+  return _bn(frozen or not train, dtype, bn_name)(y)
 
 
 class Bottleneck(nn.Module):
