@@ -110,3 +110,8 @@ def test_folding_pays_when_the_output_has_more_pixels_than_a_kernel_column_has_t
   # Stride and dilation enter through the output size: 48 x 160 -> 24 x 80 (3840 >= 1152).
   assert frozen_bn.folding_pays((2, 48, 160, 128), 3, 2, 1)
   assert not frozen_bn.folding_pays((1, 4, 4, 8), 3, 1, 2, 2)   # 4 x 4 = 16 < 72 taps
+
+
+def test_folding_is_left_out_for_symbolic_sizes():
+  b, h, w = jax.export.symbolic_shape("b, h, w")
+  assert not frozen_bn.folding_pays((b, h, w, 64), 3, 1, 1)

@@ -97,6 +97,8 @@ def folding_pays(x_shape, kernel_size: int, stride: int = 1, padding: int = 0,
   Folding saves passes over the [B, H', W', Co] output and costs passes over the
   [k, k, Ci, Co] kernel (scaling it forward, two products backward).
   """
+  if not all(isinstance(d, int) for d in x_shape):
+    return False   # Symbolic sizes (shape-polymorphic export): conv -> BN unfolded.
   b, h, w, ci = x_shape
   span = dilation * (kernel_size - 1) + 1
   out_h = (h + 2 * padding - span) // stride + 1
