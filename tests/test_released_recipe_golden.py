@@ -31,5 +31,9 @@ def test_values_equal_the_golden_record(recomputed, group):
       # Float32 rounding scales with the array, not the element: logits of
       # magnitude 16 carry ~1e-5 absolute differences in their near-zero entries.
       scale = max(1.0, float(np.abs(golden[name]).max()))
-      np.testing.assert_allclose(recomputed[name], golden[name], rtol=1e-5, atol=1e-5 * scale,
+      # The key frame's final-stage matching has an exact float32 tie (proposals
+      # 2 and 7 against GTs 0 and 2 total -2.9678853 either way) that rounding
+      # decides; the two optimal matchings' track losses differ by 6.7e-5.
+      rtol = 1e-4 if name in ("loss/loss_track", "loss/loss_track_aux") else 1e-5
+      np.testing.assert_allclose(recomputed[name], golden[name], rtol=rtol, atol=1e-5 * scale,
                                  err_msg=name)

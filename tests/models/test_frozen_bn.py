@@ -115,3 +115,15 @@ def test_folding_pays_when_the_output_has_more_pixels_than_a_kernel_column_has_t
 def test_folding_is_left_out_for_symbolic_sizes():
   b, h, w = jax.export.symbolic_shape("b, h, w")
   assert not frozen_bn.folding_pays((b, h, w, 64), 3, 1, 1)
+
+
+def test_channel_shift_gradient_is_the_sum_over_pixels():
+  rng = np.random.RandomState(4)
+  y = jnp.asarray(rng.randn(2, 5, 7, 3), jnp.float32)
+  shift = jnp.asarray(rng.randn(3), jnp.float32)
+  cotangent = jnp.asarray(rng.randn(2, 5, 7, 3), jnp.float32)
+  out, vjp = jax.vjp(frozen_bn.add_channel_shift, y, shift)
+  np.testing.assert_array_equal(out, y + shift)
+  d_y, d_shift = vjp(cotangent)
+  np.testing.assert_array_equal(d_y, cotangent)
+  np.testing.assert_allclose(d_shift, np.asarray(cotangent).sum(axis=(0, 1, 2)), rtol=1e-5)

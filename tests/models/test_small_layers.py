@@ -169,3 +169,27 @@ def test_containers_use_torch_index_names():
   params = Net().init(jax.random.key(0), jnp.ones((1, 4)))["params"]
   assert sorted(params["seq"]) == ["0", "2"]     # index 1 is the parameter-free ReLU.
   assert sorted(params["lst"]) == ["0", "1"]
+
+
+def test_group_norm_equals_flax_group_norm():
+  """conv_module.GroupNorm (sums as products) against flax's nn.GroupNorm: values, gradients."""
+  rng = np.random.RandomState(5)
+  x = jnp.asarray(3.0 * rng.randn(2, 9, 11, 64) + 1.5, jnp.float32)
+  params = {"scale": jnp.asarray(rng.uniform(0.5, 1.5, 64), jnp.float32),
+            "bias": jnp.asarray(rng.randn(64), jnp.float32)}
+  cotangent = jnp.asarray(rng.randn(*x.shape), jnp.float32)
+  ours = conv_module.GroupNorm(32)
+  reference = nn.GroupNorm(num_groups=32, epsilon=conv_module.NORM_EPS)
+  assert (jax.tree_util.tree_structure(ours.init(jax.random.key(0), x))
+          == jax.tree_util.tree_structure(reference.init(jax.random.key(0), x)))
+  results = []
+  for module in (ours, reference):
+    loss = lambda p, x, m=module: jnp.vdot(m.apply({"params": p}, x), cotangent)
+    results.append((module.apply({"params": params}, x),
+                    *jax.grad(loss, argnums=(0, 1))(params, x)))
+  (y, d_params, d_x), (y_ref, d_params_ref, d_x_ref) = results
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(d_x, d_x_ref, rtol=1e-4, atol=1e-5 * np.abs(d_x_ref).max())
+  for name in ("scale", "bias"):
+    np.testing.assert_allclose(d_params[name], d_params_ref[name], rtol=1e-5,
+                               atol=1e-5 * np.abs(d_params_ref[name]).max())

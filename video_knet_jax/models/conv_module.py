@@ -6,6 +6,7 @@ explicit and symmetric (torch semantics; 'SAME' differs for stride 2).
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from video_knet_jax.models import fast_conv
@@ -16,6 +17,37 @@ NORM_EPS = 1e-5  # torch GroupNorm / LayerNorm / BatchNorm default.
 def normal_init(std: float) -> Callable[..., Any]:
   """torch `nn.init.normal_(w, 0, std)`."""
   return nn.initializers.normal(stddev=std)
+
+
+class GroupNorm(nn.Module):
+  """`nn.GroupNorm` on [B, H, W, C] (same params 'scale' and 'bias', same result to ~2e-6).
+
+  By hand because XLA:CPU hands flax's reduces over (H, W, C/G) to slow
+  YNNPACK reductions; here the sums are products with ones (fwd + bwd of
+  [2, 96, 312, 256]: 32 against 36 ms).
+  """
+  num_groups: int
+  epsilon: float = NORM_EPS
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, c = x.shape[0], x.shape[-1]
+    size = c // self.num_groups
+    scale = self.param("scale", nn.initializers.ones, (c,), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (c,), jnp.float32)
+    x32 = x.astype(jnp.float32)
+    rows = x32.reshape(b, -1, c)                                   # [B, P, C]
+    ones = jnp.ones((rows.shape[1],), jnp.float32)
+    sums = lambda r: jax.lax.dot_general(ones, r, (((0,), (1,)), ((), ())),
+                                         precision=jax.lax.Precision.HIGHEST)  # [B, C]
+    count = rows.shape[1] * size
+    mean = sums(rows).reshape(b, self.num_groups, size).sum(-1) / count     # [B, G]
+    mean_sq = sums(rows * rows).reshape(b, self.num_groups, size).sum(-1) / count
+    var = jnp.maximum(mean_sq - mean * mean, 0.0)
+    per_channel = lambda v: jnp.repeat(v, size, axis=-1).reshape(b, *(1,) * (x.ndim - 2), c)
+    mul = per_channel(jax.lax.rsqrt(var + self.epsilon)) * scale
+    return ((x32 - per_channel(mean)) * mul + bias).astype(self.dtype)
 
 
 class ConvModule(nn.Module):
@@ -54,8 +86,7 @@ class ConvModule(nn.Module):
       if self.features % self.num_groups:
         raise ValueError(f"ConvModule {self.name}: {self.features} channels are not "
                          f"divisible by num_groups={self.num_groups}.")
-      x = nn.GroupNorm(num_groups=self.num_groups, epsilon=NORM_EPS, dtype=self.dtype,
-                       name="gn")(x)
+      x = GroupNorm(self.num_groups, epsilon=NORM_EPS, dtype=self.dtype, name="gn")(x)
     if self.activation:
       x = nn.relu(x)
     return x

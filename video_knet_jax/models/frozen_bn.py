@@ -39,14 +39,34 @@ def _scale_fwd(kernel, factor):
 
 def _scale_bwd(residuals, grad):
   kernel, factor = residuals
-  rows = (grad * kernel).reshape(-1, kernel.shape[-1])            # [K, Co]
-  ones = jnp.ones((rows.shape[0],), rows.dtype)
-  d_factor = lax.dot_general(ones, rows, (((0,), (0,)), ((), ())),
-                             precision=lax.Precision.HIGHEST)     # exact sums
-  return grad * factor, d_factor
+  return grad * factor, _sum_rows(grad * kernel)
 
 
 scale_output_channels.defvjp(_scale_fwd, _scale_bwd)
+
+
+def _sum_rows(x: jax.Array) -> jax.Array:
+  """[..., C] summed over every axis but the last, as a product with ones (exact)."""
+  rows = x.reshape(-1, x.shape[-1])
+  ones = jnp.ones((rows.shape[0],), rows.dtype)
+  return lax.dot_general(ones, rows, (((0,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+
+
+@jax.custom_vjp
+def add_channel_shift(y: jax.Array, shift: jax.Array) -> jax.Array:
+  """y [..., C] + shift [C]; shift's gradient (dy summed over B, H, W) as a product with ones."""
+  return y + shift
+
+
+def _shift_fwd(y, shift):
+  return y + shift, None
+
+
+def _shift_bwd(_, grad):
+  return grad, _sum_rows(grad)
+
+
+add_channel_shift.defvjp(_shift_fwd, _shift_bwd)
 
 
 class FrozenBatchNormAffine(nn.Module):
@@ -117,4 +137,4 @@ def conv_frozen_bn(x, features: int, kernel_size: int, *, stride: int = 1, paddi
   factor, shift = FrozenBatchNormAffine(features, epsilon, name=bn_name)()
   y = ScaledConv(features, kernel_size, stride, padding, dilation, kernel_init, dtype,
                  name=conv_name)(x, factor)
-  return y + shift.astype(y.dtype)
+  return add_channel_shift(y, shift.astype(y.dtype))
