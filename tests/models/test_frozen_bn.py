@@ -25,12 +25,8 @@ class _Unfolded(nn.Module):
     return nn.BatchNorm(use_running_average=True, epsilon=1e-5, name="bn")(y)
 
 
-class _Folded(nn.Module):
-  features: int
-  kernel_size: int
-  stride: int
-  padding: int
-  dilation: int
+class _Folded(_Unfolded):
+  """The same conv and BN, folded."""
 
   @nn.compact
   def __call__(self, x):
