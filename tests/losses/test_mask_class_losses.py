@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from video_knet_jax.losses import class_losses
 from video_knet_jax.losses import mask_losses
 from video_knet_jax.losses import resampling
+from video_knet_jax.models import reductions
 
 pytestmark = pytest.mark.torch
 
@@ -131,7 +132,7 @@ def test_cross_entropy_gradient_matches_torch_on_either_class_axis(
   """On the CPU the class axis before the last (pixels' logits [B, C, H, W])
   takes a loop of maximums and a product with ones; the last axis, and
   other backends, take reduces."""
-  monkeypatch.setattr(class_losses, "_leading_axis_by_hand", lambda: by_hand)
+  monkeypatch.setattr(reductions, "by_hand", lambda: by_hand)
   rng = np.random.default_rng(6)
   x = (3 * rng.normal(size=(2, 7, 3, 5))).astype(np.float32)
   y = rng.integers(-1, 7, (2, 3, 5))   # -1 = ignore.

@@ -14,6 +14,7 @@ from video_knet_jax.models import conv_module
 from video_knet_jax.models import kernel_head
 from video_knet_jax.models import kernel_updator
 from video_knet_jax.models import positional_encoding
+from video_knet_jax.models import reductions
 from video_knet_jax.models import resize
 from video_knet_jax.models import resnet
 from video_knet_jax.models import transformer_layers
@@ -171,8 +172,11 @@ def test_containers_use_torch_index_names():
   assert sorted(params["lst"]) == ["0", "1"]
 
 
-def test_group_norm_equals_flax_group_norm():
-  """conv_module.GroupNorm (sums as products) against flax's nn.GroupNorm: values, gradients."""
+@pytest.mark.parametrize("by_hand", [True, False])
+def test_group_norm_equals_flax_group_norm(monkeypatch, by_hand):
+  """conv_module.GroupNorm against flax's nn.GroupNorm: values, gradients; with
+  the sums as products with ones (the CPU's path) and as reduces (other backends)."""
+  monkeypatch.setattr(reductions, "by_hand", lambda: by_hand)
   rng = np.random.RandomState(5)
   x = jnp.asarray(3.0 * rng.randn(2, 9, 11, 64) + 1.5, jnp.float32)
   params = {"scale": jnp.asarray(rng.uniform(0.5, 1.5, 64), jnp.float32),

@@ -7,6 +7,8 @@ but still count in the denominator (reference section 10.2 item 16).
 import jax
 import jax.numpy as jnp
 
+from video_knet_jax.models import reductions
+
 
 def sigmoid_focal_loss(logits: jax.Array, targets: jax.Array,
                        weights: jax.Array, *, alpha: float,
@@ -53,50 +55,11 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array,
   # from x rather than from a log_softmax array keeps the backward pass from
   # scattering into and summing over a [.., C, ..] array (2x faster on the
   # rank loss's 100 classes at full size, the same numbers).
-  peak = jax.lax.stop_gradient(_max_over_axis(x, axis))
-  total = _sum_over_axis(jnp.exp(x - jnp.expand_dims(peak, axis)), axis)
+  peak = jax.lax.stop_gradient(reductions.max_over_axis(x, axis))
+  total = reductions.sum_over_axis(jnp.exp(x - jnp.expand_dims(peak, axis)), axis)
   lse = jnp.log(total) + peak
   picked = jnp.take_along_axis(x, jnp.expand_dims(safe, axis), axis=axis)
   return jnp.where(valid, lse - jnp.squeeze(picked, axis), 0.0)
-
-
-def _leading_axis_by_hand() -> bool:
-  """Reductions over a leading class axis by hand: XLA:CPU only (below)."""
-  return jax.default_backend() == "cpu"
-
-
-def _max_over_axis(x: jax.Array, axis: int) -> jax.Array:
-  """jnp.max(x, axis); a class axis before the last by a loop over classes.
-
-  XLA:CPU (jax 0.10) hands a reduction over a leading axis to YNNPACK, which
-  reads it at ~1 GB/s: 34 ms for the rank loss's [1, 100, 192, 624] logits.
-  A loop of element-wise maximums reads each class's plane once (a chain of
-  maximums written out would be fused into every element of its consumer,
-  C times the work).
-  """
-  if axis == x.ndim - 1 or not _leading_axis_by_hand():
-    return jnp.max(x, axis=axis)
-  first = jax.lax.index_in_dim(x, 0, axis, keepdims=False)
-  return jax.lax.fori_loop(
-      1, x.shape[axis],
-      lambda i, peak: jnp.maximum(
-          peak, jax.lax.dynamic_index_in_dim(x, i, axis, keepdims=False)),
-      first)
-
-
-def _sum_over_axis(x: jax.Array, axis: int) -> jax.Array:
-  """jnp.sum(x, axis); a class axis before the last as a product with ones.
-
-  For the same reason as `_max_over_axis`: the rank loss on [1, 100, 192, 624]
-  logits takes 9 ms forward and backward with a vector-matrix product against
-  58 ms with reduces (docs/BENCHMARKS.md, "Session 17"). HIGHEST: exact
-  products with ones wherever XLA would round f32 operands down.
-  """
-  if axis == x.ndim - 1 or not _leading_axis_by_hand():
-    return jnp.sum(x, axis=axis)
-  ones = jnp.ones((x.shape[axis],), x.dtype)   # on the left: x keeps its layout.
-  return jax.lax.dot_general(ones, x, (((0,), (axis,)), ((), ())),
-                             precision=jax.lax.Precision.HIGHEST)
 
 
 def mean_cross_entropy(logits: jax.Array, labels: jax.Array,
