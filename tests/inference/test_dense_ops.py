@@ -47,14 +47,6 @@ def test_resize_edges_replicate_like_torch_align_corners_false():
   np.testing.assert_allclose(got, [[0.0, 1.0, 3.0, 4.0]], atol=1e-6)
 
 
-def test_argmax_first_matches_jnp_argmax_with_ties():
-  rng = np.random.RandomState(1)
-  x = jnp.asarray(rng.randint(0, 3, size=(9, 7, 11)), jnp.float32)  # many ties.
-  np.testing.assert_array_equal(dense_ops.argmax_first(x), jnp.argmax(x, axis=0))
-  y = jnp.asarray(rng.rand(5, 4), jnp.float32)
-  np.testing.assert_array_equal(dense_ops.argmax_first(y), jnp.argmax(y, axis=0))
-
-
 @pytest.mark.parametrize("group", [1, 3, 4])   # 6 slices: padded to 6 / 6 / 8.
 def test_argmax_first_streamed_equals_argmax_of_the_stack(group):
   rng = np.random.default_rng(5)

@@ -28,8 +28,8 @@ def test_upsample_matches_torch_bilinear(factor):
 @pytest.mark.parametrize("width,factor", [(16, 2), (24, 4), (12, 3), (7, 2),
                                           (4, 4)])
 def test_blocked_column_upsampling_matches_torch_bilinear(width, factor):
-  # Block sizes 8 and 4 (several blocks, edge blocks clamped), one block, and
-  # a width no block divides (the dense product).
+  # Block sizes 8 and 4 (several blocks, edge blocks clamped), and the dense
+  # product: a width no block divides (7) or one block's width (4, not split).
   x = np.random.default_rng(width).normal(size=(2, 3, 5, width)).astype(
       np.float32)
   ref = F.interpolate(torch.from_numpy(x), size=(5, width * factor),

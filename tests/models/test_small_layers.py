@@ -111,11 +111,6 @@ def test_resize_matches_torch_formulas():
   got = np.asarray(resize.resize_bilinear_nhwc(jnp.asarray(x, jnp.float32), (6, 10)))
   want = ref.bilinear_resize_axis(ref.bilinear_resize_axis(x, 6, 1), 10, 2)
   np.testing.assert_allclose(got, want, atol=1e-5)
-  # Mask upsampling on [B, N, h, w].
-  m = x.transpose(0, 3, 1, 2)
-  got = np.asarray(resize.upsample_masks(jnp.asarray(m, jnp.float32), 4))
-  want = ref.bilinear_resize_axis(ref.bilinear_resize_axis(m, 12, 2), 20, 3)
-  np.testing.assert_allclose(got, want, atol=1e-5)
   # torch nearest: src = floor(dst * in / out).
   got = np.asarray(resize.resize_nearest_nhwc(jnp.asarray(x), (6, 7)))
   rows = [int(math.floor(i * 3 / 6)) for i in range(6)]

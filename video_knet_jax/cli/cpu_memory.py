@@ -14,8 +14,9 @@ environment before Python starts (MALLOC_ARENA_MAX and friends) or with
 `mallopt`, which no library we use exposes; they must be set before JAX
 creates its CPU client, whose threads keep the arenas they first used.
 Applied by `host_cpu.setup()` only where the computation runs on the host
-CPU (no GPU or TPU plugin selected or installed) and the C library is glibc; the process then
-keeps its peak memory instead of returning it to the system.
+CPU (no GPU or TPU plugin selected or installed) and the C library is
+glibc; the process then keeps its peak memory instead of returning it to
+the system.
 Set VIDEO_KNET_KEEP_FREED_MEMORY=0 to leave malloc as it is.
 """
 import ctypes

@@ -109,24 +109,9 @@ def resize_bilinear(x: jax.Array, shape: Sequence[int]) -> jax.Array:
   return interleave_phases(stack_planes(resize_planes(x, shape[-2:]), rows, cols))
 
 
-def argmax_first(x: jax.Array) -> jax.Array:
-  """`jnp.argmax(x, axis=0)` for NaN-free x [K, ...] (first index of the maximum).
-
-  A scan over the K slices keeping the running (max, index) elementwise: each
-  step is one vectorised pass over [...]; strict `>` keeps the first index on ties.
-  """
-  def keep_larger(carry, slice_k):
-    best, index, k = carry
-    larger = slice_k > best
-    return (jnp.where(larger, slice_k, best), jnp.where(larger, k, index), k + 1), None
-
-  init = (x[0], jnp.zeros(x.shape[1:], jnp.int32), jnp.ones((), jnp.int32))
-  (_, index, _), _ = jax.lax.scan(keep_larger, init, x[1:])
-  return index
-
-
 def argmax_first_streamed(slice_fn, xs, group: int = 1):
-  """`argmax_first` of the [K, ...] stack of `slice_fn(x_k)` without building it.
+  """`jnp.argmax(stack, axis=0)` of the [K, ...] stack of `slice_fn(x_k)`
+  without building the stack.
 
   xs: a pytree of arrays with a leading axis K; slice_fn(x_k) -> (value, aux),
   value an array or a pytree of arrays (e.g. phase planes), each folded

@@ -52,16 +52,3 @@ def _repeat_bwd(fh, fw, _, g):
 
 
 _repeat_rows_cols.defvjp(_repeat_fwd, _repeat_bwd)
-
-
-def upsample_masks(logits: jnp.ndarray, factor: int) -> jnp.ndarray:
-  """Bilinear (align_corners=False) x`factor` upsampling of [..., h, w] mask logits.
-
-  Used by the losses (stride 8 -> stride 2) and inference; leading dims are
-  kept, e.g. [B, N, h, w] -> [B, N, h*factor, w*factor].
-  """
-  if factor == 1:
-    return logits
-  *lead, h, w = logits.shape
-  return jax.image.resize(logits, (*lead, h * factor, w * factor), "bilinear",
-                          antialias=False).astype(logits.dtype)
