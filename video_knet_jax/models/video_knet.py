@@ -25,8 +25,8 @@ proposals: GT masks in training (`clip_forward(..., thing_masks=)`, output
 MASK_TRACK_EMBEDDINGS), the predicted segments at test (`embed_masks`).
 
 Masks stay at stride 8; the losses bring them to stride 2
-(`losses.resampling.upsample_logits`). The parameter tree mirrors the torch state_dict
-(notes/param_naming.md), so one key table converts checkpoints.
+(`losses.resampling.upsample_logits`). The parameter tree mirrors the torch
+state_dict (notes/param_naming.md), so one key table converts checkpoints.
 """
 import functools
 from typing import Any, Dict, List, Optional, Sequence
